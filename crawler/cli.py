@@ -1,0 +1,190 @@
+"""Command line: thin click commands; domain errors become one clear line and an exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crawler import __version__
+from crawler.config import Settings, load_settings
+from crawler.errors import CrawlerError
+from crawler.seeds import load_seeds
+
+
+@dataclass
+class Context:
+    """Global options shared by every command."""
+
+    seeds_dir: Path
+    archive_dir: Path
+    config_path: Path | None
+    verbose: int
+
+    def settings(self) -> Settings:
+        """Load the configuration once it is needed."""
+        return load_settings(self.config_path)
+
+
+class CrawlerGroup(click.Group):
+    """A group that turns CrawlerError into one line on stderr and the error's exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CrawlerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=CrawlerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="crawler")
+@click.option("--seeds", "seeds_dir", envvar="CRAWLER_SEEDS", default="seeds", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder of seed files.")
+@click.option("--archive", "archive_dir", envvar="CRAWLER_ARCHIVE", default="archive", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Folder of archive.db and WARC files.")
+@click.option("--config", "config_path", envvar="CRAWLER_CONFIG", default=None,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Configuration file  [default: config/crawler.yaml if present]")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, seeds_dir: Path, archive_dir: Path, config_path: Path | None, verbose: int) -> None:
+    """Revisit saved articles, keep every distinct version, and show what changed."""
+    ctx.obj = Context(seeds_dir, archive_dir, config_path, verbose)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for machines.")
+@click.option("--check", is_flag=True, help="Exit 1 when any seed is broken (for CI).")
+@click.pass_obj
+def seeds(obj: Context, as_json: bool, check: bool) -> None:
+    """List the seeds: id, URL (or why there is none), title."""
+    found = load_seeds(obj.seeds_dir, obj.settings().seeds.urls)
+    if as_json:
+        click.echo(json.dumps([_seed_json(s) for s in found], ensure_ascii=False, indent=2))
+    else:
+        for seed in found:
+            where = seed.url if seed.status == "ok" else f"({seed.status}: {seed.problem})"
+            click.echo(f"{seed.id}\t{where}\t{seed.title or ''}")
+    counts = {status: sum(s.status == status for s in found) for status in ("ok", "no_url", "broken")}
+    click.echo(
+        f"{len(found)} seeds: {counts['ok']} crawlable, {counts['no_url']} without URL, {counts['broken']} broken",
+        err=True,
+    )
+    for seed in found:
+        if seed.status == "ok" and seed.problem:
+            click.echo(f"warning: {seed.id}: {seed.problem}", err=True)
+    if check and counts["broken"]:
+        for seed in found:
+            if seed.status == "broken":
+                click.echo(f"broken: {seed.path}: {seed.problem}", err=True)
+        sys.exit(1)
+
+
+def _seed_json(seed: Any) -> dict[str, Any]:
+    """A seed as a JSON object."""
+    return {
+        "id": seed.id,
+        "url": seed.url,
+        "fetch_url": seed.fetch_url,
+        "title": seed.title,
+        "status": seed.status,
+        "problem": seed.problem,
+        "url_from": seed.url_from,
+        "date": seed.date,
+        "fetch_date": seed.fetch_date,
+        "source": seed.source,
+        "path": str(seed.path),
+    }
+
+
+@cli.command()
+@click.argument("seed_ids", nargs=-1)
+@click.pass_obj
+def crawl(obj: Context, seed_ids: tuple[str, ...]) -> None:
+    """Crawl the named seeds now (all seeds with a URL when none are named)."""
+    from crawler.runner import crawl as run_crawl
+
+    progress = _Progress() if sys.stderr.isatty() else None
+    summary = run_crawl(
+        obj.settings(),
+        obj.seeds_dir,
+        obj.archive_dir,
+        wanted=seed_ids,
+        trigger="manual",
+        verbose=obj.verbose,
+        on_capture=progress.advance if progress else None,
+        on_start=progress.start if progress else None,
+    )
+    if progress:
+        progress.finish()
+    click.echo(summary.line())
+
+
+class _Progress:
+    """A progress bar on stderr, shown only on a terminal."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def start(self, total: int) -> None:
+        self.bar = click.progressbar(length=max(total, 1), label="crawling", file=sys.stderr)
+        self.bar.__enter__()
+
+    def advance(self, item: dict[str, Any]) -> None:
+        self.bar.update(1)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Per seed: URL, last fetched, last outcome, versions, similarity of the latest version to the original."""
+    from crawler.store import Store
+
+    store = Store.in_archive(obj.archive_dir, create=False)
+    try:
+        rows = store.status()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo("seed\tlast_fetched\tlast_outcome\tversions\tsimilarity\turl")
+    for row in rows:
+        similarity = "" if row["similarity_to_original"] is None else f"{row['similarity_to_original']:.3f}"
+        outcome = row["last_outcome"] or ("no_url" if row["status"] == "no_url" else "never")
+        click.echo(
+            f"{row['id']}\t{row['last_fetched'] or '-'}\t{outcome}\t{row['versions']}\t{similarity or '-'}\t{row['url'] or '-'}"
+        )
+
+
+@cli.command()
+@click.argument("seed_id")
+@click.option("--from", "from_", default="original", show_default=True,
+              help="Base: 'original' or a version number.")
+@click.option("--to", "to", default="latest", show_default=True, help="A version number or 'latest'.")
+@click.pass_obj
+def diff(obj: Context, seed_id: str, from_: str, to: str) -> None:
+    """Show how a seed's text changed (default: latest version against the original)."""
+    from crawler.diffview import seed_diff
+
+    lines = seed_diff(obj.archive_dir, seed_id, from_, to)
+    for line in lines:
+        color = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+        if line.startswith(("+++", "---")):
+            color = None
+        click.echo(click.style(line, fg=color) if color else line)
+
+
+def main() -> None:
+    """Entry point of the `crawler` console script."""
+    cli(prog_name="crawler")

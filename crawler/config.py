@@ -1,0 +1,153 @@
+"""One typed settings object: defaults < config/crawler.yaml < CRAWLER_* environment < flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crawler import __version__
+from crawler.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/crawler.yaml")
+ENV_PREFIX = "CRAWLER_"
+# Environment variables handled by the CLI as global options, not as config keys.
+CLI_ENV_VARS = {"CRAWLER_SEEDS", "CRAWLER_ARCHIVE", "CRAWLER_CONFIG"}
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, not silent defaults."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SeedsSection(Section):
+    """Where seeds come from and URLs for seeds that have none."""
+
+    urls: dict[str, str] = Field(default_factory=dict)
+
+
+class CrawlSection(Section):
+    """Politeness and limits of the fetcher (mapped onto Scrapy settings)."""
+
+    user_agent: str = f"archive-crawler/{__version__} (scheduled article revisits; add your contact here)"
+    obey_robots_txt: bool = True
+    concurrent_requests: int = Field(16, ge=1)
+    concurrent_per_domain: int = Field(1, ge=1)
+    download_delay: float = Field(1.0, ge=0)
+    autothrottle: bool = True
+    timeout: float = Field(30.0, gt=0)
+    max_response_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    retries: int = Field(2, ge=0)
+
+
+class ProfileSection(Section):
+    """A site profile: CSS selectors for one site's article template."""
+
+    name: str
+    domains: list[str] = Field(default_factory=list)
+    content: str
+    title: str | None = None
+    author: str | None = None
+    signature: str | None = None
+
+
+class Settings(Section):
+    """The whole configuration of the crawler."""
+
+    seeds: SeedsSection = Field(default_factory=SeedsSection)
+    crawl: CrawlSection = Field(default_factory=CrawlSection)
+    profiles: list[ProfileSection] = Field(default_factory=list)
+    # Passed to Scrapy settings verbatim, after the crawl section, so Scrapy's own names win.
+    scrapy: dict[str, Any] = Field(default_factory=dict)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping from path; problems become ConfigError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}; pass --config FILE") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text; save it as UTF-8") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"bad YAML in {where}: {problem}; fix the file") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, not {type(data).__name__}")
+    return data
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """CRAWLER_SECTION__KEY=value pairs as a nested mapping; values are parsed as YAML scalars."""
+    overrides: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in CLI_ENV_VARS:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        if len(path) < 2 or not all(path):
+            raise ConfigError(
+                f"environment variable {name} is not of the form CRAWLER_SECTION__KEY; "
+                "unset it or rename it (e.g. CRAWLER_CRAWL__TIMEOUT=10)"
+            )
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(raw) if raw else raw
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge extra into a copy of base (mappings merge, everything else replaces)."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    """The first validation problem as one line naming the key and the file."""
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"unknown key '{key}' in {source}; remove it or check its spelling"
+    return f"bad value for '{key}' in {source}: {first['msg']}"
+
+
+def load_settings(
+    path: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from defaults, the YAML file (if any), the environment and flags."""
+    environ = os.environ if environ is None else environ
+    explicit = path is not None
+    path = Path(path) if explicit else DEFAULT_CONFIG_PATH
+    data: dict[str, Any] = {}
+    if path.exists():
+        data = _read_yaml(path)
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist; create it or pass another --config")
+    source = str(path)
+    try:
+        Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from exc
+    data = _merge(data, _env_overrides(environ))
+    data = _merge(data, overrides or {})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, f"{source} or the CRAWLER_* environment")) from exc

@@ -1,0 +1,57 @@
+"""Plain records passed from the pipeline to the store: no behaviour, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+def utcnow() -> str:
+    """The current UTC time as an ISO 8601 string with seconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class CaptureRecord:
+    """One fetch attempt, as the pipeline saw it."""
+
+    run_id: int
+    seed_id: str
+    url: str
+    outcome: str
+    fetched_at: str = field(default_factory=utcnow)
+    final_url: str | None = None
+    status_code: int | None = None
+    error: str | None = None
+    elapsed_ms: int | None = None
+    content_type: str | None = None
+    body_bytes: int | None = None
+    redirects: list[str] = field(default_factory=list)
+    title: str | None = None
+
+
+@dataclass
+class VersionRecord:
+    """A new distinct text of a seed, with its metadata."""
+
+    text: str
+    text_sha256: str
+    title: str | None = None
+    author: str | None = None
+    published: str | None = None
+    sitename: str | None = None
+    canonical_url: str | None = None
+    profile: str | None = None
+
+
+@dataclass
+class DiffRecord:
+    """A version compared with the original or with the previous version."""
+
+    base: str
+    similarity: float
+    chars_added: int
+    chars_removed: int
+    diff: str
+    ops: list
+    base_version_id: int | None = None

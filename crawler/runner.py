@@ -1,0 +1,201 @@
+"""One crawl run in this process: seeds into the archive, Scrapy settings from config, the run recorded."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from crawler.config import Settings
+from crawler.errors import CrawlerError, SeedError
+from crawler.records import CaptureRecord
+from crawler.seeds import Seed, load_seeds
+from crawler.store import Store
+from crawler.textnorm import markdown_to_text, text_sha256
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the one-line summary."""
+
+    run_id: int
+    seeds: int
+    by_outcome: dict[str, int]
+    status: str
+
+    def line(self) -> str:
+        """The one-line summary printed after a run."""
+        n = self.by_outcome.get
+        fetched = sum(v for k, v in self.by_outcome.items() if k != "failed")
+        parts = [
+            f"{fetched} fetched",
+            f"{n('new_version', 0)} new versions",
+            f"{n('unchanged', 0) + n('not_modified', 0)} unchanged",
+            f"{n('gone', 0) + n('removed', 0)} gone",
+            f"{n('no_content', 0)} no content",
+            f"{n('failed', 0)} failed",
+        ]
+        return f"run {self.run_id}: {self.seeds} seeds, " + ", ".join(parts)
+
+
+def seed_row(seed: Seed) -> dict[str, Any]:
+    """The seeds-table row of a parsed seed, with its normalised original text."""
+    original = markdown_to_text(seed.body) if seed.body else ""
+    return {
+        "id": seed.id,
+        "url": seed.url,
+        "fetch_url": seed.fetch_url,
+        "title": seed.title,
+        "status": seed.status,
+        "problem": seed.problem,
+        "url_from": seed.url_from,
+        "date": seed.date,
+        "fetch_date": seed.fetch_date,
+        "source": seed.source,
+        "front_matter": json.dumps(seed.extra, ensure_ascii=False, default=str) if seed.extra else None,
+        "path": str(seed.path),
+        "original_text": original or None,
+        "original_sha256": text_sha256(original) if original else None,
+    }
+
+
+def select_seeds(seeds: Sequence[Seed], wanted: Sequence[str]) -> list[Seed]:
+    """The crawlable seeds among those named (all crawlable seeds when none are named)."""
+    if not wanted:
+        return [s for s in seeds if s.status == "ok"]
+    by_id = {s.id: s for s in seeds}
+    unknown = [w for w in wanted if w not in by_id]
+    if unknown:
+        raise SeedError(f"no seed named {', '.join(unknown)} in the seeds folder; see 'crawler seeds'")
+    not_ok = [by_id[w] for w in wanted if by_id[w].status != "ok"]
+    if not_ok:
+        s = not_ok[0]
+        raise SeedError(f"seed {s.id} cannot be crawled: {s.problem}")
+    return [by_id[w] for w in wanted]
+
+
+def scrapy_settings(settings: Settings, db_path: Path, run_id: int, verbose: int = 0) -> dict[str, Any]:
+    """Scrapy settings from the crawl section, then the verbatim `scrapy:` mapping on top."""
+    crawl = settings.crawl
+    result: dict[str, Any] = {
+        "BOT_NAME": "archive-crawler",
+        "USER_AGENT": crawl.user_agent,
+        "ROBOTSTXT_OBEY": crawl.obey_robots_txt,
+        "CONCURRENT_REQUESTS": crawl.concurrent_requests,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_per_domain,
+        "DOWNLOAD_DELAY": crawl.download_delay,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "DOWNLOAD_TIMEOUT": crawl.timeout,
+        "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,
+        "DOWNLOAD_WARNSIZE": 0,
+        "RETRY_TIMES": crawl.retries,
+        # Error statuses reach the spider: a 404 is data (outcome gone), not something to drop.
+        "HTTPERROR_ALLOW_ALL": True,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_LEVEL": "DEBUG" if verbose > 1 else "INFO" if verbose == 1 else "WARNING",
+        "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
+        "ARCHIVE_DB": str(db_path),
+        "ARCHIVE_RUN_ID": run_id,
+        "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
+    }
+    result.update(settings.scrapy)
+    return result
+
+
+def crawl(
+    settings: Settings,
+    seeds_dir: Path,
+    archive_dir: Path,
+    wanted: Sequence[str] = (),
+    trigger: str = "manual",
+    verbose: int = 0,
+    on_capture: Callable[[dict[str, Any]], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> RunSummary:
+    """Crawl the wanted seeds (all crawlable ones by default) as one recorded run."""
+    seeds = load_seeds(seeds_dir, settings.seeds.urls)
+    targets = select_seeds(seeds, wanted)
+    store = Store.in_archive(archive_dir)
+    try:
+        store.mark_interrupted_runs()
+        store.sync_seeds(seed_row(s) for s in seeds)
+        run_id = store.start_run(trigger, len(targets), pid=os.getpid())
+    finally:
+        store.close()
+    if on_start:
+        on_start(len(targets))
+    status, error = "completed", None
+    try:
+        if targets:
+            _run_scrapy(settings, store.path, run_id, targets, verbose, on_capture)
+    except CrawlerError as exc:
+        status, error = "failed", str(exc)
+        raise
+    finally:
+        store = Store(store.path)
+        try:
+            _record_missing(store, run_id, targets, error)
+            store.finish_run(run_id, status=status, error=error)
+            summary = RunSummary(run_id, len(targets), store.by_outcome(run_id), status)
+        finally:
+            store.close()
+    return summary
+
+
+def _record_missing(store: Store, run_id: int, targets: Sequence[Seed], error: str | None) -> None:
+    """Give every seed the crawl never answered for a failed capture: nothing is lost silently."""
+    seen = {
+        row["seed_id"]
+        for row in store.query("SELECT DISTINCT seed_id FROM captures WHERE run_id = ?", [run_id])
+    }
+    for seed in targets:
+        if seed.id not in seen:
+            store.record_capture(
+                CaptureRecord(
+                    run_id=run_id,
+                    seed_id=seed.id,
+                    url=seed.fetch_url,
+                    outcome="failed",
+                    error=f"no response recorded: the crawl stopped early ({error or 'shut down'})",
+                )
+            )
+
+
+def _run_scrapy(
+    settings: Settings,
+    db_path: Path,
+    run_id: int,
+    targets: Sequence[Seed],
+    verbose: int,
+    on_capture: Callable[[dict[str, Any]], None] | None,
+) -> None:
+    """Run the revisit spider over the targets in this process (the reactor starts once)."""
+    from scrapy import signals
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spiders.revisit import RevisitSpider
+
+    process = CrawlerProcess(scrapy_settings(settings, db_path, run_id, verbose), install_root_handler=True)
+    crawler = process.create_crawler(RevisitSpider)
+    errors: list[str] = []
+
+    def item_scraped(item: dict[str, Any], **_: Any) -> None:
+        if on_capture:
+            on_capture(item)
+
+    def item_error(item: Any, response: Any, spider: Any, failure: Any) -> None:
+        # A capture that could not be written is a broken run, not a skipped seed.
+        errors.append(f"{type(failure.value).__name__}: {failure.value}")
+        log.error("could not archive %s: %s", item.get("seed_id"), failure.value)
+
+    crawler.signals.connect(item_scraped, signal=signals.item_scraped)
+    crawler.signals.connect(item_error, signal=signals.item_error)
+    process.crawl(crawler, targets=[{"seed_id": s.id, "url": s.fetch_url} for s in targets])
+    process.start()
+    if errors:
+        raise CrawlerError(f"the run could not archive {len(errors)} response(s); first: {errors[0]}")

@@ -1,0 +1,1 @@
+"""Scrapy spiders: they fetch and yield raw responses, nothing more."""

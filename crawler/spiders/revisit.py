@@ -1,0 +1,97 @@
+"""One spider: seed URLs -> raw responses (or failures); no extraction, no database."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from twisted.internet import error as net_error
+from twisted.python.failure import Failure
+from twisted.web import _newclient
+
+# Failure types a person can act on, worded for them; checked in order.
+_FAILURE_WORDS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((net_error.DNSLookupError,), "DNS lookup failed"),
+    ((net_error.ConnectionRefusedError,), "connection refused"),
+    ((net_error.TimeoutError, net_error.TCPTimedOutError), "timed out"),
+    ((net_error.ConnectionLost, _newclient.ResponseNeverReceived), "connection lost before a response"),
+    ((_newclient.ResponseFailed,), "response failed mid-body"),
+    ((net_error.SSLError,), "TLS error"),
+)
+
+
+def describe_failure(failure: Failure, timeout: float | None = None) -> str:
+    """A readable one-line reason for a failed request."""
+    exc = failure.value
+    detail = str(exc).strip() or type(exc).__name__
+    if isinstance(exc, IgnoreRequest):
+        if "robots.txt" in detail.lower():
+            return "forbidden by robots.txt"
+        return f"request dropped: {detail}"
+    for types, words in _FAILURE_WORDS:
+        if isinstance(exc, types):
+            if words == "timed out" and timeout:
+                return f"timed out after {timeout:g} s"
+            if isinstance(exc, (_newclient.ResponseNeverReceived, _newclient.ResponseFailed)):
+                reasons = "; ".join(
+                    str(r.value).strip() or type(r.value).__name__ for r in getattr(exc, "reasons", [])
+                )
+                return f"{words}: {reasons}" if reasons else words
+            return f"{words}: {detail}"
+    return f"{type(exc).__name__}: {detail}"
+
+
+class RevisitSpider(scrapy.Spider):
+    """Request every target once and yield what came back, success or failure."""
+
+    name = "revisit"
+
+    def __init__(self, targets: list[dict[str, str]], **kwargs: Any):
+        super().__init__(**kwargs)
+        # Each target: {"seed_id": ..., "url": what is requested (no fragment)}.
+        self.targets = targets
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        """One request per seed; dont_filter because two seeds may share a URL."""
+        for target in self.targets:
+            yield scrapy.Request(
+                target["url"],
+                callback=self.parse,
+                errback=self.failed,
+                dont_filter=True,
+                meta={"seed_id": target["seed_id"], "requested_url": target["url"]},
+            )
+
+    def parse(self, response: scrapy.http.Response) -> Any:
+        """Yield the raw response: status, headers and body as received after decompression."""
+        meta = response.meta
+        yield {
+            "seed_id": meta["seed_id"],
+            "url": meta["requested_url"],
+            "final_url": response.url,
+            "status": response.status,
+            "headers": {
+                k.decode("latin-1").lower(): [v.decode("latin-1") for v in vs]
+                for k, vs in response.headers.items()
+            },
+            "body": response.body,
+            "elapsed": meta.get("download_latency"),
+            "redirects": list(meta.get("redirect_urls", [])),
+            "error": None,
+        }
+
+    def failed(self, failure: Failure) -> Any:
+        """Turn a failed request into an item, so no seed is ever lost."""
+        request = failure.request
+        yield {
+            "seed_id": request.meta["seed_id"],
+            "url": request.meta["requested_url"],
+            "final_url": request.url,
+            "status": None,
+            "headers": {},
+            "body": b"",
+            "elapsed": request.meta.get("download_latency"),
+            "redirects": list(request.meta.get("redirect_urls", [])),
+            "error": describe_failure(failure, self.settings.getfloat("DOWNLOAD_TIMEOUT")),
+        }

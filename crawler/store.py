@@ -1,0 +1,350 @@
+"""The archive database: the only module that touches SQLite (schema, migrations, writes, queries)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import sqlite_utils
+
+from crawler.errors import StoreError
+from crawler.records import CaptureRecord, DiffRecord, VersionRecord, utcnow
+
+DB_NAME = "archive.db"
+
+OUTCOMES = ("new_version", "unchanged", "not_modified", "gone", "removed", "no_content", "failed")
+
+# Each migration moves the schema from version N to N+1 (PRAGMA user_version).
+# Never edit a released migration: append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE seeds (
+        id TEXT PRIMARY KEY,
+        url TEXT,
+        fetch_url TEXT,
+        title TEXT,
+        status TEXT NOT NULL,          -- ok | no_url | broken
+        problem TEXT,
+        url_from TEXT,
+        date TEXT,
+        fetch_date TEXT,
+        source TEXT,
+        front_matter TEXT,             -- other front-matter keys, JSON
+        path TEXT,
+        original_text TEXT,            -- the seed body as plain paragraphs
+        original_sha256 TEXT,
+        first_seen_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX seeds_url ON seeds(fetch_url);
+
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        trigger TEXT NOT NULL,         -- manual | cron | schedule
+        status TEXT NOT NULL,          -- running | completed | failed
+        pid INTEGER,
+        seeds_requested INTEGER NOT NULL DEFAULT 0,
+        fetched INTEGER NOT NULL DEFAULT 0,
+        new_versions INTEGER NOT NULL DEFAULT 0,
+        unchanged INTEGER NOT NULL DEFAULT 0,
+        gone INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        error TEXT
+    );
+
+    CREATE TABLE versions (
+        id INTEGER PRIMARY KEY,
+        seed_id TEXT NOT NULL REFERENCES seeds(id),
+        version INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        text_sha256 TEXT NOT NULL,
+        chars INTEGER NOT NULL,
+        title TEXT,
+        author TEXT,
+        published TEXT,
+        sitename TEXT,
+        canonical_url TEXT,
+        profile TEXT,
+        created_at TEXT NOT NULL,
+        UNIQUE (seed_id, version)
+    );
+    CREATE INDEX versions_sha ON versions(seed_id, text_sha256);
+
+    CREATE TABLE captures (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        seed_id TEXT NOT NULL REFERENCES seeds(id),
+        url TEXT NOT NULL,
+        final_url TEXT,
+        fetched_at TEXT NOT NULL,
+        status_code INTEGER,
+        outcome TEXT NOT NULL CHECK (outcome IN
+            ('new_version','unchanged','not_modified','gone','removed','no_content','failed')),
+        error TEXT,
+        version_id INTEGER REFERENCES versions(id),
+        elapsed_ms INTEGER,
+        content_type TEXT,
+        body_bytes INTEGER,
+        redirects TEXT,                -- JSON list of URLs passed through
+        title TEXT
+    );
+    CREATE INDEX captures_seed ON captures(seed_id, fetched_at);
+    CREATE INDEX captures_run ON captures(run_id);
+    CREATE INDEX captures_outcome ON captures(outcome);
+    CREATE INDEX captures_version ON captures(version_id);
+
+    CREATE TABLE diffs (
+        id INTEGER PRIMARY KEY,
+        version_id INTEGER NOT NULL REFERENCES versions(id),
+        base TEXT NOT NULL CHECK (base IN ('original', 'previous')),
+        base_version_id INTEGER REFERENCES versions(id),
+        similarity REAL NOT NULL,
+        chars_added INTEGER NOT NULL,
+        chars_removed INTEGER NOT NULL,
+        diff TEXT NOT NULL,
+        ops TEXT NOT NULL,             -- JSON operations, for rendering
+        UNIQUE (version_id, base)
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Store:
+    """The archive database, opened for reading and writing."""
+
+    def __init__(self, path: Path, *, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(
+                f"no archive at {self.path}; run 'crawler crawl' first or pass --archive DIR"
+            )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open archive database {self.path}: {exc}; check the --archive folder") from exc
+        self.db = sqlite_utils.Database(conn)
+        try:
+            self._prepare()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"cannot use archive database {self.path}: {exc}") from exc
+
+    @classmethod
+    def in_archive(cls, archive_dir: Path, *, create: bool = True) -> "Store":
+        """Open archive_dir/archive.db."""
+        return cls(Path(archive_dir) / DB_NAME, create=create)
+
+    def _prepare(self) -> None:
+        """Set pragmas and bring the schema up to date."""
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        current = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"archive database {self.path} has schema version {current}, newer than this "
+                f"crawler's {SCHEMA_VERSION}; upgrade the crawler"
+            )
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        for number in range(current, SCHEMA_VERSION):
+            # Statement by statement: executescript() would COMMIT halfway through the migration.
+            with self.db.atomic():
+                for statement in _statements(MIGRATIONS[number]):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    # -- seeds -------------------------------------------------------------
+
+    def sync_seeds(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert or update seed rows (one transaction); first_seen_at is kept."""
+        now = utcnow()
+        with self.db.atomic():
+            for row in rows:
+                row = dict(row, updated_at=now)
+                existing = self.db.execute(
+                    "SELECT first_seen_at FROM seeds WHERE id = ?", [row["id"]]
+                ).fetchone()
+                row["first_seen_at"] = existing[0] if existing else now
+                self.db["seeds"].upsert(row, pk="id")
+
+    def seed(self, seed_id: str) -> dict[str, Any] | None:
+        """One seed row, or None."""
+        rows = list(self.db.query("SELECT * FROM seeds WHERE id = ?", [seed_id]))
+        return rows[0] if rows else None
+
+    # -- runs --------------------------------------------------------------
+
+    def start_run(self, trigger: str, seeds_requested: int, pid: int | None = None) -> int:
+        """Record the start of a run and return its id."""
+        with self.db.atomic():
+            table = self.db["runs"].insert(
+                {
+                    "started_at": utcnow(),
+                    "trigger": trigger,
+                    "status": "running",
+                    "pid": pid,
+                    "seeds_requested": seeds_requested,
+                }
+            )
+        return table.last_pk
+
+    def finish_run(self, run_id: int, status: str = "completed", error: str | None = None) -> dict[str, Any]:
+        """Close a run, counting its captures, and return the run row."""
+        counts = self.run_counts(run_id)
+        with self.db.atomic():
+            self.db["runs"].update(
+                run_id, dict(counts, finished_at=utcnow(), status=status, error=error)
+            )
+        return self.db["runs"].get(run_id)
+
+    def run_counts(self, run_id: int) -> dict[str, int]:
+        """Captures of a run counted by outcome, in the runs table's terms."""
+        by_outcome = dict(
+            self.db.execute(
+                "SELECT outcome, count(*) FROM captures WHERE run_id = ? GROUP BY outcome", [run_id]
+            ).fetchall()
+        )
+        return {
+            "fetched": sum(n for o, n in by_outcome.items() if o != "failed"),
+            "new_versions": by_outcome.get("new_version", 0),
+            "unchanged": by_outcome.get("unchanged", 0) + by_outcome.get("not_modified", 0),
+            "gone": by_outcome.get("gone", 0) + by_outcome.get("removed", 0),
+            "failed": by_outcome.get("failed", 0),
+        }
+
+    def by_outcome(self, run_id: int) -> dict[str, int]:
+        """Captures of a run counted by their exact outcome."""
+        return dict(
+            self.db.execute(
+                "SELECT outcome, count(*) FROM captures WHERE run_id = ? GROUP BY outcome", [run_id]
+            ).fetchall()
+        )
+
+    def mark_interrupted_runs(self) -> int:
+        """Mark runs left 'running' by a killed process as failed; returns how many."""
+        with self.db.atomic():
+            cursor = self.db.execute(
+                "UPDATE runs SET status = 'failed', error = 'interrupted: the process ended before the run finished' "
+                "WHERE status = 'running'"
+            )
+        return cursor.rowcount
+
+    # -- versions and captures ----------------------------------------------
+
+    def latest_version(self, seed_id: str) -> dict[str, Any] | None:
+        """The seed's newest version row, or None."""
+        rows = list(
+            self.db.query(
+                "SELECT * FROM versions WHERE seed_id = ? ORDER BY version DESC LIMIT 1", [seed_id]
+            )
+        )
+        return rows[0] if rows else None
+
+    def version(self, seed_id: str, number: int) -> dict[str, Any] | None:
+        """Version number of a seed, or None."""
+        rows = list(
+            self.db.query("SELECT * FROM versions WHERE seed_id = ? AND version = ?", [seed_id, number])
+        )
+        return rows[0] if rows else None
+
+    def record_capture(
+        self,
+        capture: CaptureRecord,
+        *,
+        new_version: VersionRecord | None = None,
+        diffs: Iterable[DiffRecord] = (),
+        version_id: int | None = None,
+    ) -> tuple[int, int | None]:
+        """Write a capture, and its new version and diffs if any, in one transaction.
+
+        Returns (capture id, version id). With new_version, the capture points at the
+        new version; otherwise at version_id (the unchanged current version) or nothing.
+        """
+        if capture.outcome not in OUTCOMES:
+            raise StoreError(f"unknown capture outcome {capture.outcome!r}")
+        with self.db.atomic():
+            if new_version is not None:
+                number = (
+                    self.db.execute(
+                        "SELECT coalesce(max(version), 0) FROM versions WHERE seed_id = ?",
+                        [capture.seed_id],
+                    ).fetchone()[0]
+                    + 1
+                )
+                version_id = (
+                    self.db["versions"]
+                    .insert(
+                        dict(
+                            vars(new_version),
+                            seed_id=capture.seed_id,
+                            version=number,
+                            chars=len(new_version.text),
+                            created_at=capture.fetched_at,
+                        )
+                    )
+                    .last_pk
+                )
+                for diff in diffs:
+                    row = dict(vars(diff), version_id=version_id)
+                    row["ops"] = json.dumps(diff.ops, ensure_ascii=False)
+                    self.db["diffs"].insert(row)
+            row = dict(vars(capture), version_id=version_id)
+            row["redirects"] = json.dumps(capture.redirects, ensure_ascii=False) if capture.redirects else None
+            capture_id = self.db["captures"].insert(row).last_pk
+        return capture_id, version_id
+
+    # -- queries -------------------------------------------------------------
+
+    def status(self) -> list[dict[str, Any]]:
+        """One row per seed: URL, last fetch, last outcome, versions, latest similarity to the original."""
+        return list(
+            self.db.query(
+                """
+                SELECT s.id, s.url, s.title, s.status,
+                       c.fetched_at AS last_fetched, c.outcome AS last_outcome, c.error AS last_error,
+                       (SELECT count(*) FROM versions v WHERE v.seed_id = s.id) AS versions,
+                       (SELECT d.similarity FROM versions v JOIN diffs d ON d.version_id = v.id
+                         WHERE v.seed_id = s.id AND d.base = 'original'
+                         ORDER BY v.version DESC LIMIT 1) AS similarity_to_original
+                FROM seeds s
+                LEFT JOIN captures c ON c.id = (
+                    SELECT id FROM captures WHERE seed_id = s.id ORDER BY fetched_at DESC, id DESC LIMIT 1)
+                ORDER BY s.id
+                """
+            )
+        )
+
+    def diff_row(self, version_id: int, base: str) -> dict[str, Any] | None:
+        """The stored diff of a version against a base, or None."""
+        rows = list(
+            self.db.query("SELECT * FROM diffs WHERE version_id = ? AND base = ?", [version_id, base])
+        )
+        return rows[0] if rows else None
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
+        """Rows of a read-only query as dicts (for the CLI and tests)."""
+        return self.db.query(sql, list(params))
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into complete SQL statements."""
+    statements, buffer = [], ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,129 @@
+"""Every command through click's CliRunner: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from conftest import SHIPPED_SEEDS
+from crawler.cli import cli
+from crawler.records import CaptureRecord, DiffRecord, VersionRecord
+from crawler.store import Store
+
+CRAWLABLE = {
+    "000_4387e3e1fc3e043d": "https://mp.weixin.qq.com/s?__biz=MzIzMzE4NDU1OQ==&mid=2652029510&idx=1"
+    "&sn=bc8de536c9c45054c842432d95da9255&chksm=f36fee06c4186710bdf350d5fb4aa345824810256b4918098f3a30ccd202a44"
+    "fe0bf41b25d9f&scene=58&subscene=0",
+    "004_55c08d260c197553": "https://blog.csdn.net/bjweimengshu/article/details/130397327",
+}
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    """Run the CLI in-process with no config file unless one is named."""
+    return CliRunner().invoke(cli, list(args), env=env or {}, catch_exceptions=False)
+
+
+def test_seeds_lists_shipped_seeds(tmp_path: Path) -> None:
+    result = invoke("--seeds", str(SHIPPED_SEEDS), "--config", str(write_config(tmp_path)), "seeds")
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 5
+    ok = [line for line in lines if "\thttp" in line]
+    assert {line.split("\t")[0] for line in ok} == set(CRAWLABLE)
+    no_url = [line for line in lines if "(no_url:" in line]
+    assert len(no_url) == 3 and all("crawler.yaml" in line for line in no_url)
+    assert "2 crawlable, 3 without URL, 0 broken" in result.stderr
+
+
+def test_seeds_json_has_fetch_urls(tmp_path: Path) -> None:
+    result = invoke("--seeds", str(SHIPPED_SEEDS), "--config", str(write_config(tmp_path)), "seeds", "--json")
+    seeds = json.loads(result.stdout)
+    assert {s["id"]: s["fetch_url"] for s in seeds if s["status"] == "ok"} == CRAWLABLE
+    assert all({"id", "url", "title", "status"} <= set(s) for s in seeds)
+    assert next(s for s in seeds if s["id"] == "003_65f32d716cf2f4db")["title"] == "为什么微信迟迟未接入大模型"
+
+
+def test_config_url_for_seed_without_one(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "seeds:\n  urls:\n    003_65f32d716cf2f4db: https://imspm.com/chanpinjingli/751729.html\n")
+    result = invoke("--seeds", str(SHIPPED_SEEDS), "--config", str(config), "seeds", "--json")
+    seed = next(s for s in json.loads(result.stdout) if s["id"] == "003_65f32d716cf2f4db")
+    assert (seed["status"], seed["url"], seed["url_from"]) == ("ok", "https://imspm.com/chanpinjingli/751729.html", "config")
+
+
+def test_seeds_check_fails_on_broken_seed(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "good.md").write_text("---\nurl: https://example.org/a\n---\nText.\n", encoding="utf-8")
+    (seeds / "bad.md").write_text("---\nurl: [unclosed\n---\nText.\n", encoding="utf-8")
+    result = invoke("--seeds", str(seeds), "--config", str(write_config(tmp_path)), "seeds", "--check")
+    assert result.exit_code == 1
+    assert "bad" in result.stderr and "line" in result.stderr
+    assert invoke("--seeds", str(seeds), "--config", str(write_config(tmp_path)), "seeds").exit_code == 0
+
+
+def test_unknown_config_key_is_a_usage_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "crawl:\n  timout: 5\n")
+    result = invoke("--seeds", str(SHIPPED_SEEDS), "--config", str(config), "seeds")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: unknown key 'crawl.timout' in {config}; remove it or check its spelling"
+
+
+def test_wrong_type_and_environment_override(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "crawl:\n  timeout: soon\n")
+    result = invoke("--seeds", str(SHIPPED_SEEDS), "--config", str(config), "seeds")
+    assert result.exit_code == 2 and "crawl.timeout" in result.stderr
+    env = {"CRAWLER_CRAWL__RETRIES": "many"}
+    result = invoke("--seeds", str(SHIPPED_SEEDS), "--config", str(write_config(tmp_path)), "seeds", env=env)
+    assert result.exit_code == 2 and "crawl.retries" in result.stderr and "CRAWLER_" in result.stderr
+
+
+def test_seeds_folder_missing(tmp_path: Path) -> None:
+    result = invoke("--seeds", str(tmp_path / "nowhere"), "--config", str(write_config(tmp_path)), "seeds")
+    assert result.exit_code == 2
+    assert "nowhere" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_status_and_diff_without_archive(tmp_path: Path) -> None:
+    for args in (["status"], ["diff", "x"]):
+        result = invoke("--archive", str(tmp_path / "none"), *args)
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: no archive at") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_status_and_diff_on_archive(tmp_path: Path) -> None:
+    store = Store.in_archive(tmp_path)
+    store.sync_seeds([{"id": "a", "url": "https://example.org/a", "status": "ok", "original_text": "第一句。第二句。"}])
+    run = store.start_run("manual", 1)
+    store.record_capture(
+        CaptureRecord(run, "a", "https://example.org/a", "new_version"),
+        new_version=VersionRecord("第一句。第二句改了。", "x"),
+        diffs=[DiffRecord("original", 0.8, 4, 3, "", [])],
+    )
+    store.finish_run(run)
+    store.close()
+
+    status = invoke("--archive", str(tmp_path), "status", "--json")
+    assert status.exit_code == 0
+    row = json.loads(status.stdout)[0]
+    assert (row["id"], row["last_outcome"], row["versions"], row["similarity_to_original"]) == ("a", "new_version", 1, 0.8)
+
+    diff = invoke("--archive", str(tmp_path), "diff", "a")
+    assert diff.exit_code == 0
+    assert "-第二句。" in diff.stdout and "+第二句改了。" in diff.stdout and "\n 第一句。" in diff.stdout
+    missing = invoke("--archive", str(tmp_path), "diff", "a", "--to", "7")
+    assert missing.exit_code == 1 and "no version 7" in missing.stderr
+
+
+def test_help_lists_every_command() -> None:
+    result = invoke("--help")
+    for command in ("seeds", "crawl", "status", "diff"):
+        assert command in result.stdout
+
+
+def write_config(tmp_path: Path, text: str = "") -> Path:
+    """A config file in tmp_path."""
+    path = tmp_path / "crawler.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path

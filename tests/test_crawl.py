@@ -1,0 +1,104 @@
+"""End to end: the real Scrapy stack against a local HTTP server, each crawl in its own process."""
+
+from __future__ import annotations
+
+from conftest import Project, PageServer, free_port
+from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body, wechat_page
+
+EDITED_OLD = "修改最多的是标题和导语部分。"
+EDITED_NEW = "修改最多的是标题、导语和结论部分。"
+
+
+def serve_articles(server: PageServer, project: Project) -> None:
+    """Three articles (WeChat-style, GBK news, English) and a seed for each."""
+    zh_title = "档案员如何发现被修改的文章"
+    project.seed("wechat", server.page("/s/wechat", wechat_page(zh_title, ZH_PARAGRAPHS)), seed_body(zh_title, ZH_PARAGRAPHS))
+    gbk_html = article_page(zh_title, ZH_PARAGRAPHS, charset="gb2312").encode("gbk")
+    project.seed(
+        "gbk",
+        server.page("/news/gbk.html", gbk_html, content_type="text/html"),
+        seed_body(zh_title, ZH_PARAGRAPHS),
+    )
+    en_title = "Council approves library budget"
+    project.seed(
+        "english",
+        server.page("/en/library", article_page(en_title, EN_PARAGRAPHS, lang="en")),
+        seed_body(en_title, EN_PARAGRAPHS),
+    )
+
+
+def test_first_crawl_revisit_and_edit(page_server: PageServer, project: Project) -> None:
+    serve_articles(page_server, project)
+
+    first = project.run("crawl")
+    assert first.returncode == 0, first.stderr
+    assert "3 seeds" in first.stdout and "3 new versions" in first.stdout
+    versions = project.rows("SELECT seed_id, version, text FROM versions ORDER BY seed_id")
+    assert [(v["seed_id"], v["version"]) for v in versions] == [("english", 1), ("gbk", 1), ("wechat", 1)]
+    by_seed = {v["seed_id"]: v["text"] for v in versions}
+    assert "Sundays from next spring" in by_seed["english"]
+    assert "档案管理员认为" in by_seed["gbk"], "GBK page must decode to the right Chinese text"
+    assert "档案管理员认为" in by_seed["wechat"]
+    assert "关注公众号" not in by_seed["wechat"], "WeChat profile chrome must stay out of the article"
+    original_diffs = project.rows("SELECT base, similarity FROM diffs ORDER BY version_id")
+    assert [d["base"] for d in original_diffs] == ["original"] * 3
+    assert all(d["similarity"] > 0.9 for d in original_diffs), original_diffs
+
+    again = project.run("crawl")
+    assert again.returncode == 0, again.stderr
+    assert "0 new versions, 3 unchanged" in again.stdout
+    assert len(project.rows("SELECT id FROM versions")) == 3
+    unchanged = project.rows("SELECT seed_id, version_id FROM captures WHERE outcome = 'unchanged'")
+    assert len(unchanged) == 3 and all(c["version_id"] for c in unchanged)
+
+    edited = [p.replace(EDITED_OLD, EDITED_NEW) for p in ZH_PARAGRAPHS]
+    page_server.page("/s/wechat", wechat_page("档案员如何发现被修改的文章", edited))
+    third = project.run("crawl", "wechat")
+    assert third.returncode == 0, third.stderr
+    assert "1 seeds" in third.stdout and "1 new versions" in third.stdout
+    v2 = project.rows("SELECT id, version FROM versions WHERE seed_id = 'wechat' ORDER BY version DESC")[0]
+    assert v2["version"] == 2
+    diffs = {d["base"]: d for d in project.rows("SELECT * FROM diffs WHERE version_id = ?", v2["id"])}
+    assert set(diffs) == {"original", "previous"}
+    changed = [line for line in diffs["previous"]["diff"].splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert changed == [f"-{EDITED_OLD}", f"+{EDITED_NEW}"]
+    assert 0.9 < diffs["previous"]["similarity"] < 1.0
+
+    shown = project.run("diff", "wechat", "--from", "1")
+    assert shown.returncode == 0, shown.stderr
+    assert f"-{EDITED_OLD}" in shown.stdout and f"+{EDITED_NEW}" in shown.stdout
+
+    status = project.run("status")
+    assert status.returncode == 0
+    assert "wechat" in status.stdout and "new_version" in status.stdout
+
+    conn = project.db()
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        runs = conn.execute("SELECT status, trigger FROM runs").fetchall()
+        assert [tuple(r) for r in runs] == [("completed", "manual")] * 3
+    finally:
+        conn.close()
+
+
+def test_gone_failed_and_no_url(page_server: PageServer, project: Project) -> None:
+    project.seed("missing", page_server.url("/nothing-here"), "A page that is not there.")
+    project.seed("deleted", page_server.page("/deleted", "gone for good", status=410), "A deleted page.")
+    dead = f"http://127.0.0.1:{free_port()}/article"
+    project.seed("unreachable", dead, "A page on a server that is down.")
+    project.seed("notes", None, "Saved without a URL.\n")
+    project.seed("empty", page_server.page("/empty", b""), "An empty answer.")
+
+    result = project.run("crawl")
+    assert result.returncode == 0, result.stderr
+    captures = {c["seed_id"]: c for c in project.rows("SELECT * FROM captures")}
+    assert set(captures) == {"missing", "deleted", "unreachable", "empty"}, "a seed without URL is not fetched"
+    assert (captures["missing"]["outcome"], captures["missing"]["status_code"]) == ("gone", 404)
+    assert (captures["deleted"]["outcome"], captures["deleted"]["status_code"]) == ("gone", 410)
+    assert captures["unreachable"]["outcome"] == "failed"
+    assert "connection refused" in captures["unreachable"]["error"]
+    assert captures["empty"]["outcome"] == "no_content"
+    assert "2 gone" in result.stdout and "1 failed" in result.stdout
+    assert project.rows("SELECT original_text FROM seeds WHERE id = 'notes'")[0]["original_text"] == "Saved without a URL."
+    assert project.rows("SELECT count(*) AS n FROM versions")[0]["n"] == 0
