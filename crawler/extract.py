@@ -16,8 +16,8 @@ from cssselect import SelectorError
 from lxml import etree
 from lxml.cssselect import CSSSelector
 from lxml.html import builder as E
-from trafilatura import bare_extraction, extract_metadata
-from trafilatura.settings import Extractor
+from trafilatura import bare_extraction, extract_metadata, load_html
+from trafilatura.settings import Document, Extractor
 from w3lib.encoding import html_to_unicode, resolve_encoding
 
 
@@ -92,13 +92,12 @@ _PAGE_OPTIONS = Extractor(output_format="python", comments=False, tables=True)
 # The profile's subtree is the article by construction: favour recall so short posts are kept.
 _SUBTREE_OPTIONS = Extractor(output_format="python", comments=False, tables=True, recall=True)
 
-_PARSER = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
-# lxml refuses a str that still carries an encoding declaration; the text is already decoded.
-_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
-# Control characters that never occur in HTML text but fill binary files (PDF streams, images).
-_BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-_BINARY_SAMPLE = 4096
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+_BLOCK_TAGS = frozenset(
+    "address article aside blockquote dd details div dl dt fieldset figcaption figure footer form"
+    " h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody td tfoot th thead tr ul".split()
+)
+_CONTAINER_TAGS = ("div", "section", "article")
 _LANGUAGE_XPATH = etree.XPath(
     "//meta[translate(@http-equiv, 'CONTENT-LANGUAGE', 'content-language')='content-language']/@content"
     " | //meta[@property='og:locale']/@content"
@@ -106,19 +105,29 @@ _LANGUAGE_XPATH = etree.XPath(
 
 
 def decode_html(body: bytes, content_type: str | None = None) -> str:
-    """Decode a response body: HTTP charset, BOM, <meta> declaration, then detection."""
-    _, text = html_to_unicode(content_type, body, auto_detect_fun=_detect_encoding)
+    """Decode a response body: HTTP charset, BOM, <meta> declaration, then detection; valid UTF-8 wins."""
+    encoding, text = html_to_unicode(content_type, body, auto_detect_fun=_detect_encoding)
+    # Pages re-saved or re-served as UTF-8 often keep their old "gb2312" declaration (all the
+    # "GBK" pages of the zh corpus do). Multi-byte GBK/Big5/Latin text is practically never
+    # valid UTF-8, so a body that is valid, non-ASCII UTF-8 is decoded as UTF-8 whatever it declares.
+    if codecs.lookup(encoding).name != "utf-8" and not body.isascii() and _is_utf8(body):
+        return body.decode("utf-8-sig", errors="replace")
     return text
+
+
+def _is_utf8(body: bytes) -> bool:
+    """True when body is valid UTF-8, allowing a multi-byte character cut off at the end."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _detect_encoding(body: bytes) -> str | None:
     """Guess the encoding of a body that declares none."""
-    try:
-        # Incremental so that a body truncated inside a multi-byte character still counts as UTF-8.
-        codecs.getincrementaldecoder("utf-8")().decode(body, final=False)
+    if _is_utf8(body):
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
     match = charset_normalizer.from_bytes(body).best()
     if match is None:
         return None
@@ -137,12 +146,9 @@ def choose_profile(
         for profile in profiles:
             if any(host == domain or host.endswith("." + domain) for domain in profile.domains):
                 return profile
-    if isinstance(html_tree_or_html, str):
-        tree = _parse(html_tree_or_html)
-        if tree is None:
-            return None
-    else:
-        tree = html_tree_or_html
+    tree = load_html(html_tree_or_html) if isinstance(html_tree_or_html, str) else html_tree_or_html
+    if tree is None:
+        return None
     for profile in profiles:
         if profile.signature and _compile(profile.signature)(tree):
             return profile
@@ -151,7 +157,10 @@ def choose_profile(
 
 def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFILES) -> Extracted | None:
     """Extract the main text and metadata of a page; None when it has no main content."""
-    tree = _parse(html)
+    # trafilatura's own loader (lxml.html underneath): it repairs input libxml2 mishandles (with
+    # a DOCTYPE first line some real pages extracted to nothing) and returns None for empty or
+    # non-HTML input such as a decoded PDF, so bad input never raises here.
+    tree = load_html(html)
     if tree is None:
         return None
     profile = choose_profile(tree, url, profiles)
@@ -159,8 +168,9 @@ def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFI
     if text is None:
         profile = None
         document = bare_extraction(tree, options=_PAGE_OPTIONS)
-        text = _clean_text(document.text) if document is not None else None
-        if text is None:
+        text = _document_text(document)
+        # On a page without an article, trafilatura's last-resort pass returns the menu labels.
+        if text is None or _only_link_labels(tree, text):
             return None
     # default_url stays None so canonical_url is what the page declares, never the fetch URL echoed back.
     meta = extract_metadata(tree)
@@ -180,19 +190,6 @@ def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFI
     )
 
 
-def _parse(html: str) -> lxml.html.HtmlElement | None:
-    """Parse a whole document; None for empty, binary or unparsable input."""
-    html = _XML_DECLARATION.sub("", html, count=1)
-    sample = html[:_BINARY_SAMPLE]
-    if len(_BINARY_CHARS.findall(sample)) > len(sample) // 100:
-        return None
-    try:
-        return lxml.html.document_fromstring(html, parser=_PARSER)
-    except (etree.ParserError, ValueError):
-        # ParserError: "Document is empty"; ValueError: characters lxml cannot take.
-        return None
-
-
 def _hostname(url: str) -> str:
     """Lower-case host of a URL, empty when there is none."""
     try:
@@ -209,11 +206,19 @@ def _profile_text(tree: lxml.html.HtmlElement, profile: SiteProfile) -> str | No
     node = next((n for n in _compile(profile.content)(tree) if n.text_content().strip()), None)
     if node is None:
         return None
+    document = bare_extraction(_article_document(node), options=_SUBTREE_OPTIONS)
+    return _document_text(document)
+
+
+def _article_document(node: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
+    """A copy of node, reshaped into paragraphs trafilatura keeps, as the <article> of a minimal page."""
     body = copy.deepcopy(node)
     body.tail = None
     _unhide(body)
-    document = bare_extraction(E.HTML(E.BODY(body)), options=_SUBTREE_OPTIONS)
-    return _clean_text(document.text) if document is not None else None
+    _make_paragraphs(body)
+    # Inside a bare <body>, trafilatura found no frame for some subtrees and fell back to a
+    # recovery pass that skips headings; an <article> is a frame it always takes whole.
+    return E.HTML(E.BODY(E.ARTICLE(body)))
 
 
 def _unhide(root: lxml.html.HtmlElement) -> None:
@@ -228,12 +233,59 @@ def _unhide(root: lxml.html.HtmlElement) -> None:
             del element.attrib["style"]
 
 
-def _clean_text(text: str | None) -> str | None:
-    """One paragraph per line, blank lines and surrounding spaces dropped; None when empty."""
-    if not text:
+def _make_paragraphs(root: lxml.html.HtmlElement) -> None:
+    """Turn text-only sections/divs and loose text runs between blocks into <p> elements."""
+    # WeChat editors write paragraphs as <section><span>text</span></section> and leave text
+    # after an image's <p>; trafilatura extracts <p>-like blocks and dropped that text (a third
+    # of some real articles). Sections are unknown to it, so the ones left become divs.
+    for element in list(root.iterdescendants(*_CONTAINER_TAGS)):
+        if not any(d.tag in _BLOCK_TAGS for d in element.iterdescendants(etree.Element)):
+            element.tag = "p"
+    for container in list(root.iter(*_CONTAINER_TAGS)):
+        _wrap_loose_text(container)
+        if container.tag == "section":
+            container.tag = "div"
+
+
+def _wrap_loose_text(container: lxml.html.HtmlElement) -> None:
+    """Move each run of text and inline elements between container's blocks into a new <p>."""
+    run = None
+    if container.text and container.text.strip():
+        run = E.P(container.text)
+        container.text = None
+        container.insert(0, run)
+    for child in list(container):
+        if child is run:
+            continue
+        if child.tag in _BLOCK_TAGS:
+            run = None
+            if child.tail and child.tail.strip():
+                run = E.P(child.tail)
+                child.tail = None
+                child.addnext(run)
+        else:
+            if run is None:
+                run = E.P()
+                child.addprevious(run)
+            run.append(child)  # moves the inline element together with its tail text
+
+
+def _document_text(document: Document | None) -> str | None:
+    """One paragraph per line, stripped, blank lines dropped; code keeps its indentation. None when empty."""
+    if document is None or not document.text:
         return None
-    lines = (line.strip() for line in text.splitlines())
-    return "\n".join(line for line in lines if line) or None
+    # trafilatura leaves source indentation in some blocks (headings with child elements), but
+    # in code it is meaningful: strip every line except those that come from a code block.
+    code_lines = {line.rstrip() for code in document.body.iter("code") for line in "".join(code.itertext()).splitlines()}
+    lines = (line.rstrip() for line in document.text.splitlines())
+    kept = (line if line in code_lines else line.strip() for line in lines)
+    return "\n".join(line for line in kept if line.strip()) or None
+
+
+def _only_link_labels(tree: lxml.html.HtmlElement, text: str) -> bool:
+    """True when every line of text is the label of a link in the page (navigation, not content)."""
+    labels = {" ".join(a.text_content().split()) for a in tree.iter("a")}
+    return all(" ".join(line.split()) in labels for line in text.splitlines())
 
 
 def _first_text(tree: lxml.html.HtmlElement, css: str | None) -> str | None:

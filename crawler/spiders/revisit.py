@@ -5,32 +5,44 @@ from __future__ import annotations
 from typing import Any, AsyncIterator
 
 import scrapy
+from scrapy import exceptions as scrapy_errors
 from scrapy.exceptions import IgnoreRequest
 from twisted.internet import error as net_error
 from twisted.python.failure import Failure
 from twisted.web import _newclient
 
+
+def _scrapy_error(name: str) -> tuple[type[BaseException], ...]:
+    """Scrapy's own download error class by name (2.13+), or nothing on older Scrapy."""
+    cls = getattr(scrapy_errors, name, None)
+    return (cls,) if cls else ()
+
+
 # Failure types a person can act on, worded for them; checked in order.
 _FAILURE_WORDS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
-    ((net_error.DNSLookupError,), "DNS lookup failed"),
-    ((net_error.ConnectionRefusedError,), "connection refused"),
-    ((net_error.TimeoutError, net_error.TCPTimedOutError), "timed out"),
+    ((net_error.DNSLookupError, *_scrapy_error("CannotResolveHostError")), "DNS lookup failed"),
+    ((net_error.ConnectionRefusedError, *_scrapy_error("DownloadConnectionRefusedError")), "connection refused"),
+    ((net_error.TimeoutError, net_error.TCPTimedOutError, *_scrapy_error("DownloadTimeoutError")), "timed out"),
+    ((*_scrapy_error("DownloadCancelledError"),), "download cancelled"),
+    ((*_scrapy_error("ResponseDataLossError"),), "response body incomplete"),
     ((net_error.ConnectionLost, _newclient.ResponseNeverReceived), "connection lost before a response"),
     ((_newclient.ResponseFailed,), "response failed mid-body"),
     ((net_error.SSLError,), "TLS error"),
+    ((*_scrapy_error("UnsupportedURLSchemeError"),), "unsupported URL scheme"),
+    ((*_scrapy_error("DownloadFailedError"),), "download failed"),
 )
 
 
 def describe_failure(failure: Failure, timeout: float | None = None) -> str:
     """A readable one-line reason for a failed request."""
     exc = failure.value
-    detail = str(exc).strip() or type(exc).__name__
+    detail = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, IgnoreRequest):
         if "robots.txt" in detail.lower():
             return "forbidden by robots.txt"
         return f"request dropped: {detail}"
     for types, words in _FAILURE_WORDS:
-        if isinstance(exc, types):
+        if types and isinstance(exc, types):
             if words == "timed out" and timeout:
                 return f"timed out after {timeout:g} s"
             if isinstance(exc, (_newclient.ResponseNeverReceived, _newclient.ResponseFailed)):
@@ -38,7 +50,7 @@ def describe_failure(failure: Failure, timeout: float | None = None) -> str:
                     str(r.value).strip() or type(r.value).__name__ for r in getattr(exc, "reasons", [])
                 )
                 return f"{words}: {reasons}" if reasons else words
-            return f"{words}: {detail}"
+            return words if detail == type(exc).__name__ else f"{words}: {detail}"
     return f"{type(exc).__name__}: {detail}"
 
 
