@@ -18,6 +18,12 @@ from crawler.textnorm import markdown_to_text, text_sha256
 
 log = logging.getLogger(__name__)
 
+# Scrapy loggers that report per-request failures the archive already records.
+QUIET_LOGGERS = (
+    "scrapy.downloadermiddlewares.robotstxt",
+    "scrapy.downloadermiddlewares.retry",
+)
+
 
 @dataclass
 class RunSummary:
@@ -97,7 +103,8 @@ def scrapy_settings(settings: Settings, db_path: Path, run_id: int, verbose: int
         # Error statuses reach the spider: a 404 is data (outcome gone), not something to drop.
         "HTTPERROR_ALLOW_ALL": True,
         "TELNETCONSOLE_ENABLED": False,
-        "LOG_LEVEL": "DEBUG" if verbose > 1 else "INFO" if verbose == 1 else "WARNING",
+        # Quiet by default so cron mail stays useful: every failure is a capture row anyway.
+        "LOG_LEVEL": "DEBUG" if verbose > 1 else "INFO" if verbose == 1 else "ERROR",
         "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
         "ARCHIVE_DB": str(db_path),
         "ARCHIVE_RUN_ID": run_id,
@@ -180,7 +187,11 @@ def _run_scrapy(
 
     from crawler.spiders.revisit import RevisitSpider
 
-    process = CrawlerProcess(scrapy_settings(settings, db_path, run_id, verbose), install_root_handler=True)
+    process = CrawlerProcess(scrapy_settings(settings, db_path, run_id, verbose))
+    if not verbose:
+        # Fetch failures are recorded as captures with a reason; their tracebacks are noise here.
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     crawler = process.create_crawler(RevisitSpider)
     errors: list[str] = []
 

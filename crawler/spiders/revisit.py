@@ -50,7 +50,9 @@ def describe_failure(failure: Failure, timeout: float | None = None) -> str:
                     str(r.value).strip() or type(r.value).__name__ for r in getattr(exc, "reasons", [])
                 )
                 return f"{words}: {reasons}" if reasons else words
-            return words if detail == type(exc).__name__ else f"{words}: {detail}"
+            if detail == type(exc).__name__ or detail.lower().startswith(words.lower()):
+                return detail if detail != type(exc).__name__ else words
+            return f"{words}: {detail}"
     return f"{type(exc).__name__}: {detail}"
 
 
