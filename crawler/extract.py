@@ -1,4 +1,4 @@
-"""Article text and metadata from a fetched page: a site profile's body first, trafilatura on the whole page otherwise."""
+"""Article text and metadata of a fetched page: a site profile's body first, else trafilatura on the whole page."""
 
 from __future__ import annotations
 
@@ -276,7 +276,9 @@ def _document_text(document: Document | None) -> str | None:
         return None
     # trafilatura leaves source indentation in some blocks (headings with child elements), but
     # in code it is meaningful: strip every line except those that come from a code block.
-    code_lines = {line.rstrip() for code in document.body.iter("code") for line in "".join(code.itertext()).splitlines()}
+    code_lines = {
+        line.rstrip() for code in document.body.iter("code") for line in "".join(code.itertext()).splitlines()
+    }
     lines = (line.rstrip() for line in document.text.splitlines())
     kept = (line if line in code_lines else line.strip() for line in lines)
     return "\n".join(line for line in kept if line.strip()) or None

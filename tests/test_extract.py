@@ -56,8 +56,9 @@ def test_wechat_article_text_and_metadata(url):
         "再和邻居们一起定下浇水和收获的规矩。",
     ):
         assert sentence in result.text
-    for chrome in ("功能介绍", "记录城市里的植物", "qinghe_notes", "微信扫一扫", "关注该公众号", "阅读原文", "3217", "文／林小满"):
-        assert chrome not in result.text
+    chrome = ("功能介绍", "记录城市里的植物", "qinghe_notes", "微信扫一扫", "关注该公众号", "阅读原文", "3217", "文／林小满")
+    for boilerplate in chrome:
+        assert boilerplate not in result.text
 
 
 def test_wechat_text_is_one_stripped_paragraph_per_line():
@@ -157,8 +158,9 @@ def test_csdn_article():
     assert "为什么需要 LRU 缓存" in result.text.split("\n")
     # code keeps its indentation
     assert "    def get(self, key):" in result.text.split("\n")
-    for chrome in ("热门文章", "码龄", "推荐文章", "手写 LRU 缓存的三种思路对比", "写得很清楚", "评论", "相关推荐", "创新乐知"):
-        assert chrome not in result.text
+    chrome = ("热门文章", "码龄", "推荐文章", "手写 LRU 缓存的三种思路对比", "写得很清楚", "评论", "相关推荐", "创新乐知")
+    for boilerplate in chrome:
+        assert boilerplate not in result.text
 
 
 # --- English blog -------------------------------------------------------------------------
@@ -176,12 +178,15 @@ def test_english_article():
     assert result.language == "en-GB"
     assert result.text.split("\n")[-1].startswith("By Sunday afternoon the gap was closed.")
     assert "No mortar is involved; the weight and the careful placing do all the work." in result.text
-    for chrome in ("Subscribe to the newsletter", "Popular posts", "hedge laying", "All rights reserved", "Privacy policy"):
-        assert chrome not in result.text
+    chrome = ("Subscribe to the newsletter", "Popular posts", "hedge laying", "All rights reserved", "Privacy policy")
+    for boilerplate in chrome:
+        assert boilerplate not in result.text
 
 
 def test_custom_profile_takes_title_and_body_from_its_selectors():
-    blog = SiteProfile(name="fieldnotes", domains=["FieldNotes.example.org"], content=".post-body", title="h1.post-title")
+    blog = SiteProfile(
+        name="fieldnotes", domains=["FieldNotes.example.org"], content=".post-body", title="h1.post-title"
+    )
     assert blog.domains == ("fieldnotes.example.org",)
 
     result = extract(page("english_article.html"), BLOG_URL, profiles=(*BUILTIN_PROFILES, blog))
@@ -201,9 +206,11 @@ def test_navigation_only_page_has_no_content():
 
 
 def _fake_pdf() -> bytes:
+    """Bytes shaped like a PDF: a header, then a compressed (binary) stream."""
     rng = random.Random(7)
     stream = zlib.compress(bytes(rng.randrange(256) for _ in range(4000)))
-    return b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Length 4000 /Filter /FlateDecode >>\nstream\n" + stream + b"\nendstream\nendobj\n"
+    header = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Length 4000 /Filter /FlateDecode >>\nstream\n"
+    return header + stream + b"\nendstream\nendobj\n"
 
 
 @pytest.mark.parametrize(
