@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crawler import versions
-from crawler.textnorm import markdown_to_text, text_sha256
+from crawler.textnorm import comparison_form, markdown_to_text, text_sha256
 from crawler.versions import DiffResult, diff_texts, is_new_version, similarity
 
 SEEDS = Path(__file__).parent.parent / "seeds"
@@ -132,8 +132,18 @@ def test_chars_added_and_removed_small_example():
     removed, added = changed_lines(result.diff)
     assert removed == ["第二句。"]
     assert added == ["第二句改了。", "新增的一句话！"]
-    # 2 * matched / total on comparison forms: "第一句。" + "第三句。" matched on both sides.
-    assert result.similarity == pytest.approx(2 * 8 / (12 + 21))
+    # 2 * matched / total on comparison forms: "第一句。" + "第三句。" matched on both sides,
+    # plus the characters the replaced sentence kept ("第二句" and "。": 4 of "第二句改了。").
+    assert result.similarity == pytest.approx(2 * (8 + 4) / (12 + 21))
+
+
+def test_line_breaks_that_only_move_sentence_boundaries_are_not_changes():
+    saved = "美国确诊病例超278万例 死亡129227例（原标题：确诊病例超过278万例）根据最新数据统计，病例继续增长。\n第二段。"
+    fresh = "美国确诊病例超278万例 死亡129227例\n（原标题：确诊病例超过278万例）\n根据最新数据统计，病例继续增长。\n第二段。"
+    result = diff_texts(saved, fresh)
+    assert result.similarity == 1.0
+    assert result.diff == ""
+    assert result.chars_added == result.chars_removed == 0
 
 
 def test_diff_shows_original_text_not_folded_form():
@@ -180,7 +190,9 @@ def test_alignment_is_over_sentences_not_characters(monkeypatch):
 
     monkeypatch.setattr(versions.difflib, "SequenceMatcher", spy)
     diff_texts(PARAGRAPH, PARAGRAPH.replace(EDITED_OLD, EDITED_NEW))
-    assert len(seen) == 1
+    # One alignment over sentences; characters are compared only inside the one replaced sentence.
+    assert len(seen) == 2
+    assert (seen[1][0], seen[1][1]) == (comparison_form(EDITED_OLD), comparison_form(EDITED_NEW))
     a, b, autojunk = seen[0]
     assert autojunk is False
     assert len(a) == len(b) == 7
