@@ -32,6 +32,20 @@ def header(raw: Mapping[str, Any], name: str) -> str | None:
     return values[0] if values else None
 
 
+def archive_columns(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The capture's WARC location (from the spider's item) and its HTTP validators."""
+    warc = raw.get("warc") or {}
+    return {
+        "warc_filename": warc.get("filename"),
+        "warc_offset": warc.get("offset"),
+        "warc_length": warc.get("length"),
+        "warc_record_id": warc.get("record_id"),
+        "payload_digest": warc.get("payload_digest"),
+        "etag": header(raw, "etag"),
+        "last_modified": header(raw, "last-modified"),
+    }
+
+
 def analyse(
     raw: Mapping[str, Any],
     run_id: int,
@@ -53,6 +67,7 @@ def analyse(
         content_type=content_type,
         body_bytes=len(raw.get("body") or b""),
         redirects=list(raw.get("redirects") or []),
+        **archive_columns(raw),
     )
     result = Analysis(capture)
     status = raw.get("status")
@@ -61,6 +76,11 @@ def analyse(
         return result
     if status in GONE_STATUSES:
         capture.outcome, capture.error = "gone", f"HTTP {status}"
+        return result
+    if status == 304:
+        # Conditional GET: the server says the copy we hold is current.
+        capture.outcome = "not_modified"
+        result.current_version_id = latest["id"] if latest else None
         return result
     if 300 <= status < 400:
         location = header(raw, "location") or "nowhere"

@@ -185,6 +185,18 @@ def diff(obj: Context, seed_id: str, from_: str, to: str) -> None:
         click.echo(click.style(line, fg=color) if color else line)
 
 
+@cli.command()
+@click.argument("capture_id", type=int)
+@click.option("--headers", is_flag=True, help="Print the HTTP status line and headers instead of the body.")
+@click.pass_obj
+def raw(obj: Context, capture_id: int, headers: bool) -> None:
+    """Print a capture's archived response body from WARC, as text (a revisit shows the payload it stands for)."""
+    from crawler.rawview import raw_capture
+
+    archived = raw_capture(obj.archive_dir, capture_id)
+    click.echo(archived.headers_text() if headers else archived.body_text(), nl=not headers)
+
+
 def main() -> None:
     """Entry point of the `crawler` console script."""
     cli(prog_name="crawler")

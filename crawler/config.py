@@ -55,12 +55,23 @@ class ProfileSection(Section):
     signature: str | None = None
 
 
+class WarcSection(Section):
+    """Every response kept as received, in WARC files (ISO 28500) under archive/warc/."""
+
+    enabled: bool = True
+    # Who runs the crawl (a name and a contact), written in each file's warcinfo record.
+    operator: str = ""
+    # A new file is started once the current one reaches this size: 1 GiB, as IIPC recommends.
+    rotate_bytes: int = Field(1024**3, gt=0)
+
+
 class Settings(Section):
     """The whole configuration of the crawler."""
 
     seeds: SeedsSection = Field(default_factory=SeedsSection)
     crawl: CrawlSection = Field(default_factory=CrawlSection)
     profiles: list[ProfileSection] = Field(default_factory=list)
+    warc: WarcSection = Field(default_factory=WarcSection)
     # Passed to Scrapy settings verbatim, after the crawl section, so Scrapy's own names win.
     scrapy: dict[str, Any] = Field(default_factory=dict)
 

@@ -65,6 +65,8 @@ class ArchivePipeline:
             new_version=result.new_version,
             diffs=result.diffs,
             version_id=result.current_version_id,
+            # Already on disk: the downloader middleware fsyncs each WARC record before the item exists.
+            warc_records=item.get("warc_records") or (),
         )
         self.crawler.stats.inc_value(f"archive/outcome/{result.capture.outcome}")
         return {

@@ -28,6 +28,14 @@ class CaptureRecord:
     body_bytes: int | None = None
     redirects: list[str] = field(default_factory=list)
     title: str | None = None
+    # Where the response is in the WARC files, and the validators for the next conditional GET.
+    warc_filename: str | None = None
+    warc_offset: int | None = None
+    warc_length: int | None = None
+    warc_record_id: str | None = None
+    payload_digest: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
 
 
 @dataclass

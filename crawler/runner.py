@@ -15,6 +15,7 @@ from crawler.records import CaptureRecord
 from crawler.seeds import Seed, load_seeds
 from crawler.store import Store
 from crawler.textnorm import markdown_to_text, text_sha256
+from crawler.warc import INDEX_NAME, WARC_DIR_NAME, write_index
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,12 @@ def scrapy_settings(settings: Settings, db_path: Path, run_id: int, verbose: int
         "ARCHIVE_DB": str(db_path),
         "ARCHIVE_RUN_ID": run_id,
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
+        # Next to the downloader (above HttpCompressionMiddleware's 590): sees bodies as sent.
+        "DOWNLOADER_MIDDLEWARES": {"crawler.warcarchive.WarcArchiveMiddleware": 950},
+        "WARC_ENABLED": settings.warc.enabled,
+        "WARC_DIR": str(db_path.parent / WARC_DIR_NAME),
+        "WARC_OPERATOR": settings.warc.operator,
+        "WARC_ROTATE_BYTES": settings.warc.rotate_bytes,
     }
     result.update(settings.scrapy)
     return result
@@ -148,6 +155,8 @@ def crawl(
         try:
             _record_missing(store, run_id, targets, error)
             store.finish_run(run_id, status=status, error=error)
+            if settings.warc.enabled:
+                write_index(store.path.parent / WARC_DIR_NAME / INDEX_NAME, store.warc_records())
             summary = RunSummary(run_id, len(targets), store.by_outcome(run_id), status)
         finally:
             store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 import sqlite_utils
 
@@ -109,6 +109,36 @@ MIGRATIONS: tuple[str, ...] = (
         ops TEXT NOT NULL,             -- JSON operations, for rendering
         UNIQUE (version_id, base)
     );
+    """,
+    # WARC archive (issue #6): where each capture's response record is, its HTTP validators,
+    # and one row per response/revisit record written (redirect hops included): the CDXJ table.
+    """
+    ALTER TABLE captures ADD COLUMN warc_filename TEXT;
+    ALTER TABLE captures ADD COLUMN warc_offset INTEGER;
+    ALTER TABLE captures ADD COLUMN warc_length INTEGER;
+    ALTER TABLE captures ADD COLUMN warc_record_id TEXT;
+    ALTER TABLE captures ADD COLUMN payload_digest TEXT;
+    ALTER TABLE captures ADD COLUMN etag TEXT;
+    ALTER TABLE captures ADD COLUMN last_modified TEXT;
+
+    CREATE TABLE warc_records (
+        id INTEGER PRIMARY KEY,
+        capture_id INTEGER NOT NULL REFERENCES captures(id),
+        record_id TEXT NOT NULL UNIQUE,    -- WARC-Record-ID
+        record_type TEXT NOT NULL CHECK (record_type IN ('response', 'revisit')),
+        profile TEXT,                      -- revisit profile
+        target_uri TEXT NOT NULL,
+        date TEXT NOT NULL,                -- WARC-Date
+        status INTEGER,
+        mime TEXT,
+        payload_digest TEXT,
+        refers_to TEXT,                    -- record id of the payload a revisit stands for
+        filename TEXT NOT NULL,            -- under archive/warc/
+        offset INTEGER NOT NULL,
+        length INTEGER NOT NULL
+    );
+    CREATE INDEX warc_records_uri ON warc_records(target_uri, record_type, id);
+    CREATE INDEX warc_records_capture ON warc_records(capture_id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -265,8 +295,9 @@ class Store:
         new_version: VersionRecord | None = None,
         diffs: Iterable[DiffRecord] = (),
         version_id: int | None = None,
+        warc_records: Iterable[Mapping[str, Any]] = (),
     ) -> tuple[int, int | None]:
-        """Write a capture, and its new version and diffs if any, in one transaction.
+        """Write a capture, and its new version, diffs and WARC record rows if any, in one transaction.
 
         Returns (capture id, version id). With new_version, the capture points at the
         new version; otherwise at version_id (the unchanged current version) or nothing.
@@ -302,7 +333,56 @@ class Store:
             row = dict(vars(capture), version_id=version_id)
             row["redirects"] = json.dumps(capture.redirects, ensure_ascii=False) if capture.redirects else None
             capture_id = self.db["captures"].insert(row).last_pk
+            for record in warc_records:
+                self.db["warc_records"].insert(dict(_warc_record_row(record), capture_id=capture_id))
         return capture_id, version_id
+
+    # -- WARC records --------------------------------------------------------
+
+    def last_payloads(self) -> dict[str, dict[str, Any]]:
+        """Per URL, the newest response record (the one holding its last stored payload)."""
+        rows = self.db.query(
+            """
+            SELECT target_uri, date, record_id, payload_digest FROM warc_records
+            WHERE id IN (SELECT max(id) FROM warc_records WHERE record_type = 'response' GROUP BY target_uri)
+            """
+        )
+        return {row["target_uri"]: row for row in rows}
+
+    def validators(self) -> dict[str, dict[str, Any]]:
+        """Per requested URL, the ETag and Last-Modified of its last successful capture (for conditional GET)."""
+        # A 304 often repeats no validator (Python's http.server sends none): it then leaves the
+        # ones of the response before it in force.
+        rows = self.db.query(
+            """
+            SELECT url, etag, last_modified FROM captures
+            WHERE id IN (SELECT max(id) FROM captures
+                         WHERE outcome IN ('new_version', 'unchanged')
+                            OR (outcome = 'not_modified' AND (etag IS NOT NULL OR last_modified IS NOT NULL))
+                         GROUP BY url)
+              AND (etag IS NOT NULL OR last_modified IS NOT NULL)
+            """
+        )
+        return {row["url"]: row for row in rows}
+
+    def capture(self, capture_id: int) -> dict[str, Any] | None:
+        """One capture row, or None."""
+        rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))
+        return rows[0] if rows else None
+
+    def warc_record(self, record_id: str | None, uri: str | None = None, date: str | None = None) -> dict[str, Any] | None:
+        """The warc_records row of a WARC-Record-ID, else the response record of uri at date, or None."""
+        rows = list(self.db.query("SELECT * FROM warc_records WHERE record_id = ?", [record_id]))
+        if not rows and uri and date:
+            rows = list(self.db.query(
+                "SELECT * FROM warc_records WHERE target_uri = ? AND date = ? AND record_type = 'response'",
+                [uri, date],
+            ))
+        return rows[0] if rows else None
+
+    def warc_records(self) -> Iterator[dict[str, Any]]:
+        """Every response and revisit record written, for the CDXJ index."""
+        return self.db.query("SELECT * FROM warc_records ORDER BY id")
 
     # -- queries -------------------------------------------------------------
 
@@ -335,6 +415,15 @@ class Store:
     def query(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
         """Rows of a read-only query as dicts (for the CLI and tests)."""
         return self.db.query(sql, list(params))
+
+
+WARC_RECORD_COLUMNS = ("record_id", "record_type", "profile", "target_uri", "date", "status", "mime",
+                       "payload_digest", "refers_to", "filename", "offset", "length")
+
+
+def _warc_record_row(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The warc_records columns of a written record's description."""
+    return {name: record.get(name) for name in WARC_RECORD_COLUMNS}
 
 
 def _statements(script: str) -> list[str]:

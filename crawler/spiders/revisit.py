@@ -93,6 +93,9 @@ class RevisitSpider(scrapy.Spider):
             "elapsed": meta.get("download_latency"),
             "redirects": list(meta.get("redirect_urls", [])),
             "error": None,
+            # Set by the WARC middleware: this response's record, and every record of the redirect chain.
+            "warc": meta.get("warc"),
+            "warc_records": list(meta.get("warc_records", [])),
         }
 
     def failed(self, failure: Failure) -> Any:
@@ -108,4 +111,7 @@ class RevisitSpider(scrapy.Spider):
             "elapsed": request.meta.get("download_latency"),
             "redirects": list(request.meta.get("redirect_urls", [])),
             "error": describe_failure(failure, self.settings.getfloat("DOWNLOAD_TIMEOUT")),
+            # No final response, so no record of its own; redirect hops before the failure were archived.
+            "warc": None,
+            "warc_records": list(request.meta.get("warc_records", [])),
         }
