@@ -29,6 +29,13 @@ class Context:
         """Load the configuration once it is needed."""
         return load_settings(self.config_path)
 
+    def global_args(self) -> list[str]:
+        """The global options as command-line arguments, for runs started as child processes."""
+        args = ["--seeds", str(self.seeds_dir), "--archive", str(self.archive_dir)]
+        if self.config_path is not None:
+            args += ["--config", str(self.config_path)]
+        return args + ["-v"] * self.verbose
+
 
 class CrawlerGroup(click.Group):
     """A group that turns CrawlerError into one line on stderr and the error's exit code."""
@@ -195,6 +202,40 @@ def raw(obj: Context, capture_id: int, headers: bool) -> None:
 
     archived = raw_capture(obj.archive_dir, capture_id)
     click.echo(archived.headers_text() if headers else archived.body_text(), nl=not headers)
+
+
+@cli.command()
+@click.option("--trigger", type=click.Choice(["cron", "schedule", "manual"]), default="cron", show_default=True,
+              help="What started this run (recorded in runs.trigger).")
+@click.option("--fail-on-errors", is_flag=True, help="Exit 1 when any fetch failed.")
+@click.pass_obj
+def run(obj: Context, trigger: str, fail_on_errors: bool) -> None:
+    """Crawl the seeds that are due (for cron); quiet unless something needs attention.
+
+    Exits 75 at once when another run holds the archive lock.
+    """
+    from crawler.runner import crawl as run_crawl
+
+    summary = run_crawl(
+        obj.settings(), obj.seeds_dir, obj.archive_dir, trigger=trigger, verbose=obj.verbose, due_only=True
+    )
+    failed = summary.by_outcome.get("failed", 0)
+    # Cron mails whatever a job prints: say something only when a fetch failed or when asked to.
+    if obj.verbose or failed:
+        click.echo(summary.line(), err=True)
+    if fail_on_errors and failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--every", help="Start a run this often (e.g. 30m, 1h, 2s); overrides the config.")
+@click.option("--cron", "cron_expr", help="Start runs on this cron expression (e.g. '0 * * * *').")
+@click.pass_obj
+def schedule(obj: Context, every: str | None, cron_expr: str | None) -> None:
+    """Run as a daemon: start `crawler run --trigger schedule` as its own process on a schedule."""
+    from crawler.schedule import run_daemon
+
+    run_daemon(obj.settings(), obj.global_args(), every=every, cron=cron_expr)
 
 
 def main() -> None:

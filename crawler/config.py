@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crawler import __version__
+from crawler.due import RevisitPolicy, parse_duration
 from crawler.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/crawler.yaml")
@@ -44,6 +45,49 @@ class CrawlSection(Section):
     retries: int = Field(2, ge=0)
 
 
+class ScheduleSection(Section):
+    """When seeds are due and when the daemon starts runs (durations like 30m, 6h, 1d)."""
+
+    interval: str = "1d"  # a seed's starting revisit interval
+    min_interval: str = "1h"  # a change brings a seed's interval back down to this
+    max_interval: str = "30d"  # unchanged captures lengthen it up to this
+    factor: float = Field(1.5, ge=1.0)
+    failure_backoff: str = "1h"  # first wait after a failed fetch, doubled per failure in a row
+    max_failure_backoff: str = "7d"
+    seeds: dict[str, str] = Field(default_factory=dict)  # seed id -> interval
+    urls: dict[str, str] = Field(default_factory=dict)  # URL glob pattern -> interval
+    every: str | None = None  # the daemon: start a run this often...
+    cron: str | None = None  # ...or on this cron expression (minute hour day month weekday)
+    misfire_grace: str = "10m"  # a run missed by less than this (daemon busy or asleep) still starts
+
+    @field_validator(
+        "interval", "min_interval", "max_interval", "failure_backoff", "max_failure_backoff", "misfire_grace", "every"
+    )
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @field_validator("seeds", "urls")
+    @classmethod
+    def _durations(cls, value: dict[str, str]) -> dict[str, str]:
+        for duration in value.values():
+            parse_duration(duration)
+        return value
+
+    def policy(self) -> RevisitPolicy:
+        """The revisit policy these settings describe."""
+        return RevisitPolicy(
+            interval=parse_duration(self.interval),
+            min_interval=parse_duration(self.min_interval),
+            max_interval=parse_duration(self.max_interval),
+            factor=self.factor,
+            failure_backoff=parse_duration(self.failure_backoff),
+            max_failure_backoff=parse_duration(self.max_failure_backoff),
+        )
+
+
 class ProfileSection(Section):
     """A site profile: CSS selectors for one site's article template."""
 
@@ -70,6 +114,7 @@ class Settings(Section):
 
     seeds: SeedsSection = Field(default_factory=SeedsSection)
     crawl: CrawlSection = Field(default_factory=CrawlSection)
+    schedule: ScheduleSection = Field(default_factory=ScheduleSection)
     profiles: list[ProfileSection] = Field(default_factory=list)
     warc: WarcSection = Field(default_factory=WarcSection)
     # Passed to Scrapy settings verbatim, after the crawl section, so Scrapy's own names win.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from crawler.capture import analyse
+from crawler.due import RevisitPolicy, next_state
 from crawler.extract import BUILTIN_PROFILES, SiteProfile
 from crawler.store import Store
 
@@ -18,6 +20,7 @@ class ArchivePipeline:
         self.profiles = profiles
         self.store: Store | None = None
         self.originals: dict[str, str | None] = {}
+        self.policy = RevisitPolicy()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ArchivePipeline":
@@ -37,6 +40,7 @@ class ArchivePipeline:
         # Profiles from config come first so they can replace a built-in one for the same site.
         pipeline = cls(settings["ARCHIVE_DB"], settings.getint("ARCHIVE_RUN_ID"), configured + list(BUILTIN_PROFILES))
         pipeline.crawler = crawler
+        pipeline.policy = RevisitPolicy(**settings.getdict("ARCHIVE_REVISIT_POLICY"))
         return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
@@ -60,6 +64,13 @@ class ArchivePipeline:
         seed_id = item["seed_id"]
         latest = self.store.latest_version(seed_id)
         result = analyse(item, self.run_id, self._original(seed_id), latest, self.profiles)
+        due = next_state(
+            result.capture.outcome,
+            self.store.due_state(seed_id, self.policy.interval),
+            self.policy,
+            datetime.now(timezone.utc),
+            first_version=latest is None,
+        )
         capture_id, version_id = self.store.record_capture(
             result.capture,
             new_version=result.new_version,
@@ -67,6 +78,7 @@ class ArchivePipeline:
             version_id=result.current_version_id,
             # Already on disk: the downloader middleware fsyncs each WARC record before the item exists.
             warc_records=item.get("warc_records") or (),
+            due=due,
         )
         self.crawler.stats.inc_value(f"archive/outcome/{result.capture.outcome}")
         return {

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from crawler.config import Settings
+from crawler.due import iso, next_state, seed_interval
+from crawler.lock import archive_lock
 from crawler.errors import CrawlerError, SeedError
 from crawler.records import CaptureRecord
 from crawler.seeds import Seed, load_seeds
@@ -50,8 +53,8 @@ class RunSummary:
         return f"run {self.run_id}: {self.seeds} seeds, " + ", ".join(parts)
 
 
-def seed_row(seed: Seed) -> dict[str, Any]:
-    """The seeds-table row of a parsed seed, with its normalised original text."""
+def seed_row(seed: Seed, base_interval: float | None = None) -> dict[str, Any]:
+    """The seeds-table row of a parsed seed, with its normalised original text and revisit interval."""
     original = markdown_to_text(seed.body) if seed.body else ""
     return {
         "id": seed.id,
@@ -68,6 +71,7 @@ def seed_row(seed: Seed) -> dict[str, Any]:
         "path": str(seed.path),
         "original_text": original or None,
         "original_sha256": text_sha256(original) if original else None,
+        "base_interval_seconds": round(base_interval) if base_interval is not None else None,
     }
 
 
@@ -110,6 +114,7 @@ def scrapy_settings(settings: Settings, db_path: Path, run_id: int, verbose: int
         "ARCHIVE_DB": str(db_path),
         "ARCHIVE_RUN_ID": run_id,
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
+        "ARCHIVE_REVISIT_POLICY": asdict(settings.schedule.policy()),
         # Next to the downloader (above HttpCompressionMiddleware's 590): sees bodies as sent.
         "DOWNLOADER_MIDDLEWARES": {"crawler.warcarchive.WarcArchiveMiddleware": 950},
         "WARC_ENABLED": settings.warc.enabled,
@@ -121,6 +126,17 @@ def scrapy_settings(settings: Settings, db_path: Path, run_id: int, verbose: int
     return result
 
 
+def seed_interval_of(settings: Settings, seed: Seed) -> float:
+    """A seed's starting revisit interval; a bad `revisit` value in its front matter is a SeedError."""
+    schedule = settings.schedule
+    try:
+        return seed_interval(
+            schedule.policy(), seed.id, seed.fetch_url, seed.extra, schedule.seeds, schedule.urls
+        )
+    except ValueError as exc:
+        raise SeedError(f"{seed.path}: front matter 'revisit': {exc}") from None
+
+
 def crawl(
     settings: Settings,
     seeds_dir: Path,
@@ -130,14 +146,42 @@ def crawl(
     verbose: int = 0,
     on_capture: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[int], None] | None = None,
+    due_only: bool = False,
+    now: datetime | None = None,
 ) -> RunSummary:
-    """Crawl the wanted seeds (all crawlable ones by default) as one recorded run."""
+    """Crawl the wanted seeds (all crawlable ones by default, or only the due ones) as one recorded run.
+
+    Holds the archive lock for the whole run, so runs never overlap (RunLockedError otherwise).
+    """
+    with archive_lock(archive_dir):
+        return _locked_crawl(
+            settings, seeds_dir, archive_dir, wanted, trigger, verbose, on_capture, on_start, due_only, now
+        )
+
+
+def _locked_crawl(
+    settings: Settings,
+    seeds_dir: Path,
+    archive_dir: Path,
+    wanted: Sequence[str],
+    trigger: str,
+    verbose: int,
+    on_capture: Callable[[dict[str, Any]], None] | None,
+    on_start: Callable[[int], None] | None,
+    due_only: bool,
+    now: datetime | None,
+) -> RunSummary:
+    """The body of crawl(), run while holding the archive lock."""
     seeds = load_seeds(seeds_dir, settings.seeds.urls)
     targets = select_seeds(seeds, wanted)
+    rows = [seed_row(s, seed_interval_of(settings, s) if s.status == "ok" else None) for s in seeds]
     store = Store.in_archive(archive_dir)
     try:
         store.mark_interrupted_runs()
-        store.sync_seeds(seed_row(s) for s in seeds)
+        store.sync_seeds(rows)
+        if due_only:
+            due = set(store.due_seed_ids(iso(now or datetime.now(timezone.utc))))
+            targets = [s for s in targets if s.id in due]
         run_id = store.start_run(trigger, len(targets), pid=os.getpid())
     finally:
         store.close()
@@ -153,7 +197,7 @@ def crawl(
     finally:
         store = Store(store.path)
         try:
-            _record_missing(store, run_id, targets, error)
+            _record_missing(store, run_id, targets, error, settings)
             store.finish_run(run_id, status=status, error=error)
             if settings.warc.enabled:
                 write_index(store.path.parent / WARC_DIR_NAME / INDEX_NAME, store.warc_records())
@@ -163,7 +207,9 @@ def crawl(
     return summary
 
 
-def _record_missing(store: Store, run_id: int, targets: Sequence[Seed], error: str | None) -> None:
+def _record_missing(
+    store: Store, run_id: int, targets: Sequence[Seed], error: str | None, settings: Settings
+) -> None:
     """Give every seed the crawl never answered for a failed capture: nothing is lost silently."""
     seen = {
         row["seed_id"]
@@ -178,7 +224,13 @@ def _record_missing(store: Store, run_id: int, targets: Sequence[Seed], error: s
                     url=seed.fetch_url,
                     outcome="failed",
                     error=f"no response recorded: the crawl stopped early ({error or 'shut down'})",
-                )
+                ),
+                due=next_state(
+                    "failed",
+                    store.due_state(seed.id, settings.schedule.policy().interval),
+                    settings.schedule.policy(),
+                    datetime.now(timezone.utc),
+                ),
             )
 
 

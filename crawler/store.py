@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import sqlite_utils
 
+from crawler.due import DueState
 from crawler.errors import StoreError
 from crawler.records import CaptureRecord, DiffRecord, VersionRecord, utcnow
 
@@ -140,6 +141,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX warc_records_uri ON warc_records(target_uri, record_type, id);
     CREATE INDEX warc_records_capture ON warc_records(capture_id);
     """,
+    # Scheduling (issue #3): when each seed is due, its adaptive interval and failures in a row.
+    """
+    ALTER TABLE seeds ADD COLUMN base_interval_seconds INTEGER;
+    ALTER TABLE seeds ADD COLUMN interval_seconds INTEGER;
+    ALTER TABLE seeds ADD COLUMN consecutive_failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE seeds ADD COLUMN next_due_at TEXT;
+    ALTER TABLE seeds ADD COLUMN last_capture_at TEXT;
+    CREATE INDEX seeds_due ON seeds(next_due_at) WHERE status = 'ok';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -197,15 +207,23 @@ class Store:
     # -- seeds -------------------------------------------------------------
 
     def sync_seeds(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Insert or update seed rows (one transaction); first_seen_at is kept."""
+        """Insert or update seed rows (one transaction); first_seen_at and the schedule are kept.
+
+        A new seed is due at once. A seed whose configured interval changed restarts from it.
+        """
         now = utcnow()
         with self.db.atomic():
             for row in rows:
                 row = dict(row, updated_at=now)
                 existing = self.db.execute(
-                    "SELECT first_seen_at FROM seeds WHERE id = ?", [row["id"]]
+                    "SELECT first_seen_at, base_interval_seconds FROM seeds WHERE id = ?", [row["id"]]
                 ).fetchone()
                 row["first_seen_at"] = existing[0] if existing else now
+                base = row.get("base_interval_seconds")
+                if existing is None:
+                    row.update(interval_seconds=base, next_due_at=now)
+                elif base is not None and existing[1] != base:
+                    row["interval_seconds"] = base
                 self.db["seeds"].upsert(row, pk="id")
 
     def seed(self, seed_id: str) -> dict[str, Any] | None:
@@ -296,6 +314,7 @@ class Store:
         diffs: Iterable[DiffRecord] = (),
         version_id: int | None = None,
         warc_records: Iterable[Mapping[str, Any]] = (),
+        due: DueState | None = None,
     ) -> tuple[int, int | None]:
         """Write a capture, and its new version, diffs and WARC record rows if any, in one transaction.
 
@@ -335,7 +354,32 @@ class Store:
             capture_id = self.db["captures"].insert(row).last_pk
             for record in warc_records:
                 self.db["warc_records"].insert(dict(_warc_record_row(record), capture_id=capture_id))
+            if due is not None:
+                self.db.execute(
+                    "UPDATE seeds SET interval_seconds = ?, consecutive_failures = ?, next_due_at = ?, "
+                    "last_capture_at = ? WHERE id = ?",
+                    [round(due.interval), due.failures, due.next_due_at, capture.fetched_at, capture.seed_id],
+                )
         return capture_id, version_id
+
+    def due_state(self, seed_id: str, default_interval: float) -> DueState:
+        """A seed's scheduling state (a seed not yet scheduled starts at default_interval)."""
+        row = self.db.execute(
+            "SELECT base_interval_seconds, interval_seconds, consecutive_failures, next_due_at FROM seeds WHERE id = ?",
+            [seed_id],
+        ).fetchone()
+        base, interval, failures, next_due = row if row else (None, None, 0, None)
+        base = base or default_interval
+        return DueState(float(base), float(interval or base), failures or 0, next_due or utcnow())
+
+    def due_seed_ids(self, now: str, limit: int | None = None) -> list[str]:
+        """Crawlable seeds due at `now` (ISO UTC), most overdue first; uses the seeds_due index."""
+        sql = "SELECT id FROM seeds WHERE status = 'ok' AND next_due_at <= ? ORDER BY next_due_at"
+        params: list[Any] = [now]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [row[0] for row in self.db.execute(sql, params).fetchall()]
 
     # -- WARC records --------------------------------------------------------
 

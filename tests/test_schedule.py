@@ -1,0 +1,278 @@
+"""Scheduling: due selection, adaptive intervals, the run lock, `crawler run` and the daemon."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from conftest import ROOT, Project
+from crawler.due import DueState, RevisitPolicy, iso, next_state, parse_duration, seed_interval
+from crawler.records import CaptureRecord
+from crawler.store import Store
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+POLICY = RevisitPolicy(
+    interval=86400, min_interval=3600, max_interval=10 * 86400, factor=2, failure_backoff=600, max_failure_backoff=3600
+)
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def state(interval: float = 86400, failures: int = 0) -> DueState:
+    return DueState(86400, interval, failures, iso(T0))
+
+
+def test_parse_duration() -> None:
+    assert [parse_duration(v) for v in ("2s", "30m", "6h", "1d", "1w", 90, "1.5h")] == [
+        2, 1800, 21600, 86400, 604800, 90, 5400
+    ]
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration("soon")
+
+
+def test_unchanged_lengthens_up_to_the_maximum() -> None:
+    current, seen = state(), []
+    for _ in range(6):
+        current = next_state("unchanged", current, POLICY, T0)
+        seen.append(current.interval)
+    assert seen == [2 * 86400, 4 * 86400, 8 * 86400, 10 * 86400, 10 * 86400, 10 * 86400]
+    assert current.next_due_at == iso(T0 + timedelta(days=10))
+
+
+def test_change_shortens_to_the_minimum_and_first_version_starts_at_the_seed_interval() -> None:
+    assert next_state("new_version", state(8 * 86400), POLICY, T0).interval == 3600
+    first = next_state("new_version", state(), POLICY, T0, first_version=True)
+    assert (first.interval, first.next_due_at) == (86400, iso(T0 + timedelta(days=1)))
+
+
+def test_failures_back_off_separately_and_reset_on_success() -> None:
+    current, waits = state(4 * 86400), []
+    for _ in range(5):
+        current = next_state("failed", current, POLICY, T0)
+        waits.append(datetime.fromisoformat(current.next_due_at) - T0)
+    assert waits == [timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=40), timedelta(hours=1), timedelta(hours=1)]
+    assert (current.failures, current.interval) == (5, 4 * 86400), "the revisit interval is kept through failures"
+    recovered = next_state("unchanged", current, POLICY, T0)
+    assert (recovered.failures, recovered.interval) == (0, 8 * 86400)
+
+
+def test_seed_interval_precedence() -> None:
+    by_id, by_url = {"a": "2h"}, {"https://mp.weixin.qq.com/*": "12h"}
+    wechat = "https://mp.weixin.qq.com/s?x=1"
+    assert seed_interval(POLICY, "a", wechat, {"revisit": "3h"}, by_id, by_url) == 7200
+    assert seed_interval(POLICY, "b", wechat, {"revisit": "3h"}, by_id, by_url) == 10800
+    assert seed_interval(POLICY, "b", wechat, {}, by_id, by_url) == 43200
+    assert seed_interval(POLICY, "b", "https://example.org/", {}, by_id, by_url) == 86400
+
+
+def test_due_selection_with_a_controlled_clock(tmp_path: Path) -> None:
+    store = Store.in_archive(tmp_path)
+    store.sync_seeds(
+        [
+            {"id": s, "url": f"https://example.org/{s}", "fetch_url": f"https://example.org/{s}", "status": "ok",
+             "base_interval_seconds": 86400}
+            for s in ("a", "b", "c")
+        ]
+        + [{"id": "n", "status": "no_url"}]
+    )
+    store.db.execute("UPDATE seeds SET next_due_at = ?", [iso(T0)])
+    assert store.due_seed_ids(iso(T0)) == ["a", "b", "c"], "never-captured seeds are due at once"
+    run = store.start_run("cron", 3)
+    for seed_id, outcome in (("a", "unchanged"), ("b", "failed")):
+        due = next_state(outcome, store.due_state(seed_id, 86400), POLICY, T0)
+        store.record_capture(CaptureRecord(run, seed_id, "u", outcome, fetched_at=iso(T0)), due=due)
+    assert store.due_seed_ids(iso(T0)) == ["c"]
+    assert store.due_seed_ids(iso(T0 + timedelta(minutes=11))) == ["c", "b"], "most overdue first"
+    assert store.due_seed_ids(iso(T0 + timedelta(days=2, seconds=1))) == ["c", "b", "a"]
+    plan = " ".join(
+        str(r) for r in store.db.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM seeds WHERE status = 'ok' AND next_due_at <= ? ORDER BY next_due_at",
+            [iso(T0)],
+        )
+    )
+    assert "seeds_due" in plan
+    store.close()
+
+
+class GatedServer:
+    """A local server whose pages answer only once the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.reached = threading.Event()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path == "/robots.txt":
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                server.reached.set()
+                server.gate.wait(timeout=60)
+                body = b"<html><body><article><p>" + b"A patient page. " * 30 + b"</p></article></body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+
+@pytest.fixture
+def gated() -> Iterator[GatedServer]:
+    server = GatedServer()
+    yield server
+    server.gate.set()
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def start(project: Project, *args: str) -> subprocess.Popen:
+    """Start `python -m crawler` for this project without waiting for it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    cmd = [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
+           "--config", str(project.config), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_two_runs_one_crawls_the_other_exits_75_and_kill_9_frees_the_lock(gated: GatedServer, project: Project) -> None:
+    project.seed("slow", gated.url("/article"), "A patient page.")
+    first = start(project, "run")
+    assert gated.reached.wait(timeout=60), "the first run never fetched"
+    second = project.run("run")
+    assert second.returncode == 75
+    assert second.stderr.strip().count("\n") == 0 and "holds the archive lock" in second.stderr
+    gated.gate.set()
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert project.rows("SELECT outcome FROM captures") == [{"outcome": "new_version"}]
+
+    gated.gate.clear()
+    gated.reached.clear()
+    killed = start(project, "crawl")
+    assert gated.reached.wait(timeout=60)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=30)
+    gated.gate.set()
+    after = project.run("crawl")
+    assert after.returncode == 0, after.stderr
+    runs = project.rows("SELECT status, trigger, error FROM runs ORDER BY id")
+    assert [(r["status"], r["trigger"]) for r in runs] == [("completed", "cron"), ("failed", "manual"), ("completed", "manual")]
+    assert "interrupted" in runs[1]["error"]
+    conn = project.db()
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+def test_run_crawls_only_due_seeds_and_records_empty_runs(page_server, project: Project) -> None:
+    project.seed("a", page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"), "x")
+    first = project.run("run")
+    assert first.returncode == 0 and first.stdout == "" and first.stderr == "", "quiet when nothing needs attention"
+    second = project.run("-v", "run")
+    assert second.returncode == 0
+    assert "0 seeds" in second.stderr
+    runs = project.rows("SELECT trigger, seeds_requested FROM runs ORDER BY id")
+    assert runs == [{"trigger": "cron", "seeds_requested": 1}, {"trigger": "cron", "seeds_requested": 0}]
+    due = project.rows("SELECT next_due_at, interval_seconds FROM seeds WHERE id = 'a'")[0]
+    assert due["interval_seconds"] == 86400 and due["next_due_at"] > datetime.now(timezone.utc).isoformat()
+
+
+def test_failures_are_reported_and_counted(project: Project) -> None:
+    project.seed("down", "http://127.0.0.1:9/never", "x")
+    quiet = project.run("run")
+    assert quiet.returncode == 0 and "1 failed" in quiet.stderr, "a failure needs attention: one line"
+    assert project.run("crawl").returncode == 0
+    failing = project.rows("SELECT consecutive_failures FROM seeds WHERE id = 'down'")[0]
+    assert failing["consecutive_failures"] == 2
+
+
+def test_fail_on_errors_exit_code(project: Project) -> None:
+    project.seed("down", "http://127.0.0.1:9/never", "x")
+    result = project.run("run", "--fail-on-errors")
+    assert result.returncode == 1 and "1 failed" in result.stderr
+
+
+def test_daemon_starts_runs_and_stops_on_sigterm(page_server, project: Project) -> None:
+    project.seed("a", page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"), "x")
+    daemon = start(project, "schedule", "--every", "1s")
+    deadline = datetime.now() + timedelta(seconds=90)
+    runs: list[dict] = []
+    while datetime.now() < deadline:
+        try:
+            daemon.wait(timeout=0.5)  # a wait on the daemon, which must not exit by itself
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if project.db_path.exists():
+            runs = project.rows("SELECT trigger, status FROM runs WHERE status = 'completed'")
+            if len(runs) >= 2:
+                break
+    assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
+    assert len(runs) >= 2 and all(r["trigger"] == "schedule" for r in runs)
+    daemon.send_signal(signal.SIGTERM)
+    out, err = daemon.communicate(timeout=90)
+    assert daemon.returncode == 0, err
+    assert "received SIGTERM" in err and "scheduler stopped" in err
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", err, re.M), "log lines carry timestamps"
+    assert project.rows("SELECT count(*) AS n FROM runs WHERE status = 'running'")[0]["n"] == 0
+
+
+def test_bad_daemon_options(project: Project) -> None:
+    result = project.run("schedule", "--cron", "every hour")
+    assert result.returncode == 2 and "bad cron expression" in result.stderr
+    result = project.run("schedule")
+    assert result.returncode == 2 and "--every" in result.stderr
+
+
+def test_readme_crontab_line_runs(page_server, project: Project) -> None:
+    line = re.search(r"^(\S+ \S+ \S+ \S+ \S+) (cd .+crawler run.*)$", README, re.M)
+    assert line, "the README shows a crontab line"
+    fields, command = line.groups()
+    assert len(fields.split()) == 5
+    # The README's line with this project's folders in place of the install path.
+    command = command.replace("/srv/archive-crawler", str(project.root)).replace(".venv/bin/crawler", f"{sys.executable} -m crawler")
+    (project.root / "config").mkdir()
+    project.config.rename(project.root / "config" / "crawler.yaml")
+    project.seed("a", page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"), "x")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert project.rows("SELECT trigger FROM runs") == [{"trigger": "cron"}]
+
+
+def test_readme_systemd_unit_names_the_daemon() -> None:
+    unit_text = re.search(r"```ini\n(\[Unit\].+?)```", README, re.S).group(1)
+    unit = configparser.ConfigParser(strict=True)
+    unit.optionxform = str
+    unit.read_string(unit_text)
+    exec_start = shlex.split(unit["Service"]["ExecStart"])
+    assert exec_start[0].endswith(".venv/bin/crawler") and "schedule" in exec_start
+    assert unit["Service"]["KillSignal"] == "SIGTERM"
+    from click.testing import CliRunner
+
+    from crawler.cli import cli
+
+    # The unit's arguments parse as a real command line (up to the daemon itself).
+    result = CliRunner().invoke(cli, [*exec_start[1:], "--help"])
+    assert result.exit_code == 0 and "daemon" in result.stdout
