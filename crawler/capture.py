@@ -52,8 +52,13 @@ def analyse(
     original_text: str | None,
     latest: Mapping[str, Any] | None,
     profiles: Sequence[SiteProfile],
+    known_payload: str | None = None,
 ) -> Analysis:
-    """Decide a capture's outcome and, for a changed text, its new version and diffs."""
+    """Decide a capture's outcome and, for a changed text, its new version and diffs.
+
+    known_payload is the payload digest of a response whose text is the latest version: a body
+    with that digest is unchanged without extracting it again (the revisit fast path).
+    """
     content_type = header(raw, "content-type")
     elapsed = raw.get("elapsed")
     capture = CaptureRecord(
@@ -89,6 +94,13 @@ def analyse(
     if status >= 400 or status < 200:
         retry_after = header(raw, "retry-after")
         capture.error = f"HTTP {status}" + (f" (Retry-After: {retry_after})" if retry_after else "")
+        return result
+
+    digest = (raw.get("warc") or {}).get("payload_digest")
+    if known_payload and latest is not None and digest == known_payload:
+        # The same bytes as a response whose text is the latest version: the same text.
+        capture.outcome = "unchanged"
+        result.current_version_id = latest["id"]
         return result
 
     body = raw.get("body") or b""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -43,6 +43,16 @@ class CrawlSection(Section):
     timeout: float = Field(30.0, gt=0)
     max_response_bytes: int = Field(10 * 1024 * 1024, gt=0)
     retries: int = Field(2, ge=0)
+    # Processes that extract, normalise and diff off the fetching thread: a number, 0 (in the crawl
+    # process) or "auto" (one per core when a run has enough pages to repay starting them).
+    extract_workers: int | Literal["auto"] = "auto"
+
+    @field_validator("extract_workers")
+    @classmethod
+    def _workers(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError("extract_workers must be 0 or more, or 'auto'")
+        return value
 
 
 class ScheduleSection(Section):

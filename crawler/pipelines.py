@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from crawler.capture import analyse
 from crawler.due import RevisitPolicy, next_state
 from crawler.extract import BUILTIN_PROFILES, SiteProfile
 from crawler.store import Store
+
+
+_WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
+
+
+def _init_worker(profiles: Sequence[SiteProfile]) -> None:
+    """Give a pool process the site profiles once, not with every page."""
+    global _WORKER_PROFILES
+    _WORKER_PROFILES = profiles
+
+
+def _analyse_in_worker(
+    item: Mapping[str, Any],
+    run_id: int,
+    original: str | None,
+    latest: Mapping[str, Any] | None,
+    known_payload: str | None,
+):
+    """analyse() in a pool process: extraction, normalisation and diffing off the reactor thread."""
+    return analyse(item, run_id, original, latest, _WORKER_PROFILES, known_payload=known_payload)
 
 
 class ArchivePipeline:
@@ -19,8 +42,9 @@ class ArchivePipeline:
         self.run_id = run_id
         self.profiles = profiles
         self.store: Store | None = None
-        self.originals: dict[str, str | None] = {}
         self.policy = RevisitPolicy()
+        self.workers = 0
+        self.pool: ProcessPoolExecutor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ArchivePipeline":
@@ -41,29 +65,43 @@ class ArchivePipeline:
         pipeline = cls(settings["ARCHIVE_DB"], settings.getint("ARCHIVE_RUN_ID"), configured + list(BUILTIN_PROFILES))
         pipeline.crawler = crawler
         pipeline.policy = RevisitPolicy(**settings.getdict("ARCHIVE_REVISIT_POLICY"))
+        pipeline.workers = settings.getint("ARCHIVE_EXTRACT_WORKERS")
         return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
-        """Open the archive once for the whole crawl."""
+        """Open the archive once for the whole crawl, and the extraction pool if one is wanted."""
         self.store = Store(self.db_path, create=False)
+        if self.workers > 0:
+            # spawn, not fork: the crawl process has a running reactor and threads by now.
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(tuple(self.profiles),),
+            )
 
     def close_spider(self, spider: Any = None) -> None:
-        """Close the archive."""
+        """Close the archive and the pool."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
         if self.store is not None:
             self.store.close()
 
     def _original(self, seed_id: str) -> str | None:
-        """The seed's normalised original text, read once per seed."""
-        if seed_id not in self.originals:
-            row = self.store.seed(seed_id)
-            self.originals[seed_id] = row["original_text"] if row else None
-        return self.originals[seed_id]
+        """The seed's normalised original text (read per capture: each seed comes once per run)."""
+        row = self.store.seed(seed_id)
+        return row["original_text"] if row else None
 
-    def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
-        """Analyse the response and write the capture; returns a small summary item."""
+    async def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
+        """Analyse the response (in the pool when there is one) and write the capture in one transaction."""
         seed_id = item["seed_id"]
         latest = self.store.latest_version(seed_id)
-        result = analyse(item, self.run_id, self._original(seed_id), latest, self.profiles)
+        known = self.store.current_payload(seed_id, latest["id"]) if latest else None
+        args = (item, self.run_id, self._original(seed_id), latest, known)
+        if self.pool is not None:
+            result = await asyncio.wrap_future(self.pool.submit(_analyse_in_worker, *args))
+        else:
+            result = analyse(*args[:4], self.profiles, known_payload=known)
         due = next_state(
             result.capture.outcome,
             self.store.due_state(seed_id, self.policy.interval),

@@ -90,7 +90,9 @@ def select_seeds(seeds: Sequence[Seed], wanted: Sequence[str]) -> list[Seed]:
     return [by_id[w] for w in wanted]
 
 
-def scrapy_settings(settings: Settings, db_path: Path, run_id: int, verbose: int = 0) -> dict[str, Any]:
+def scrapy_settings(
+    settings: Settings, db_path: Path, run_id: int, verbose: int = 0, extract_workers: int = 0
+) -> dict[str, Any]:
     """Scrapy settings from the crawl section, then the verbatim `scrapy:` mapping on top."""
     crawl = settings.crawl
     result: dict[str, Any] = {
@@ -115,6 +117,7 @@ def scrapy_settings(settings: Settings, db_path: Path, run_id: int, verbose: int
         "ARCHIVE_RUN_ID": run_id,
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
         "ARCHIVE_REVISIT_POLICY": asdict(settings.schedule.policy()),
+        "ARCHIVE_EXTRACT_WORKERS": extract_workers,
         # Next to the downloader (above HttpCompressionMiddleware's 590): sees bodies as sent.
         "DOWNLOADER_MIDDLEWARES": {"crawler.warcarchive.WarcArchiveMiddleware": 950},
         "WARC_ENABLED": settings.warc.enabled,
@@ -234,6 +237,19 @@ def _record_missing(
             )
 
 
+# Below this many pages a pool's start-up (a fresh interpreter per core) costs more than it saves.
+POOL_MIN_PAGES = 20
+
+
+def extract_workers(settings: Settings, pages: int) -> int:
+    """Processes for extraction and diffing: 0 means in the crawl process itself."""
+    wanted = settings.crawl.extract_workers
+    if wanted == "auto":
+        cores = os.cpu_count() or 1
+        return cores if cores > 1 and pages >= POOL_MIN_PAGES else 0
+    return int(wanted)
+
+
 def _run_scrapy(
     settings: Settings,
     db_path: Path,
@@ -248,7 +264,9 @@ def _run_scrapy(
 
     from crawler.spiders.revisit import RevisitSpider
 
-    process = CrawlerProcess(scrapy_settings(settings, db_path, run_id, verbose))
+    process = CrawlerProcess(
+        scrapy_settings(settings, db_path, run_id, verbose, extract_workers(settings, len(targets)))
+    )
     if not verbose:
         # Fetch failures are recorded as captures with a reason; their tracebacks are noise here.
         for name in QUIET_LOGGERS:

@@ -362,6 +362,16 @@ class Store:
                 )
         return capture_id, version_id
 
+    def current_payload(self, seed_id: str, version_id: int) -> str | None:
+        """The payload digest of the seed's newest response whose text is version_id (for the revisit fast path)."""
+        row = self.db.execute(
+            "SELECT payload_digest FROM captures WHERE seed_id = ? AND version_id = ? "
+            "AND outcome IN ('new_version', 'unchanged') AND payload_digest IS NOT NULL "
+            "ORDER BY id DESC LIMIT 1",
+            [seed_id, version_id],
+        ).fetchone()
+        return row[0] if row else None
+
     def due_state(self, seed_id: str, default_interval: float) -> DueState:
         """A seed's scheduling state (a seed not yet scheduled starts at default_interval)."""
         row = self.db.execute(

@@ -102,3 +102,23 @@ def test_gone_failed_and_no_url(page_server: PageServer, project: Project) -> No
     assert "2 gone" in result.stdout and "1 failed" in result.stdout
     assert project.rows("SELECT original_text FROM seeds WHERE id = 'notes'")[0]["original_text"] == "Saved without a URL."
     assert project.rows("SELECT count(*) AS n FROM versions")[0]["n"] == 0
+
+
+def test_extraction_pool_and_unchanged_fast_path(page_server: PageServer, project: Project) -> None:
+    project.config.write_text(project.config.read_text() + "  extract_workers: 2\n", encoding="utf-8")
+    serve_articles(page_server, project)
+    first = project.run("-v", "crawl")
+    assert first.returncode == 0, first.stderr
+    assert "3 new versions" in first.stdout
+    texts = {r["seed_id"]: r["text"] for r in project.rows("SELECT seed_id, text FROM versions")}
+    assert "档案管理员认为" in texts["gbk"] and "Sundays from next spring" in texts["english"]
+
+    again = project.run("crawl")
+    assert "0 new versions, 3 unchanged" in again.stdout
+    revisits = project.rows(
+        "SELECT c.payload_digest, c.title, c.version_id, v.id AS current FROM captures c "
+        "JOIN versions v ON v.seed_id = c.seed_id WHERE c.outcome = 'unchanged'"
+    )
+    # Same bytes as the response that made the version: no second extraction (no title read again).
+    assert len(revisits) == 3
+    assert all(r["payload_digest"] and r["title"] is None and r["version_id"] == r["current"] for r in revisits)

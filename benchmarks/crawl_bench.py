@@ -1,0 +1,262 @@
+"""End-to-end crawl benchmark against references, as ratios measured in one run (not a test).
+
+    .venv/bin/python benchmarks/crawl_bench.py [--pages 500] [--memory 1000,10000]
+
+Serves real pages from ../shared/corpus/pages (read at run time; synthetic pages when absent) over
+local HTTP servers on 16 loopback hosts (127.0.0.1-127.0.0.16), writes a seed per page, and measures:
+
+- `crawler crawl` as its own process (first crawl, then the unchanged revisit): pages per second,
+  CPU seconds per page (the crawl and its worker processes), peak RSS, database and WARC bytes per capture;
+- a bare single-process loop of trafilatura extraction, same options, same HTML read from memory;
+- the `trafilatura` command-line tool fetching the same URLs from the same servers.
+
+Politeness is relaxed for the benchmark and said so: no download delay, no AutoThrottle,
+4 requests at a time per loopback host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "pages"
+HOSTS = [f"127.0.0.{i}" for i in range(1, 17)]
+CONFIG = """\
+crawl:
+  download_delay: 0
+  autothrottle: false
+  concurrent_requests: 64
+  concurrent_per_domain: 4
+  timeout: 30
+  retries: 0
+"""
+
+
+def load_pages(count: int) -> list[bytes]:
+    """Up to `count` distinct real pages, or synthetic ones when the corpus is absent."""
+    files = sorted(CORPUS.glob("*.html.gz"))
+    if files:
+        return [gzip.decompress(f.read_bytes()) for f in files[:count]]
+    rng = random.Random(7)
+    words = "archive article version change removal crawler season library council budget".split()
+    return [
+        (
+            "<html><head><title>Page %d</title></head><body><nav>Home News About</nav><article><h1>Page %d</h1>%s"
+            "</article><footer>Contact</footer></body></html>"
+            % (i, i, "".join("<p>%s.</p>" % " ".join(rng.choices(words, k=40)) for _ in range(12)))
+        ).encode()
+        for i in range(count)
+    ]
+
+
+class Servers:
+    """One threaded HTTP server per loopback host, serving /p/N from a shared list of pages."""
+
+    def __init__(self, pages: list[bytes]):
+        self.pages = pages
+        self.servers: list[ThreadingHTTPServer] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.startswith("/p/"):
+                    body, status = outer.pages[int(self.path[3:]) % len(outer.pages)], 200
+                else:
+                    body, status = b"not found", 404
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        for host in HOSTS:
+            server = ThreadingHTTPServer((host, 0), Handler)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            self.servers.append(server)
+
+    def url(self, index: int) -> str:
+        """The URL of page `index`, spread over the hosts."""
+        server = self.servers[index % len(self.servers)]
+        host, port = server.server_address[:2]
+        return f"http://{host}:{port}/p/{index}"
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+@dataclass
+class Measure:
+    """One measured command."""
+
+    name: str
+    pages: int
+    seconds: float
+    cpu: float
+    peak_rss_mb: float = 0.0
+    db_bytes: float = 0.0
+    warc_bytes: float = 0.0
+
+    @property
+    def pages_per_second(self) -> float:
+        return self.pages / self.seconds
+
+
+def run_measured(name: str, pages: int, command: list[str], **kwargs) -> Measure:
+    """Run a command as a child process; wall time, CPU of it and its children, its peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed ({proc.returncode}): {err[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"  {name}: {seconds:.1f} s  {out.strip()[-200:]}", file=sys.stderr)
+    return Measure(name, pages, seconds, cpu, peak_rss_mb=usage.ru_maxrss / 1024)
+
+
+def folder_bytes(path: Path) -> int:
+    """Total size of the files under path (0 if absent)."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def crawl_project(servers: Servers, count: int, work: Path) -> Path:
+    """Write a seeds folder and config for `count` URLs; return the project folder."""
+    project = work / f"project-{count}"
+    seeds = project / "seeds"
+    seeds.mkdir(parents=True)
+    for i in range(count):
+        (seeds / f"p{i:06d}.md").write_text(f"---\nurl: {servers.url(i)}\n---\n\nSaved text of page {i}.\n")
+    (project / "crawler.yaml").write_text(CONFIG)
+    return project
+
+
+def crawl(project: Path, name: str, pages: int) -> Measure:
+    """One `crawler crawl` of a project, with its storage growth per capture."""
+    archive = project / "archive"
+    db_before, warc_before = folder_bytes(archive) - folder_bytes(archive / "warc"), folder_bytes(archive / "warc")
+    command = [sys.executable, "-m", "crawler", "--seeds", str(project / "seeds"), "--archive", str(archive),
+               "--config", str(project / "crawler.yaml"), "crawl"]
+    measure = run_measured(name, pages, command)
+    # The database is measured after its WAL is checkpointed, as it stays on disk.
+    subprocess.run([sys.executable, "-c", f"import sqlite3; c = sqlite3.connect({str(archive / 'archive.db')!r}); "
+                    "c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"], check=True)
+    measure.db_bytes = (folder_bytes(archive) - folder_bytes(archive / "warc") - db_before) / pages
+    measure.warc_bytes = (folder_bytes(archive / "warc") - warc_before) / pages
+    return measure
+
+
+def bare_extraction(pages: list[bytes], urls: list[str]) -> Measure:
+    """trafilatura.extract with metadata over the same HTML, one process, pages in memory."""
+    code = (
+        "import pickle, sys, time, trafilatura\n"
+        "from crawler.extract import decode_html\n"
+        "pages, urls = pickle.load(sys.stdin.buffer)\n"
+        "for html, url in zip(pages, urls):\n"
+        "    trafilatura.extract(decode_html(html), url=url, with_metadata=True, include_comments=False,"
+        " include_tables=True)\n"
+    )
+    import pickle
+
+    data = pickle.dumps((pages, urls))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], input=data, check=True)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"  bare trafilatura loop: {seconds:.1f} s", file=sys.stderr)
+    return Measure("bare trafilatura loop (1 process)", len(pages), seconds, cpu)
+
+
+def trafilatura_cli(urls: list[str], work: Path) -> Measure:
+    """The trafilatura command-line tool fetching and extracting the same URLs."""
+    url_file = work / "urls.txt"
+    url_file.write_text("\n".join(urls) + "\n")
+    out = work / "trafilatura-out"
+    exe = str(Path(sys.executable).with_name("trafilatura"))
+    # Its defaults refuse loopback addresses (SSRF protection) and sleep 5 s between requests to a
+    # host; the same relaxed politeness as the crawl: loopback allowed, no sleep.
+    import trafilatura
+
+    config = (Path(trafilatura.__file__).parent / "settings.cfg").read_text()
+    config = config.replace("SSRF_PROTECTION = on", "SSRF_PROTECTION = off").replace("SLEEP_TIME = 5.0", "SLEEP_TIME = 0")
+    (work / "trafilatura.cfg").write_text(config)
+    return run_measured(
+        "trafilatura CLI (--with-metadata, default --parallel)", len(urls),
+        [exe, "-i", str(url_file), "-o", str(out), "--with-metadata", "--config-file", str(work / "trafilatura.cfg")],
+    )
+
+
+def main() -> int:
+    """Run every measurement and print the table of ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=500, help="pages in the throughput comparison")
+    parser.add_argument("--memory", default="", help="capture counts for the memory check, e.g. 1000,10000")
+    args = parser.parse_args()
+    pages = load_pages(args.pages)
+    source = "../shared/corpus/pages" if CORPUS.exists() else "synthetic pages"
+    work = Path(tempfile.mkdtemp(prefix="crawl-bench-"))
+    servers = Servers(pages)
+    try:
+        print(f"{len(pages)} pages from {source}; {os.cpu_count()} cores; work in {work}", file=sys.stderr)
+        project = crawl_project(servers, len(pages), work)
+        first = crawl(project, "crawler crawl (first)", len(pages))
+        revisit = crawl(project, "crawler crawl (unchanged revisit)", len(pages))
+        urls = [servers.url(i) for i in range(len(pages))]
+        bare = bare_extraction(pages, urls)
+        cli = trafilatura_cli(urls, work)
+
+        rows = [first, revisit, bare, cli]
+        print(f"\n{len(pages)} pages ({source}), {os.cpu_count()} cores\n")
+        print("| measure | pages/s | CPU s/page | peak RSS MB | DB bytes/capture | WARC bytes/capture |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for m in rows:
+            print(f"| {m.name} | {m.pages_per_second:.1f} | {m.cpu / m.pages:.4f} | "
+                  f"{m.peak_rss_mb:.0f} | {m.db_bytes:.0f} | {m.warc_bytes:.0f} |")
+        print("\n| ratio | measured | target |")
+        print("|---|---:|---:|")
+        print(f"| first crawl / trafilatura CLI (pages/s) | {first.pages_per_second / cli.pages_per_second:.2f} | >= 1.5 |")
+        print(f"| first crawl / bare extraction loop (pages/s) | {first.pages_per_second / bare.pages_per_second:.2f} | >= 1.2 |")
+        print(f"| unchanged revisit / first crawl (pages/s) | {revisit.pages_per_second / first.pages_per_second:.2f} | >= 3 |")
+        print(f"| database growth per unchanged capture (bytes) | {revisit.db_bytes:.0f} | < 1024 |")
+
+        if args.memory:
+            counts = [int(c) for c in args.memory.split(",")]
+            peaks = []
+            for count in counts:
+                m = crawl(crawl_project(servers, count, work), f"crawler crawl ({count} captures)", count)
+                peaks.append(m.peak_rss_mb)
+                print(f"| peak RSS at {count} captures | {m.peak_rss_mb:.0f} MB | ({m.pages_per_second:.1f} pages/s) |")
+            print(f"| peak RSS {counts[-1]} / {counts[0]} captures | {peaks[-1] / peaks[0]:.2f} | <= 1.2 |")
+    finally:
+        servers.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
