@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from crawler.extract import SiteProfile, decode_html, extract
 from crawler.records import CaptureRecord, DiffRecord, VersionRecord
@@ -80,7 +82,7 @@ def analyse(
         capture.error = raw.get("error") or "no response"
         return result
     if status in GONE_STATUSES:
-        capture.outcome, capture.error = "gone", f"HTTP {status}"
+        capture.outcome, capture.error = "gone", _http(status)
         return result
     if status == 304:
         # Conditional GET: the server says the copy we hold is current.
@@ -88,12 +90,15 @@ def analyse(
         result.current_version_id = latest["id"] if latest else None
         return result
     if 300 <= status < 400:
-        location = header(raw, "location") or "nowhere"
-        capture.error = f"HTTP {status} redirect to {location} not followed (not http/https, or too many redirects)"
+        capture.error = _unfollowed_redirect(status, header(raw, "location"))
         return result
     if status >= 400 or status < 200:
         retry_after = header(raw, "retry-after")
-        capture.error = f"HTTP {status}" + (f" (Retry-After: {retry_after})" if retry_after else "")
+        retries = raw.get("retries") or 0
+        notes = [f"Retry-After: {retry_after}"] if retry_after else []
+        if retries:
+            notes.append(f"gave up after {retries} {'retry' if retries == 1 else 'retries'} (crawl.retries)")
+        capture.error = _http(status) + (f" ({'; '.join(notes)})" if notes else "")
         return result
 
     digest = (raw.get("warc") or {}).get("payload_digest")
@@ -107,6 +112,11 @@ def analyse(
     media_type = (content_type or "text/html").split(";")[0].strip().lower()
     if media_type not in TEXT_TYPES:
         capture.outcome, capture.error = "no_content", f"not an HTML page: {media_type}"
+        return result
+    sniffed = _binary_kind(body)
+    if sniffed:
+        capture.outcome = "no_content"
+        capture.error = f"not an HTML page: the body is {sniffed} although Content-Type says {media_type}"
         return result
     html = decode_html(body, content_type)
     extracted = extract(html, raw.get("final_url") or raw["url"], profiles) if html.strip() else None
@@ -141,6 +151,45 @@ def analyse(
         old_label = f"version {latest['version']}"
         result.diffs.append(_diff_record("previous", latest["text"], text, old_label, new_label, latest["id"]))
     return result
+
+
+# Signatures of binary files that servers (or misconfigured CMSs) send labelled as HTML.
+_MAGIC = (
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+)
+
+
+def _binary_kind(body: bytes) -> str | None:
+    """What a body is when its first bytes are a known binary signature, else None."""
+    head = body.lstrip()[:8]
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def _http(status: int) -> str:
+    """'HTTP 503 Service Unavailable' (the number alone for a status without a standard name)."""
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
+
+
+def _unfollowed_redirect(status: int, location: str | None) -> str:
+    """Why a 3xx response reached the archive instead of being followed."""
+    if not location:
+        return f"{_http(status)} without a Location header: nothing to follow"
+    scheme = urlsplit(location).scheme.lower()
+    if scheme and scheme not in ("http", "https"):
+        return f"{_http(status)} redirect to {location} not followed: only http and https URLs are fetched"
+    return f"{_http(status)} to {location} not followed (only 301, 302, 303, 307 and 308 redirects are)"
 
 
 def _diff_record(

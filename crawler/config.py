@@ -119,6 +119,13 @@ class WarcSection(Section):
     rotate_bytes: int = Field(1024**3, gt=0)
 
 
+class NetworkSection(Section):
+    """Where the crawler may connect (for archives published to others)."""
+
+    # Refuse loopback, private and link-local addresses (checked after DNS resolution).
+    block_private: bool = False
+
+
 class Settings(Section):
     """The whole configuration of the crawler."""
 
@@ -127,6 +134,7 @@ class Settings(Section):
     schedule: ScheduleSection = Field(default_factory=ScheduleSection)
     profiles: list[ProfileSection] = Field(default_factory=list)
     warc: WarcSection = Field(default_factory=WarcSection)
+    network: NetworkSection = Field(default_factory=NetworkSection)
     # Passed to Scrapy settings verbatim, after the crawl section, so Scrapy's own names win.
     scrapy: dict[str, Any] = Field(default_factory=dict)
 

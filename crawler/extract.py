@@ -112,7 +112,20 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
     # valid UTF-8, so a body that is valid, non-ASCII UTF-8 is decoded as UTF-8 whatever it declares.
     if codecs.lookup(encoding).name != "utf-8" and not body.isascii() and _is_utf8(body):
         return body.decode("utf-8-sig", errors="replace")
+    if content_type and not _decodes_as(body, encoding):
+        # The HTTP charset does not fit the bytes (a GBK page served as "charset=utf-8"): ignore the
+        # header and use the page's own <meta> declaration or detection, as browsers effectively do.
+        return html_to_unicode(None, body, auto_detect_fun=_detect_encoding)[1]
     return text
+
+
+def _decodes_as(body: bytes, encoding: str) -> bool:
+    """True when body decodes strictly as encoding (a character cut off at the end allowed)."""
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(body, final=False)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True
 
 
 def _is_utf8(body: bytes) -> bool:

@@ -72,10 +72,13 @@ class ArchivePipeline:
         """Open the archive once for the whole crawl, and the extraction pool if one is wanted."""
         self.store = Store(self.db_path, create=False)
         if self.workers > 0:
-            # spawn, not fork: the crawl process has a running reactor and threads by now.
+            # forkserver, not fork: the crawl process has a running reactor and threads by now. The
+            # server imports the extraction stack once and forks each worker from it, ready to go.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["crawler.capture"])
             self.pool = ProcessPoolExecutor(
                 self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=context,
                 initializer=_init_worker,
                 initargs=(tuple(self.profiles),),
             )

@@ -119,7 +119,17 @@ def scrapy_settings(
         "ARCHIVE_REVISIT_POLICY": asdict(settings.schedule.policy()),
         "ARCHIVE_EXTRACT_WORKERS": extract_workers,
         # Next to the downloader (above HttpCompressionMiddleware's 590): sees bodies as sent.
-        "DOWNLOADER_MIDDLEWARES": {"crawler.warcarchive.WarcArchiveMiddleware": 950},
+        # The network guard runs first (before robots.txt, 100): a refused request sends nothing at all.
+        "DOWNLOADER_MIDDLEWARES": {
+            "crawler.netguard.NetworkGuardMiddleware": 50,
+            # Scrapy's own lets concurrent requests skip the robots.txt check (see crawler/robots.py).
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawler.robots.RobotsTxtMiddleware": 100,
+            "crawler.warcarchive.WarcArchiveMiddleware": 950,
+        },
+        "NETWORK_BLOCK_PRIVATE": settings.network.block_private,
+        # Only http and https are ever fetched: no handler for file:, ftp:, s3: or data: URLs.
+        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
         "WARC_ENABLED": settings.warc.enabled,
         "WARC_DIR": str(db_path.parent / WARC_DIR_NAME),
         "WARC_OPERATOR": settings.warc.operator,

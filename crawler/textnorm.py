@@ -40,10 +40,17 @@ _CJK_RANGES = (
 )
 
 
+# One character class for all the ranges: a regex test is far cheaper than a Python loop per character.
+_CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES)
+_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+# A letter or digit that is not CJK: the only neighbours between which a space means something.
+_LATIN_ALNUM = f"[^\\W_{_CJK_CLASS}]"
+_LOOSE_SPACE = re.compile(f"(?<!{_LATIN_ALNUM}) | (?!{_LATIN_ALNUM})")
+
+
 def is_cjk(ch: str) -> bool:
     """True if ch is a CJK ideograph, kana, hangul, or CJK / full-width punctuation."""
-    code = ord(ch)
-    return any(lo <= code <= hi for lo, hi in _CJK_RANGES)
+    return _CJK_CHAR.match(ch) is not None
 
 
 def _display_width(text: str) -> int:
@@ -82,21 +89,12 @@ _PUNCT_FOLD = {
 _PUNCT_FOLD_RE = re.compile("[" + re.escape("".join(_PUNCT_FOLD)) + "]")
 
 
-def _is_latin_alnum(ch: str) -> bool:
-    return len(ch) == 1 and ch.isalnum() and not is_cjk(ch)
-
-
 def _drop_loose_spaces(text: str) -> str:
     """Keep a space only between two non-CJK letters/digits: elsewhere it is typography."""
     if " " not in text:
         return text
-    words = text.split(" ")  # clean text has single spaces, none at line ends
-    kept = [words[0]]
-    for word in words[1:]:
-        if word and _is_latin_alnum(kept[-1][-1:]) and _is_latin_alnum(word[0]):
-            kept.append(" ")
-        kept.append(word)
-    return "".join(kept)
+    # Clean text has single spaces, none at line ends: drop each one not flanked by Latin alnums.
+    return _LOOSE_SPACE.sub("", text)
 
 
 def comparison_form(text: str) -> str:

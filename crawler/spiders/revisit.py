@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import re
+import zlib
 from typing import Any, AsyncIterator
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import exceptions as scrapy_errors
@@ -10,6 +14,8 @@ from scrapy.exceptions import IgnoreRequest
 from twisted.internet import error as net_error
 from twisted.python.failure import Failure
 from twisted.web import _newclient
+
+from crawler.netguard import RefusedRequest
 
 
 def _scrapy_error(name: str) -> tuple[type[BaseException], ...]:
@@ -33,10 +39,23 @@ _FAILURE_WORDS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
 )
 
 
-def describe_failure(failure: Failure, timeout: float | None = None) -> str:
-    """A readable one-line reason for a failed request."""
+def describe_failure(failure: Failure, timeout: float | None = None, max_bytes: int | None = None) -> str:
+    """A readable one-line reason for a failed request (with the retries spent on it, if any)."""
+    reason = _reason(failure, timeout, max_bytes)
+    request = getattr(failure, "request", None)
+    retries = request.meta.get("retry_times", 0) if request is not None else 0
+    if retries:
+        reason += f"; gave up after {retries} {'retry' if retries == 1 else 'retries'} (crawl.retries)"
+    return reason
+
+
+def _reason(failure: Failure, timeout: float | None, max_bytes: int | None) -> str:
+    """The reason of describe_failure, without the retries."""
     exc = failure.value
     detail = " ".join(str(exc).split()) or type(exc).__name__
+    specific = _specific_reason(exc, getattr(failure, "request", None), timeout, max_bytes)
+    if specific:
+        return specific
     if isinstance(exc, IgnoreRequest):
         if "robots.txt" in detail.lower():
             return "forbidden by robots.txt"
@@ -54,6 +73,45 @@ def describe_failure(failure: Failure, timeout: float | None = None) -> str:
                 return detail if detail != type(exc).__name__ else words
             return f"{words}: {detail}"
     return f"{type(exc).__name__}: {detail}"
+
+
+def _specific_reason(
+    exc: BaseException, request: scrapy.Request | None, timeout: float | None, max_bytes: int | None
+) -> str | None:
+    """Wording for failures the generic table would describe vaguely; None for the rest."""
+    where = urlsplit(request.url).netloc if request is not None else "the server"
+    limit = f"the {max_bytes}-byte limit (crawl.max_response_bytes)" if max_bytes else "the size limit"
+    cause = exc.__cause__
+    if isinstance(exc, RefusedRequest):
+        return str(exc)
+    if isinstance(exc, IgnoreRequest) and getattr(cause, "decompressed_size", None) is not None:
+        # Scrapy's HttpCompressionMiddleware stops inflating at DOWNLOAD_MAXSIZE: no OOM, no page.
+        return f"compressed body inflates past {limit}: stopped after {cause.decompressed_size} bytes (a compression bomb?)"
+    if isinstance(exc, IgnoreRequest) and "max redirections" in str(exc) and request is not None:
+        hops = list(request.meta.get("redirect_urls", []))
+        looped = len(set(hops + [request.url])) < len(hops) + 1
+        kind = "redirect loop" if looped else "too many redirects"
+        return f"{kind}: gave up after {len(hops)} redirects (last {request.url})"
+    if isinstance(exc, (zlib.error, gzip.BadGzipFile, EOFError)):
+        return f"corrupt compressed body: cannot decode its Content-Encoding ({' '.join(str(exc).split()) or type(exc).__name__})"
+    if isinstance(exc, _scrapy_error("DownloadCancelledError")):
+        declared = re.match(r"Expected to receive (\d+) bytes", str(exc))
+        if declared:
+            return f"response larger than {limit}: Content-Length is {declared.group(1)}; not downloaded"
+        if max_bytes:
+            return f"response larger than {limit}: download cancelled mid-body"
+    if isinstance(exc, _scrapy_error("ResponseDataLossError")):
+        reasons = getattr(cause, "reasons", None) or []
+        if any(r.check(net_error.ConnectionDone) for r in reasons):
+            return "response body incomplete: the server closed the connection before sending all of Content-Length"
+        if any(r.check(net_error.ConnectionLost) for r in reasons):
+            return "response body incomplete: the connection was reset mid-body"
+    if isinstance(exc, (net_error.ConnectionRefusedError, *_scrapy_error("DownloadConnectionRefusedError"))):
+        return f"connection refused by {where}: nothing is listening there (server down or wrong port?)"
+    if isinstance(exc, (net_error.TimeoutError, net_error.TCPTimedOutError, *_scrapy_error("DownloadTimeoutError"))):
+        if timeout:
+            return f"timed out after {timeout:g} s (crawl.timeout): no complete response from {where}"
+    return None
 
 
 class RevisitSpider(scrapy.Spider):
@@ -92,6 +150,8 @@ class RevisitSpider(scrapy.Spider):
             "body": response.body,
             "elapsed": meta.get("download_latency"),
             "redirects": list(meta.get("redirect_urls", [])),
+            # Retries spent before this response (a 503 retried by RetryMiddleware, then kept).
+            "retries": meta.get("retry_times", 0),
             "error": None,
             # Set by the WARC middleware: this response's record, and every record of the redirect chain.
             "warc": meta.get("warc"),
@@ -110,7 +170,9 @@ class RevisitSpider(scrapy.Spider):
             "body": b"",
             "elapsed": request.meta.get("download_latency"),
             "redirects": list(request.meta.get("redirect_urls", [])),
-            "error": describe_failure(failure, self.settings.getfloat("DOWNLOAD_TIMEOUT")),
+            "error": describe_failure(
+                failure, self.settings.getfloat("DOWNLOAD_TIMEOUT"), self.settings.getint("DOWNLOAD_MAXSIZE")
+            ),
             # No final response, so no record of its own; redirect hops before the failure were archived.
             "warc": None,
             "warc_records": list(request.meta.get("warc_records", [])),

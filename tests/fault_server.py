@@ -1,0 +1,193 @@
+"""A TCP server on 127.0.0.1 that misbehaves on purpose, at the byte level: one fault per path.
+
+Built on socketserver with raw sockets (not http.server) so a route can stop mid-body, reset the
+connection, lie about Content-Length, drip bytes or never answer at all.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import struct
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Callable
+
+# A connection a fault keeps open gives up after this long, so a stuck client never pins a thread.
+HOLD_SECONDS = 30.0
+
+Fault = Callable[["Connection"], None]
+
+
+@dataclass
+class Connection:
+    """One accepted connection: its socket, the request path and the server's stop event."""
+
+    sock: socket.socket
+    path: str
+    stopping: threading.Event
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def send(self, data: bytes) -> bool:
+        """Send bytes; False once the client has gone away."""
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            return False
+        return True
+
+
+def head(status: int, headers: dict[str, str] | None = None, reason: str | None = None) -> bytes:
+    """An HTTP/1.1 status line and headers, ending with the blank line."""
+    phrase = reason if reason is not None else HTTPStatus(status).phrase
+    lines = [f"HTTP/1.1 {status} {phrase}"]
+    lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def respond(status: int = 200, body: bytes | str = b"", content_type: str | None = "text/html; charset=utf-8",
+            headers: dict[str, str] | None = None, length: bool = True) -> Fault:
+    """A well-formed response (Content-Length set unless length=False: then the close ends the body)."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    all_headers = {"Connection": "close"}
+    if content_type:
+        all_headers["Content-Type"] = content_type
+    all_headers.update(headers or {})
+    if length:
+        all_headers["Content-Length"] = str(len(data))
+
+    def fault(conn: Connection) -> None:
+        conn.send(head(status, all_headers) + data)
+
+    return fault
+
+
+def hang() -> Fault:
+    """Accept the request and never answer (until the server stops)."""
+
+    def fault(conn: Connection) -> None:
+        conn.stopping.wait(HOLD_SECONDS)
+
+    return fault
+
+
+def short_body(declared: int, sent: bytes) -> Fault:
+    """Declare Content-Length `declared`, send fewer bytes, then close cleanly (FIN)."""
+
+    def fault(conn: Connection) -> None:
+        headers = {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(declared), "Connection": "close"}
+        conn.send(head(200, headers) + sent)
+        conn.sock.shutdown(socket.SHUT_WR)
+
+    return fault
+
+
+def reset_mid_body(declared: int, sent: bytes) -> Fault:
+    """Send part of the body, then reset the connection (RST, not FIN)."""
+
+    def fault(conn: Connection) -> None:
+        headers = {"Content-Type": "text/html; charset=utf-8", "Content-Length": str(declared), "Connection": "close"}
+        conn.send(head(200, headers) + sent)
+        # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        # Closed here: socketserver would otherwise shut the socket down cleanly (FIN) first.
+        conn.sock.close()
+
+    return fault
+
+
+def drip(interval: float = 0.2, chunk: bytes = b"<p>.</p>\n") -> Fault:
+    """Send the headers, then a few bytes every interval, never finishing (until the client leaves)."""
+
+    def fault(conn: Connection) -> None:
+        # No Content-Length: the body would end with the connection, which never comes.
+        headers = {"Content-Type": "text/html; charset=utf-8", "Connection": "close"}
+        if not conn.send(head(200, headers) + b"<html><body>"):
+            return
+        # The stop event doubles as the clock: a bounded wait per chunk, and it ends with the server.
+        while not conn.stopping.wait(interval):
+            if not conn.send(chunk):
+                return
+
+    return fault
+
+
+def redirect(location: str, status: int = 302) -> Fault:
+    """A redirect to location (absolute or relative)."""
+    return respond(status, b"", content_type=None, headers={"Location": location})
+
+
+class FaultServer:
+    """A threaded TCP server speaking just enough HTTP to break it in chosen ways."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Fault] = {}
+        self.hits: Counter[str] = Counter()
+        self.stopping = threading.Event()
+        server = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sock: socket.socket = self.request
+                sock.settimeout(HOLD_SECONDS)
+                try:
+                    request = _read_head(sock)
+                except OSError:
+                    return
+                if request is None:
+                    return
+                path, headers = request
+                server.hits[path] += 1
+                fault = server.routes.get(path) or respond(404, b"not found", "text/plain")
+                fault(Connection(sock, path, server.stopping, headers))
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.tcp = Server(("127.0.0.1", 0), Handler)
+        self.port = self.tcp.server_address[1]
+        self.thread = threading.Thread(target=self.tcp.serve_forever, daemon=True)
+
+    def url(self, path: str) -> str:
+        """The absolute URL of a path on this server."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def route(self, path: str, fault: Fault) -> str:
+        """Answer path with fault; returns its URL."""
+        self.routes[path] = fault
+        return self.url(path)
+
+    def start(self) -> "FaultServer":
+        """Serve in a daemon thread."""
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Release every held connection, stop serving and free the port."""
+        self.stopping.set()
+        self.tcp.shutdown()
+        self.tcp.server_close()
+
+
+def _read_head(sock: socket.socket) -> tuple[str, dict[str, str]] | None:
+    """Read a request's head; (path, lower-case headers), or None when the client sent nothing usable."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return None
+        data += chunk
+        if len(data) > 65536:
+            return None
+    lines = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) < 2:
+        return None
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return parts[1], headers
