@@ -97,7 +97,7 @@ def analyse(
         retries = raw.get("retries") or 0
         notes = [f"Retry-After: {retry_after}"] if retry_after else []
         if retries:
-            notes.append(f"gave up after {retries} {'retry' if retries == 1 else 'retries'} (crawl.retries)")
+            notes.append(f"still failing after {retries} {'retry' if retries == 1 else 'retries'}, see crawl.retries")
         capture.error = _http(status) + (f" ({'; '.join(notes)})" if notes else "")
         return result
 

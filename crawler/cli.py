@@ -85,10 +85,9 @@ def seeds(obj: Context, as_json: bool, check: bool) -> None:
     for seed in found:
         if seed.status == "ok" and seed.problem:
             click.echo(f"warning: {seed.id}: {seed.problem}", err=True)
+        elif seed.status == "broken":
+            click.echo(f"broken: {seed.path}: {seed.problem}", err=True)
     if check and counts["broken"]:
-        for seed in found:
-            if seed.status == "broken":
-                click.echo(f"broken: {seed.path}: {seed.problem}", err=True)
         sys.exit(1)
 
 
@@ -129,6 +128,8 @@ def crawl(obj: Context, seed_ids: tuple[str, ...]) -> None:
     )
     if progress:
         progress.finish()
+    for line in summary.seed_warnings:
+        click.echo(line, err=True)
     click.echo(summary.line())
 
 

@@ -25,6 +25,12 @@ class StoreError(CrawlerError):
     exit_code = 1
 
 
+class ArchiveUnusableError(StoreError):
+    """The archive cannot be used where it is (not writable, not an archive, a newer schema): a setup problem."""
+
+    exit_code = 2
+
+
 class RunLockedError(CrawlerError):
     """Another run holds the archive lock."""
 

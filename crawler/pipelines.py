@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import select
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
@@ -17,10 +20,33 @@ from crawler.store import Store
 _WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
 
 
-def _init_worker(profiles: Sequence[SiteProfile]) -> None:
-    """Give a pool process the site profiles once, not with every page."""
+def _init_worker(profiles: Sequence[SiteProfile], crawl_pid: int | None = None) -> None:
+    """Give a pool process the site profiles once, not with every page; it ends with the crawl."""
     global _WORKER_PROFILES
     _WORKER_PROFILES = profiles
+    if crawl_pid is not None:
+        _exit_with(crawl_pid)
+
+
+def _exit_with(pid: int) -> None:
+    """End this worker when process pid ends, even by SIGKILL (Linux pidfd; elsewhere nothing).
+
+    A killed crawl never shuts its pool down: its workers (and the forkserver, which they keep
+    alive) would wait for work forever, a few processes leaked per crash.
+    """
+    if not hasattr(os, "pidfd_open"):
+        return
+    try:
+        watched = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(0)
+
+    def watch() -> None:
+        # A pidfd becomes readable when the process exits: a blocking wait, no polling.
+        select.select([watched], [], [])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()
 
 
 def _analyse_in_worker(
@@ -80,7 +106,7 @@ class ArchivePipeline:
                 self.workers,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(tuple(self.profiles),),
+                initargs=(tuple(self.profiles), os.getpid()),
             )
 
     def close_spider(self, spider: Any = None) -> None:

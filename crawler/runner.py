@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from crawler.config import Settings
 from crawler.due import iso, next_state, seed_interval
 from crawler.lock import archive_lock
-from crawler.errors import CrawlerError, SeedError
+from crawler.errors import ConfigError, CrawlerError, SeedError
 from crawler.records import CaptureRecord
 from crawler.seeds import Seed, load_seeds
 from crawler.store import Store
@@ -37,6 +37,8 @@ class RunSummary:
     seeds: int
     by_outcome: dict[str, int]
     status: str
+    # One line per seed that was not crawled or needs a look (broken, no URL, shared URL), for stderr.
+    seed_warnings: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """The one-line summary printed after a run."""
@@ -73,6 +75,19 @@ def seed_row(seed: Seed, base_interval: float | None = None) -> dict[str, Any]:
         "original_sha256": text_sha256(original) if original else None,
         "base_interval_seconds": round(base_interval) if base_interval is not None else None,
     }
+
+
+def seed_warnings(seeds: Sequence[Seed]) -> list[str]:
+    """One line per seed a full crawl skips or should flag: broken, without URL, sharing a URL."""
+    lines = []
+    for seed in seeds:
+        if seed.status == "broken":
+            lines.append(f"warning: seed {seed.id} skipped: {seed.path}: {seed.problem}")
+        elif seed.status == "no_url":
+            lines.append(f"note: seed {seed.id} not fetched: {seed.problem}")
+        elif seed.problem:
+            lines.append(f"warning: seed {seed.id}: {seed.problem}")
+    return lines
 
 
 def select_seeds(seeds: Sequence[Seed], wanted: Sequence[str]) -> list[Seed]:
@@ -187,6 +202,7 @@ def _locked_crawl(
     """The body of crawl(), run while holding the archive lock."""
     seeds = load_seeds(seeds_dir, settings.seeds.urls)
     targets = select_seeds(seeds, wanted)
+    warnings = seed_warnings([] if wanted else seeds)
     rows = [seed_row(s, seed_interval_of(settings, s) if s.status == "ok" else None) for s in seeds]
     store = Store.in_archive(archive_dir)
     try:
@@ -198,6 +214,10 @@ def _locked_crawl(
         run_id = store.start_run(trigger, len(targets), pid=os.getpid())
     finally:
         store.close()
+    # Seed bodies are in the archive now; holding thousands of them through the crawl would make
+    # memory grow with the number of seeds.
+    targets = [replace(s, body="", extra={}) for s in targets]
+    del seeds, rows
     if on_start:
         on_start(len(targets))
     status, error = "completed", None
@@ -214,7 +234,9 @@ def _locked_crawl(
             store.finish_run(run_id, status=status, error=error)
             if settings.warc.enabled:
                 write_index(store.path.parent / WARC_DIR_NAME / INDEX_NAME, store.warc_records())
-            summary = RunSummary(run_id, len(targets), store.by_outcome(run_id), status)
+            summary = RunSummary(
+                run_id, len(targets), store.by_outcome(run_id), status, warnings
+            )
         finally:
             store.close()
     return summary
@@ -295,7 +317,16 @@ def _run_scrapy(
 
     crawler.signals.connect(item_scraped, signal=signals.item_scraped)
     crawler.signals.connect(item_error, signal=signals.item_error)
-    process.crawl(crawler, targets=[{"seed_id": s.id, "url": s.fetch_url} for s in targets])
+    started = process.crawl(crawler, targets=[{"seed_id": s.id, "url": s.fetch_url} for s in targets])
+    start_errors: list[str] = []
+    # A crawler that cannot start (e.g. a `scrapy:` setting naming a missing class) must fail the run,
+    # not end it quietly with every seed "stopped early".
+    started.addErrback(lambda failure: start_errors.append(f"{type(failure.value).__name__}: {failure.value}"))
     process.start()
+    if start_errors:
+        message = f"Scrapy could not start the crawl: {start_errors[0]}"
+        if settings.scrapy:
+            raise ConfigError(f"{message}; check the scrapy: section of the config")
+        raise CrawlerError(message)
     if errors:
         raise CrawlerError(f"the run could not archive {len(errors)} response(s); first: {errors[0]}")

@@ -114,6 +114,43 @@ def drip(interval: float = 0.2, chunk: bytes = b"<p>.</p>\n") -> Fault:
     return fault
 
 
+def delayed(seconds: float, fault: Fault) -> Fault:
+    """fault, after a pause (a bounded wait on the stop event, so stopping the server ends it)."""
+
+    def delayed_fault(conn: Connection) -> None:
+        if not conn.stopping.wait(seconds):
+            fault(conn)
+
+    return delayed_fault
+
+
+def in_turn(*faults: Fault) -> Fault:
+    """The first fault for the first request, the second for the next, ...; the last one repeats."""
+    served: list[int] = [0]
+    lock = threading.Lock()
+
+    def fault(conn: Connection) -> None:
+        with lock:
+            index = min(served[0], len(faults) - 1)
+            served[0] += 1
+        faults[index](conn)
+
+    return fault
+
+
+def dynamic(make_body: Callable[[int], bytes | str], content_type: str = "text/html; charset=utf-8") -> Fault:
+    """A 200 whose body is make_body(n) for the n-th request (0, 1, ...): a page that changes on every visit."""
+    counter = iter(range(10**9))
+    lock = threading.Lock()
+
+    def fault(conn: Connection) -> None:
+        with lock:
+            n = next(counter)
+        respond(200, make_body(n), content_type)(conn)
+
+    return fault
+
+
 def redirect(location: str, status: int = 302) -> Fault:
     """A redirect to location (absolute or relative)."""
     return respond(status, b"", content_type=None, headers={"Location": location})

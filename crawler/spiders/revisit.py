@@ -45,7 +45,7 @@ def describe_failure(failure: Failure, timeout: float | None = None, max_bytes: 
     request = getattr(failure, "request", None)
     retries = request.meta.get("retry_times", 0) if request is not None else 0
     if retries:
-        reason += f"; gave up after {retries} {'retry' if retries == 1 else 'retries'} (crawl.retries)"
+        reason += f"; still failing after {retries} {'retry' if retries == 1 else 'retries'}, see crawl.retries"
     return reason
 
 
@@ -91,7 +91,7 @@ def _specific_reason(
         hops = list(request.meta.get("redirect_urls", []))
         looped = len(set(hops + [request.url])) < len(hops) + 1
         kind = "redirect loop" if looped else "too many redirects"
-        return f"{kind}: gave up after {len(hops)} redirects (last {request.url})"
+        return f"{kind}: gave up after {len(hops)} redirects (stopped at {request.url})"
     if isinstance(exc, (zlib.error, gzip.BadGzipFile, EOFError)):
         return f"corrupt compressed body: cannot decode its Content-Encoding ({' '.join(str(exc).split()) or type(exc).__name__})"
     if isinstance(exc, _scrapy_error("DownloadCancelledError")):

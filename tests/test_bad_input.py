@@ -1,0 +1,235 @@
+"""Bad seeds and bad configuration, end to end: one clear line each, every good seed still crawled,
+and a configuration problem stops `crawler crawl` with exit code 2 before it writes anything."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import PageServer, Project
+from crawler.cli import cli
+from crawler.lock import LOCK_NAME
+from crawler.store import SCHEMA_VERSION
+from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body
+
+ZH_TITLE = "档案员如何发现被修改的文章"
+EN_TITLE = "Council approves library budget"
+
+# seed file name -> bytes; {url} and {zh_url} are filled in with the page server's URLs.
+BAD_SEEDS: dict[str, bytes] = {
+    "bad_yaml.md": b"---\nurl: https://example.org/a\ntitle: [unclosed\n---\nText.\n",
+    "unclosed.md": b"---\nurl: https://example.org/b\ntitle: never closed\n\nText.\n",
+    "bad_url.md": b"---\nurl: http://exa mple.org/a\n---\nText.\n",
+    "no_scheme.md": b"---\nurl: example.org/a\n---\nText.\n",
+    "ftp.md": b"---\nurl: ftp://example.org/a.txt\n---\nText.\n",
+    "empty.md": b"",
+    "blank.md": b"\n  \n\t\n",
+    "binary.md": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+    "huge.txt": b"---\nurl: https://example.org/huge\n---\n" + b"x" * (21 * 1024 * 1024),
+}
+# The one line each broken seed gets (after "warning: seed ID skipped: PATH: ").
+PROBLEMS = {
+    "bad_yaml": "bad YAML front matter at line 3: expected ',' or ']', but got '<stream end>'; fix the front matter",
+    "unclosed": "front matter opened by '---' on line 1 is never closed; add a '---' line after it",
+    "bad_url": "invalid URL in front matter url: URL 'http://exa mple.org/a' contains spaces or control characters; "
+    "fix it in the front matter or give a URL in config/crawler.yaml under seeds.urls.bad_url",
+    "no_scheme": "invalid URL in front matter url: URL 'example.org/a' has no scheme; write it as https://...; "
+    "fix it in the front matter or give a URL in config/crawler.yaml under seeds.urls.no_scheme",
+    "ftp": "invalid URL in front matter url: URL 'ftp://example.org/a.txt' has unsupported scheme 'ftp:' "
+    "(only http and https can be fetched); fix it in the front matter or give a URL in config/crawler.yaml "
+    "under seeds.urls.ftp",
+    "empty": "file is empty; add the article text (and front matter with a url) or remove it",
+    "blank": "file is empty; add the article text (and front matter with a url) or remove it",
+    "binary": "file is binary (contains NUL bytes; UTF-16 text does too); save it as UTF-8 text or remove it",
+    "huge": "file is larger than the 20 MB limit for seed files; shorten it or remove it from the seed folder",
+}
+
+
+def write_seeds(server: PageServer, project: Project) -> None:
+    """Good seeds (served), a GBK-encoded seed, two seeds sharing a URL, one without URL, and every broken kind."""
+    en_url = server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
+    zh_url = server.page("/zh", article_page(ZH_TITLE, ZH_PARAGRAPHS))
+    project.seed("good", en_url, seed_body(EN_TITLE, EN_PARAGRAPHS))
+    project.seed("shared_a", zh_url, seed_body(ZH_TITLE, ZH_PARAGRAPHS))
+    project.seed("shared_b", zh_url, seed_body(ZH_TITLE, ZH_PARAGRAPHS))
+    gbk = f"---\nurl: {zh_url}?gbk\ntitle: {ZH_TITLE}\n---\n\n" + seed_body(ZH_TITLE, ZH_PARAGRAPHS)
+    (project.seeds / "gbk.txt").write_bytes(gbk.encode("gbk"))
+    (project.seeds / "no_url.md").write_text("---\ntitle: Saved without its address\n---\nText.\n", encoding="utf-8")
+    for name, data in BAD_SEEDS.items():
+        (project.seeds / name).write_bytes(data)
+    server.page("/zh?gbk", article_page(ZH_TITLE, ZH_PARAGRAPHS))
+
+
+def test_bad_seeds_end_to_end(page_server: PageServer, project: Project) -> None:
+    write_seeds(page_server, project)
+    paths = {p.stem: p for p in project.seeds.iterdir()}
+
+    listed = project.run("seeds")
+    assert listed.returncode == 0
+    expected_broken = sorted(f"broken: {paths[s]}: {problem}" for s, problem in PROBLEMS.items())
+    assert sorted(line for line in listed.stderr.splitlines() if line.startswith("broken:")) == expected_broken
+    assert "14 seeds: 4 crawlable, 1 without URL, 9 broken" in listed.stderr
+    assert "warning: shared_a: same URL as seed shared_b" in listed.stderr.splitlines()
+
+    checked = project.run("seeds", "--check")
+    assert checked.returncode == 1
+
+    crawled = project.run("crawl")
+    assert crawled.returncode == 0, crawled.stderr
+    assert crawled.stdout.strip() == "run 1: 4 seeds, 4 fetched, 4 new versions, 0 unchanged, 0 gone, 0 no content, 0 failed"
+    assert sorted(crawled.stderr.splitlines()) == sorted(
+        [f"warning: seed {s} skipped: {paths[s]}: {problem}" for s, problem in PROBLEMS.items()]
+        + [
+            "note: seed no_url not fetched: front matter has no url or arturl_encode; add url: there or give one "
+            "in config/crawler.yaml under seeds.urls.no_url",
+            "warning: seed shared_a: same URL as seed shared_b",
+            "warning: seed shared_b: same URL as seed shared_a",
+        ]
+    )
+    versions = {v["seed_id"]: v["text"] for v in project.rows("SELECT seed_id, text FROM versions")}
+    assert set(versions) == {"good", "shared_a", "shared_b", "gbk"}
+    assert "档案管理员认为" in versions["gbk"]
+    # The GBK seed file was read as the Chinese text it holds.
+    gbk = project.rows("SELECT title, original_text FROM seeds WHERE id = 'gbk'")[0]
+    assert gbk["title"] == ZH_TITLE and "档案管理员认为" in gbk["original_text"]
+    # Broken seeds are in the archive too, with their reason, and never fetched.
+    broken = {r["id"]: r["problem"] for r in project.rows("SELECT id, problem FROM seeds WHERE status = 'broken'")}
+    assert broken == PROBLEMS
+    assert not project.rows("SELECT id FROM captures WHERE seed_id IN (SELECT id FROM seeds WHERE status != 'ok')")
+
+
+def test_readme_shows_real_seed_warnings() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    shown = section.split("```\n", 1)[1].split("```", 1)[0].splitlines()
+    real = {f"warning: seed {s} skipped: seeds/{s}.md: {p}" for s, p in PROBLEMS.items()} | {
+        "warning: seed shared_a: same URL as seed shared_b",
+        "note: seed no_url not fetched: front matter has no url or arturl_encode; add url: there or give one "
+        "in config/crawler.yaml under seeds.urls.no_url",
+    }
+    assert shown and set(shown) <= real
+
+
+def test_naming_a_broken_seed_is_an_error(page_server: PageServer, project: Project) -> None:
+    write_seeds(page_server, project)
+    result = project.run("crawl", "bad_yaml", "good")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: seed bad_yaml cannot be crawled: {PROBLEMS['bad_yaml']}"
+    assert not project.archive.joinpath("archive.db").exists()
+
+
+def invoke(project: Project, *args: str):
+    """`crawler crawl` in-process with the project's folders."""
+    return CliRunner().invoke(
+        cli,
+        ["--seeds", str(project.seeds), "--archive", str(project.archive), "--config", str(project.config), *args],
+        env={},
+        catch_exceptions=False,
+    )
+
+
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file (bytes) and folder (None) under folder, by relative path."""
+    if not folder.exists():
+        return {}
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("crawl:\n  timout: 5\n", "error: unknown key 'crawl.timout' in {config}; remove it or check its spelling"),
+        ("netwrok:\n  block_private: true\n", "error: unknown key 'netwrok' in {config}; remove it or check its spelling"),
+        ("crawl:\n  timeout: soon\n", "error: bad value for 'crawl.timeout' in {config}: Input should be a valid number, unable to parse string as a number"),
+        ("network:\n  block_private: maybe\n", "error: bad value for 'network.block_private' in {config}: Input should be a valid boolean, unable to interpret input"),
+        ("crawl:\n  retries: -1\n", "error: bad value for 'crawl.retries' in {config}: Input should be greater than or equal to 0"),
+        ("crawl: [1, 2\n", "error: bad YAML in {config}:2: expected ',' or ']', but got '<stream end>'; fix the file"),
+        ("- just\n- a list\n", "error: config file {config} must hold a mapping of sections, not list"),
+    ],
+)
+def test_bad_configuration_stops_before_writing(project: Project, config: str, message: str) -> None:
+    project.config.write_text(config, encoding="utf-8")
+    project.seed("a", "http://127.0.0.1:9/a", "Text.")
+    result = invoke(project, "crawl")
+    assert result.exit_code == 2
+    assert result.stderr == message.format(config=project.config) + "\n"
+    assert not project.archive.exists()
+
+
+def test_archive_folder_that_cannot_be_created(project: Project) -> None:
+    blocker = project.root / "not-a-folder"
+    blocker.write_text("a file where the archive folder should go", encoding="utf-8")
+    result = CliRunner().invoke(
+        cli,
+        ["--seeds", str(project.seeds), "--archive", str(blocker / "archive"), "--config", str(project.config), "crawl"],
+        env={},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: cannot use archive folder {blocker / 'archive'}: Not a directory; pass a writable --archive DIR\n"
+    )
+    assert blocker.read_text(encoding="utf-8") == "a file where the archive folder should go"
+
+
+def test_archive_database_that_is_a_folder(project: Project) -> None:
+    (project.archive / "archive.db").mkdir(parents=True)
+    before = snapshot(project.archive)
+    result = invoke(project, "crawl")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: cannot open archive database {project.archive / 'archive.db'}: unable to open database file; "
+        "check the --archive folder\n"
+    )
+    # Only the run lock (an empty file) is left beside it.
+    assert snapshot(project.archive) == dict(before, **{LOCK_NAME: b""})
+
+
+def test_archive_database_that_is_not_a_database(project: Project) -> None:
+    project.archive.mkdir()
+    (project.archive / "archive.db").write_text("my notes, not an archive\n" * 100, encoding="utf-8")
+    before = snapshot(project.archive)
+    result = invoke(project, "crawl")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: cannot use archive database {project.archive / 'archive.db'}: file is not a database; ")
+    assert len(result.stderr.splitlines()) == 1
+    assert snapshot(project.archive) == dict(before, **{LOCK_NAME: b""})
+
+
+def test_archive_from_a_newer_crawler(project: Project) -> None:
+    project.archive.mkdir()
+    db_path = project.archive / "archive.db"
+    conn = sqlite3.connect(db_path)
+    conn.execute("CREATE TABLE future (x)")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    conn.commit()
+    conn.close()
+    before = snapshot(project.archive)
+    result = invoke(project, "crawl")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: archive database {db_path} has schema version {SCHEMA_VERSION + 5}, newer than this crawler's "
+        f"{SCHEMA_VERSION}; upgrade the crawler\n"
+    )
+    assert snapshot(project.archive) == dict(before, **{LOCK_NAME: b""})
+
+
+def test_scrapy_setting_that_breaks_the_crawl(page_server: PageServer, project: Project) -> None:
+    project.config.write_text(
+        project.config.read_text() + "scrapy:\n  ROBOTSTXT_PARSER: no_such_module.Parser\n", encoding="utf-8"
+    )
+    project.seed("a", page_server.page("/a", article_page(EN_TITLE, EN_PARAGRAPHS)), "Text.")
+    result = project.run("crawl")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: Scrapy could not start the crawl: ModuleNotFoundError: No module named 'no_such_module'; "
+        "check the scrapy: section of the config\n"
+    )
+    assert page_server.requests == []
+    run = project.rows("SELECT status, error FROM runs")[0]
+    assert run["status"] == "failed" and "no_such_module" in run["error"]
+    capture = project.rows("SELECT outcome, error FROM captures")[0]
+    assert capture["outcome"] == "failed" and capture["error"].startswith("no response recorded: the crawl stopped early")

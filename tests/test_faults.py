@@ -1,0 +1,390 @@
+"""Servers that misbehave: every fault ends as one capture with a precise outcome and error, nothing crashes.
+
+All faults are crawled in ONE run (one seed per fault, plus healthy seeds that must still get their
+version), against tests/fault_server.py, which breaks HTTP at the byte level.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import socket
+import subprocess
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from conftest import Project, free_port
+from crawler.netguard import address_problem, scheme_problem
+from fault_server import (
+    FaultServer,
+    delayed,
+    drip,
+    hang,
+    in_turn,
+    redirect,
+    reset_mid_body,
+    respond,
+    short_body,
+)
+from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body
+
+LIMIT = 1_000_000  # crawl.max_response_bytes in these crawls
+FAULT_CONFIG = f"""\
+crawl:
+  download_delay: 0
+  autothrottle: false
+  timeout: 2
+  retries: 0
+  concurrent_requests: 32
+  concurrent_per_domain: 32
+  max_response_bytes: {LIMIT}
+"""
+EN_TITLE = "Council approves library budget"
+ZH_TITLE = "档案员如何发现被修改的文章"
+HEALTHY = article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")
+# The crawl runs through this wrapper so the test can read the crawl process's own peak memory.
+MEASURED_CRAWL = (
+    "import atexit, resource, sys\n"
+    "atexit.register(lambda: print(f'maxrss_kib={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr))\n"
+    "from crawler.cli import main\n"
+    "main()\n"
+)
+
+
+def gzip_bomb(members: int = 90, member_bytes: int = 10_000_000) -> bytes:
+    """About 0.9 MB of gzip that inflates to 900 MB: the same small member repeated (a valid multi-member stream)."""
+    return gzip.compress(b"\0" * member_bytes, compresslevel=9, mtime=0) * members
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What one fault must leave in the archive."""
+
+    outcome: str
+    status: int | None
+    error: str | None  # a regular expression the whole error must match; None: no error
+
+
+# Disallowed by the fault server's robots.txt: with Scrapy's own RobotsTxtMiddleware most were fetched.
+ROBOTS = range(1, 7)
+
+# seed id -> the capture it must produce. The port of the refused seed and the server vary: \d+.
+EXPECTED: dict[str, Expected] = {
+    "refused": Expected("failed", None, r"connection refused by 127\.0\.0\.1:\d+: nothing is listening there \(server down or wrong port\?\)"),
+    "no_answer": Expected("failed", None, r"timed out after 2 s \(crawl\.timeout\): no complete response from 127\.0\.0\.1:\d+"),
+    "reset_mid_body": Expected("failed", None, r"response body incomplete: the connection was reset mid-body"),
+    "short_body": Expected("failed", None, r"response body incomplete: the server closed the connection before sending all of Content-Length"),
+    "http_500": Expected("failed", 500, r"HTTP 500 Internal Server Error"),
+    "http_502": Expected("failed", 502, r"HTTP 502 Bad Gateway"),
+    "http_503": Expected("failed", 503, r"HTTP 503 Service Unavailable \(Retry-After: 120\)"),
+    "http_429": Expected("failed", 429, r"HTTP 429 Too Many Requests \(Retry-After: 30\)"),
+    "http_404": Expected("gone", 404, r"HTTP 404 Not Found"),
+    "http_410": Expected("gone", 410, r"HTTP 410 Gone"),
+    "redirect_loop": Expected("failed", None, r"redirect loop: gave up after 20 redirects \(stopped at http://127\.0\.0\.1:\d+/redirect/a\)"),
+    "redirect_file": Expected("failed", 302, r"HTTP 302 Found redirect to file:///etc/passwd not followed: only http and https URLs are fetched"),
+    "redirect_ftp": Expected("failed", 301, r"HTTP 301 Moved Permanently redirect to ftp://127\.0\.0\.1/pub/a\.html not followed: only http and https URLs are fetched"),
+    "too_large": Expected("failed", None, rf"response larger than the {LIMIT}-byte limit \(crawl\.max_response_bytes\): Content-Length is 1500000; not downloaded"),
+    "too_large_unsized": Expected("failed", None, rf"response larger than the {LIMIT}-byte limit \(crawl\.max_response_bytes\): download cancelled mid-body"),
+    "gzip_bomb": Expected("failed", None, rf"compressed body inflates past the {LIMIT}-byte limit \(crawl\.max_response_bytes\): stopped after \d+ bytes \(a compression bomb\?\)"),
+    "corrupt_gzip": Expected("failed", None, r"corrupt compressed body: cannot decode its Content-Encoding \(Error -3 while decompressing data: .+\)"),
+    "wrong_charset": Expected("new_version", 200, None),
+    "pdf": Expected("no_content", 200, r"not an HTML page: application/pdf"),
+    "image": Expected("no_content", 200, r"not an HTML page: image/png"),
+    "pdf_labelled_html": Expected("no_content", 200, r"not an HTML page: the body is a PDF document although Content-Type says text/html"),
+    "empty_200": Expected("no_content", 200, r"empty response body"),
+    "slow_drip": Expected("failed", None, r"timed out after 2 s \(crawl\.timeout\): no complete response from 127\.0\.0\.1:\d+"),
+    # Several on one host: Scrapy 2.13+ checked only the first request waiting for robots.txt.
+    **{f"robots_{n}": Expected("failed", None, r"forbidden by robots\.txt") for n in ROBOTS},
+    "healthy": Expected("new_version", 200, None),
+    "healthy_zh": Expected("new_version", 200, None),
+}
+
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n" + bytes(range(256)) * 8
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8
+
+
+def serve_faults(server: FaultServer, project: Project) -> None:
+    """One route and one seed per fault."""
+    healthy_bytes = HEALTHY.encode()
+    routes = {
+        "no_answer": hang(),
+        "reset_mid_body": reset_mid_body(len(healthy_bytes), healthy_bytes[:400]),
+        "short_body": short_body(len(healthy_bytes) + 5000, healthy_bytes),
+        "http_500": respond(500, "<h1>Internal error</h1>"),
+        "http_502": respond(502, "<h1>Bad gateway</h1>"),
+        "http_503": respond(503, "<h1>Busy</h1>", headers={"Retry-After": "120"}),
+        "http_429": respond(429, "<h1>Slow down</h1>", headers={"Retry-After": "30"}),
+        "http_404": respond(404, "<h1>Not found</h1>"),
+        "http_410": respond(410, "<h1>Gone</h1>"),
+        "redirect_file": redirect("file:///etc/passwd"),
+        "redirect_ftp": redirect("ftp://127.0.0.1/pub/a.html", status=301),
+        "too_large": respond(200, b"<p>" + b"x" * (1_500_000 - 3)),
+        "too_large_unsized": respond(200, b"<p>" + b"x" * 1_500_000, length=False),
+        "gzip_bomb": respond(200, gzip_bomb(), headers={"Content-Encoding": "gzip"}),
+        "corrupt_gzip": respond(200, b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"not deflate data" * 20,
+                                headers={"Content-Encoding": "gzip"}),
+        # GBK bytes declared as UTF-8 in the header; the page's own <meta> says gb2312.
+        "wrong_charset": respond(200, article_page(ZH_TITLE, ZH_PARAGRAPHS, charset="gb2312").encode("gbk"),
+                                 content_type="text/html; charset=utf-8"),
+        "pdf": respond(200, PDF, content_type="application/pdf"),
+        "image": respond(200, PNG, content_type="image/png"),
+        "pdf_labelled_html": respond(200, PDF, content_type="text/html"),
+        "empty_200": respond(200, b""),
+        "slow_drip": drip(0.2),
+        "healthy": respond(200, HEALTHY),
+        "healthy_zh": respond(200, article_page(ZH_TITLE, ZH_PARAGRAPHS)),
+    }
+    # Slow, so every seed's request is waiting for it when it arrives (where Scrapy's middleware failed).
+    server.route("/robots.txt", delayed(0.5, respond(200, "User-agent: *\nDisallow: /private/\n", "text/plain")))
+    server.route("/redirect/a", redirect("/redirect/b"))
+    server.route("/redirect/b", redirect("/redirect/a"))
+    for seed_id, fault in routes.items():
+        project.seed(seed_id, server.route(f"/{seed_id}", fault), seed_body(EN_TITLE, EN_PARAGRAPHS))
+    for n in ROBOTS:
+        project.seed(f"robots_{n}", server.route(f"/private/{n}", respond(200, HEALTHY)), "Disallowed.")
+    project.seed("redirect_loop", server.url("/redirect/a"), "A loop.")
+    project.seed("refused", f"http://127.0.0.1:{free_port()}/article", "A server that is down.")
+    assert {p.stem for p in project.seeds.iterdir()} == set(EXPECTED)
+
+
+def run_measured(project: Project, *args: str) -> subprocess.CompletedProcess:
+    """Run the crawler CLI like Project.run, through MEASURED_CRAWL (which reports peak memory)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    command = [
+        sys.executable, "-c", MEASURED_CRAWL,
+        "--seeds", str(project.seeds), "--archive", str(project.archive), "--config", str(project.config), *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=project.root)
+
+
+@dataclass
+class FaultCrawl:
+    """The result of the one crawl over every fault."""
+
+    project: Project
+    server: FaultServer
+    returncode: int
+    stdout: str
+    stderr: str
+    maxrss_kib: int
+
+    def capture(self, seed_id: str) -> dict:
+        """The seed's only capture."""
+        rows = self.project.rows("SELECT * FROM captures WHERE seed_id = ?", seed_id)
+        assert len(rows) == 1, f"{seed_id}: expected one capture, got {len(rows)}"
+        return rows[0]
+
+
+@pytest.fixture(scope="module")
+def fault_crawl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultCrawl]:
+    """Crawl every fault once (module-scoped: the faults share one run)."""
+    project = Project(tmp_path_factory.mktemp("faults"))
+    project.seeds.mkdir()
+    project.config.write_text(FAULT_CONFIG, encoding="utf-8")
+    server = FaultServer().start()
+    try:
+        serve_faults(server, project)
+        result = run_measured(project, "crawl")
+        maxrss = int(re.search(r"maxrss_kib=(\d+)", result.stderr).group(1))
+        yield FaultCrawl(project, server, result.returncode, result.stdout, result.stderr, maxrss)
+    finally:
+        server.stop()
+
+
+def test_the_run_completes_with_one_capture_per_seed(fault_crawl: FaultCrawl) -> None:
+    assert fault_crawl.returncode == 0, fault_crawl.stderr
+    assert "Traceback" not in fault_crawl.stderr
+    n = len(EXPECTED)
+    counts = {o: sum(e.outcome == o for e in EXPECTED.values()) for o in ("new_version", "gone", "no_content", "failed")}
+    assert fault_crawl.stdout.strip() == (
+        f"run 1: {n} seeds, {n - counts['failed']} fetched, {counts['new_version']} new versions, 0 unchanged, "
+        f"{counts['gone']} gone, {counts['no_content']} no content, {counts['failed']} failed"
+    )
+    captures = fault_crawl.project.rows("SELECT seed_id FROM captures")
+    assert sorted(c["seed_id"] for c in captures) == sorted(EXPECTED)
+    runs = fault_crawl.project.rows("SELECT status FROM runs")
+    assert runs == [{"status": "completed"}]
+
+
+@pytest.mark.parametrize("seed_id", sorted(EXPECTED))
+def test_fault_outcome_and_error(fault_crawl: FaultCrawl, seed_id: str) -> None:
+    expected = EXPECTED[seed_id]
+    capture = fault_crawl.capture(seed_id)
+    assert (capture["outcome"], capture["status_code"]) == (expected.outcome, expected.status), capture["error"]
+    if expected.error is None:
+        assert capture["error"] is None
+    else:
+        assert capture["error"] is not None and re.fullmatch(expected.error, capture["error"]), capture["error"]
+
+
+def test_healthy_seeds_get_their_versions(fault_crawl: FaultCrawl) -> None:
+    texts = {v["seed_id"]: v["text"] for v in fault_crawl.project.rows("SELECT seed_id, text FROM versions")}
+    assert set(texts) == {"healthy", "healthy_zh", "wrong_charset"}
+    assert "Sundays from next spring" in texts["healthy"]
+    assert "档案管理员认为" in texts["healthy_zh"]
+
+
+def test_wrong_charset_header_is_overruled_by_the_bytes(fault_crawl: FaultCrawl) -> None:
+    text = fault_crawl.project.rows("SELECT text FROM versions WHERE seed_id = 'wrong_charset'")[0]["text"]
+    assert "档案管理员认为" in text and "\ufffd" not in text
+
+
+def test_gzip_bomb_is_not_inflated(fault_crawl: FaultCrawl) -> None:
+    # The bomb inflates to 900 MB; Scrapy's HttpCompressionMiddleware stops at DOWNLOAD_MAXSIZE.
+    assert fault_crawl.maxrss_kib < 600 * 1024, f"crawl peaked at {fault_crawl.maxrss_kib} KiB"
+    assert fault_crawl.server.hits["/gzip_bomb"] == 1
+
+
+def test_each_fault_was_requested_once_and_loops_and_robots_are_bounded(fault_crawl: FaultCrawl) -> None:
+    hits = fault_crawl.server.hits
+    assert hits["/robots.txt"] == 1
+    assert [hits[f"/private/{n}"] for n in ROBOTS] == [0] * len(ROBOTS), "a disallowed page was fetched"
+    # REDIRECT_MAX_TIMES is 20: 21 requests in all, then the loop is given up.
+    assert hits["/redirect/a"] + hits["/redirect/b"] == 21
+    assert all(hits[f"/{seed}"] == 1 for seed in ("http_503", "http_500", "no_answer", "slow_drip", "healthy"))
+
+
+def test_nothing_but_http_is_fetched_or_archived(fault_crawl: FaultCrawl) -> None:
+    project = fault_crawl.project
+    uris = [r["target_uri"] for r in project.rows("SELECT target_uri FROM warc_records")]
+    assert uris and all(u.startswith("http://127.0.0.1:") for u in uris)
+    for path in (project.archive / "warc").glob("*.warc.gz"):
+        with path.open("rb") as fh:
+            for record in ArchiveIterator(fh):
+                assert b"root:x:0:0" not in record.content_stream().read()
+    # The redirect itself is archived as it was sent.
+    capture = fault_crawl.capture("redirect_file")
+    assert capture["warc_filename"] and capture["final_url"].endswith("/redirect_file")
+
+
+def test_failed_fetches_are_quiet_on_stderr(fault_crawl: FaultCrawl) -> None:
+    # Failures are data (capture rows); the crawl's stderr has no log noise for them.
+    lines = [line for line in fault_crawl.stderr.splitlines() if not line.startswith("maxrss_kib=")]
+    assert lines == []
+
+
+def test_retry_after_is_retried_then_recorded(project: Project) -> None:
+    project.config.write_text(FAULT_CONFIG.replace("retries: 0", "retries: 1"), encoding="utf-8")
+    server = FaultServer().start()
+    try:
+        busy = respond(503, "<h1>Busy</h1>", headers={"Retry-After": "1"})
+        project.seed("busy", server.route("/busy", busy), "Always busy.")
+        project.seed("flaky", server.route("/flaky", in_turn(busy, respond(200, HEALTHY))), seed_body(EN_TITLE, EN_PARAGRAPHS))
+        project.seed("dead", f"http://127.0.0.1:{free_port()}/x", "Down.")
+        result = project.run("crawl")
+        hits = dict(server.hits)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert hits["/busy"] == 2 and hits["/flaky"] == 2
+    captures = {c["seed_id"]: c for c in project.rows("SELECT * FROM captures")}
+    assert (captures["busy"]["outcome"], captures["busy"]["status_code"]) == ("failed", 503)
+    assert captures["busy"]["error"] == (
+        "HTTP 503 Service Unavailable (Retry-After: 1; still failing after 1 retry, see crawl.retries)"
+    )
+    assert captures["flaky"]["outcome"] == "new_version" and captures["flaky"]["error"] is None
+    assert captures["dead"]["error"].endswith("; still failing after 1 retry, see crawl.retries")
+    # Both 503 answers are in the WARC archive, attached to the one capture.
+    records = project.rows("SELECT status FROM warc_records WHERE capture_id = ?", captures["busy"]["id"])
+    assert [r["status"] for r in records] == [503, 503]
+
+
+def test_block_private_refuses_loopback_before_any_request(project: Project) -> None:
+    project.config.write_text(FAULT_CONFIG + "network:\n  block_private: true\n", encoding="utf-8")
+    server = FaultServer().start()
+    try:
+        page = respond(200, HEALTHY)
+        project.seed("by_ip", server.route("/a", page), "By address.")
+        project.seed("by_name", server.route("/b", page).replace("127.0.0.1", "localhost"), "By name.")
+        result = project.run("crawl")
+        hits = sum(server.hits.values())
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    errors = {c["seed_id"]: (c["outcome"], c["error"]) for c in project.rows("SELECT * FROM captures")}
+    assert errors == {
+        "by_ip": ("failed", "refused: 127.0.0.1 is a loopback address (network.block_private)"),
+        "by_name": ("failed", "refused: localhost resolves to 127.0.0.1, a loopback address (network.block_private)"),
+    }
+    assert hits == 0, "nothing, not even robots.txt, may be requested from a refused address"
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("127.0.0.1", "a loopback address"),
+        ("127.8.9.10", "a loopback address"),
+        ("::1", "a loopback address"),
+        ("::ffff:127.0.0.1", "a loopback address"),
+        ("10.1.2.3", "a private address"),
+        ("172.16.0.1", "a private address"),
+        ("192.168.1.1", "a private address"),
+        ("fd00::1", "a private address"),
+        ("169.254.169.254", "a link-local address"),
+        ("fe80::1", "a link-local address"),
+        ("0.0.0.0", "an unspecified address"),
+        ("224.0.0.1", "a multicast address"),
+        ("100.64.0.1", "a non-public address"),
+        ("93.184.216.34", None),
+        ("2606:4700:4700::1111", None),
+    ],
+)
+def test_address_problem(address: str, problem: str | None) -> None:
+    assert address_problem(address) == problem
+
+
+def test_only_http_and_https_schemes_are_fetched() -> None:
+    assert scheme_problem("http://example.org/") is None and scheme_problem("HTTPS://example.org/") is None
+    for url in ("file:///etc/passwd", "ftp://example.org/a", "data:text/html,hi", "gopher://example.org/"):
+        assert scheme_problem(url) == f"refused: {url} is not an http or https URL (only http and https are fetched)"
+
+
+def test_fault_server_really_misbehaves() -> None:
+    """The server itself: a short body ends cleanly but short, a reset is a reset (so the crawl tests test something)."""
+    server = FaultServer().start()
+    try:
+        server.route("/short", short_body(100, b"abc"))
+        server.route("/reset", reset_mid_body(100, b"abc"))
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(4096):
+                received += chunk
+        assert b"Content-Length: 100\r\n" in received and received.endswith(b"\r\n\r\nabc")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /reset HTTP/1.1\r\nHost: x\r\n\r\n")
+            with pytest.raises(ConnectionResetError):
+                while sock.recv(4096):
+                    pass
+    finally:
+        server.stop()
+
+
+def test_gzip_bomb_is_valid_gzip_past_the_limit() -> None:
+    """The bomb is a real gzip stream, small on the wire, inflating past the limit (inflated in bounded steps)."""
+    bomb = gzip_bomb(members=2)
+    inflated = zlib.decompressobj(wbits=31).decompress(bomb, LIMIT + 1)
+    assert len(inflated) == LIMIT + 1 and set(inflated) == {0} and len(bomb) < 25_000
+
+
+def test_readme_table_shows_these_errors() -> None:
+    """Every error the README's Reliability table shows is one this crawl produces."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "`" in line]
+    assert len(rows) >= 15
+    patterns = [e.error for e in EXPECTED.values() if e.error]
+    for row in rows:
+        outcome, error = row[1].strip("` "), row[2].rstrip(" |")
+        if error.startswith("("):
+            continue
+        for shown in error.split(" / "):
+            assert any(re.fullmatch(p, shown) for p in patterns), f"README shows an error no test produces: {shown}"
+            assert outcome in {e.outcome for e in EXPECTED.values() if e.error and re.fullmatch(e.error, shown)}
