@@ -167,7 +167,7 @@ _MAGIC = (
 
 def _binary_kind(body: bytes) -> str | None:
     """What a body is when its first bytes are a known binary signature, else None."""
-    head = body.lstrip()[:8]
+    head = body[:64].lstrip()[:8]
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind

@@ -147,7 +147,7 @@ def test_sigkill_at_random_moments_keeps_the_archive_consistent(project: Project
             try:
                 # A bounded wait on the process itself: it ends by itself or is killed at `delay`.
                 finished = proc.wait(timeout=delay)
-                assert finished in (0, 75), f"run {attempts} exited {finished}"
+                assert finished == 0, f"run {attempts} exited {finished}"
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
