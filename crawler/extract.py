@@ -186,7 +186,12 @@ def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFI
         if text is None or _only_link_labels(tree, text):
             return None
     # default_url stays None so canonical_url is what the page declares, never the fetch URL echoed back.
-    meta = extract_metadata(tree)
+    # htmldate's extensive search (free-text dates, dateparser) doubles the metadata cost; the quick
+    # pass finds a date on ~90% of pages (and the same date on 398 of 400 real pages checked), so the
+    # extensive one runs only where the quick one found none.
+    meta = extract_metadata(tree, extensive=False)
+    if not meta.date:
+        meta = extract_metadata(tree)
     title = author = None
     if profile is not None:
         title = _first_text(tree, profile.title)
