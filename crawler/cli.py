@@ -222,6 +222,10 @@ def run(obj: Context, trigger: str, fail_on_errors: bool) -> None:
     )
     failed = summary.by_outcome.get("failed", 0)
     # Cron mails whatever a job prints: say something only when a fetch failed or when asked to.
+    # Seed warnings repeat every run, so they wait for -v (or `crawler crawl`, which always shows them).
+    if obj.verbose:
+        for line in summary.seed_warnings:
+            click.echo(line, err=True)
     if obj.verbose or failed:
         click.echo(summary.line(), err=True)
     if fail_on_errors and failed:

@@ -154,15 +154,22 @@ def scrapy_settings(
     return result
 
 
-def seed_interval_of(settings: Settings, seed: Seed) -> float:
-    """A seed's starting revisit interval; a bad `revisit` value in its front matter is a SeedError."""
+def seed_interval_of(settings: Settings, seed: Seed, warnings: list[str] | None = None) -> float:
+    """A seed's starting revisit interval; a bad `revisit` in its front matter is a warning (or a SeedError)."""
     schedule = settings.schedule
     try:
         return seed_interval(
             schedule.policy(), seed.id, seed.fetch_url, seed.extra, schedule.seeds, schedule.urls
         )
     except ValueError as exc:
-        raise SeedError(f"{seed.path}: front matter 'revisit': {exc}") from None
+        if warnings is None:
+            raise SeedError(f"{seed.path}: front matter 'revisit': {exc}") from None
+        # One seed's typo must not stop every other seed's run: it keeps the default interval.
+        warnings.append(
+            f"warning: seed {seed.id}: {seed.path}: front matter 'revisit': {exc}; "
+            f"using schedule.interval ({schedule.interval})"
+        )
+        return schedule.policy().interval
 
 
 def crawl(
@@ -203,7 +210,7 @@ def _locked_crawl(
     seeds = load_seeds(seeds_dir, settings.seeds.urls)
     targets = select_seeds(seeds, wanted)
     warnings = seed_warnings([] if wanted else seeds)
-    rows = [seed_row(s, seed_interval_of(settings, s) if s.status == "ok" else None) for s in seeds]
+    rows = [seed_row(s, seed_interval_of(settings, s, warnings) if s.status == "ok" else None) for s in seeds]
     store = Store.in_archive(archive_dir)
     try:
         store.mark_interrupted_runs()

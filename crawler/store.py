@@ -223,24 +223,32 @@ class Store:
         A new seed is due at once. A seed whose configured interval changed restarts from it.
         """
         now = utcnow()
-        # One read of what is known, then two batched upserts: per-row statements cost ~0.2 ms
+        # One read of what is known, then batched upserts: per-row statements cost ~0.2 ms
         # each, which at 100,000 seeds would be most of a cron run.
         known = {
             row[0]: row[1:]
-            for row in self.db.execute("SELECT id, first_seen_at, base_interval_seconds, interval_seconds FROM seeds")
+            for row in self.db.execute(
+                "SELECT id, first_seen_at, base_interval_seconds, interval_seconds, next_due_at FROM seeds"
+            )
         }
-        fresh, existing = [], []
+        fresh, existing, unscheduled = [], [], []
         for row in rows:
             row = dict(row, updated_at=now)
             base = row.get("base_interval_seconds")
             if row["id"] not in known:
                 fresh.append(dict(row, first_seen_at=now, interval_seconds=base, next_due_at=now))
                 continue
-            first_seen, old_base, interval = known[row["id"]]
+            first_seen, old_base, interval, next_due = known[row["id"]]
             changed = base is not None and old_base != base
-            existing.append(dict(row, first_seen_at=first_seen, interval_seconds=base if changed else interval))
+            row = dict(row, first_seen_at=first_seen, interval_seconds=base if changed else interval)
+            if next_due is None:
+                # A seed from an archive made before scheduling existed: due at once, like a new one.
+                # Its own batch: upsert_all writes every column it saw, as NULL where a row lacks it.
+                unscheduled.append(dict(row, next_due_at=now))
+            else:
+                existing.append(row)
         with self.db.atomic():
-            for batch in (fresh, existing):
+            for batch in (fresh, existing, unscheduled):
                 if batch:
                     self.db["seeds"].upsert_all(batch, pk="id")
 

@@ -13,7 +13,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 import pytest
 
@@ -105,6 +105,26 @@ def test_due_selection_with_a_controlled_clock(tmp_path: Path) -> None:
     store.close()
 
 
+def test_seeds_from_before_scheduling_become_due_and_others_keep_their_schedule(tmp_path: Path) -> None:
+    store = Store.in_archive(tmp_path)
+    rows = [
+        {"id": s, "url": f"https://example.org/{s}", "fetch_url": f"https://example.org/{s}", "status": "ok",
+         "base_interval_seconds": 86400}
+        for s in ("old", "kept")
+    ]
+    store.sync_seeds(rows)
+    later = iso(T0 + timedelta(days=400))
+    # "old" as an archive upgraded by the scheduling migration leaves it: no due time at all.
+    store.db.execute("UPDATE seeds SET next_due_at = NULL WHERE id = 'old'")
+    store.db.execute("UPDATE seeds SET next_due_at = ? WHERE id = 'kept'", [later])
+    store.db.conn.commit()
+    store.sync_seeds(rows)
+    due = {r["id"]: r["next_due_at"] for r in store.query("SELECT id, next_due_at FROM seeds")}
+    assert due["kept"] == later, "a scheduled seed keeps its due time through a sync"
+    assert due["old"] is not None and store.due_seed_ids(iso(datetime.now(timezone.utc) + timedelta(seconds=1))) == ["old"]
+    store.close()
+
+
 class GatedServer:
     """A local server whose pages answer only once the test opens the gate."""
 
@@ -148,12 +168,12 @@ def gated() -> Iterator[GatedServer]:
     server.httpd.server_close()
 
 
-def start(project: Project, *args: str) -> subprocess.Popen:
+def start(project: Project, *args: str, stderr: int | IO[str] = subprocess.PIPE) -> subprocess.Popen:
     """Start `python -m crawler` for this project without waiting for it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
     cmd = [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
            "--config", str(project.config), *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
 
 
 def test_two_runs_one_crawls_the_other_exits_75_and_kill_9_frees_the_lock(gated: GatedServer, project: Project) -> None:
@@ -198,6 +218,26 @@ def test_run_crawls_only_due_seeds_and_records_empty_runs(page_server, project: 
     assert due["interval_seconds"] == 86400 and due["next_due_at"] > datetime.now(timezone.utc).isoformat()
 
 
+def test_intervals_from_front_matter_config_id_and_url_glob(page_server, project: Project) -> None:
+    page = "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"
+    for seed_id, extra in (("front", "revisit: 6h\n"), ("byid", ""), ("byurl", ""), ("typo", "revisit: soon\n"), ("plain", "")):
+        url = page_server.page(f"/{'slow' if seed_id == 'byurl' else 'news'}/{seed_id}", page)
+        (project.seeds / f"{seed_id}.md").write_text(f"---\nurl: {url}\n{extra}---\n\nx\n", encoding="utf-8")
+    project.config.write_text(
+        project.config.read_text() + 'schedule:\n  seeds: {byid: 2h}\n  urls: {"http://127.0.0.1:*/slow/*": 12h}\n'
+    )
+    result = project.run("-v", "run")
+    assert result.returncode == 0, result.stderr
+    assert "seed typo" in result.stderr and "'soon' is not a duration" in result.stderr, "a typo is reported, not fatal"
+    # The README's "what is due next" query, as a Datasette user would run it.
+    query = re.search(r"```sql\n(.*?next_due_at.*?)```", README, re.S).group(1)
+    rows = {r["id"]: r for r in project.rows(query)}
+    assert {k: v["interval_seconds"] for k, v in rows.items()} == {
+        "front": 21600, "byid": 7200, "byurl": 43200, "typo": 86400, "plain": 86400
+    }
+    assert all(r["consecutive_failures"] == 0 and r["next_due_at"] for r in rows.values())
+
+
 def test_failures_are_reported_and_counted(project: Project) -> None:
     project.seed("down", "http://127.0.0.1:9/never", "x")
     quiet = project.run("run")
@@ -215,23 +255,28 @@ def test_fail_on_errors_exit_code(project: Project) -> None:
 
 def test_daemon_starts_runs_and_stops_on_sigterm(page_server, project: Project) -> None:
     project.seed("a", page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"), "x")
-    daemon = start(project, "schedule", "--every", "1s")
+    log_path = project.root / "daemon.log"
+    with log_path.open("w") as log:
+        # A file, not a pipe: the daemon and its runs write to it while the test polls the archive.
+        daemon = start(project, "schedule", "--every", "1s", stderr=log)
     deadline = datetime.now() + timedelta(seconds=90)
     runs: list[dict] = []
     while datetime.now() < deadline:
         try:
-            daemon.wait(timeout=0.5)  # a wait on the daemon, which must not exit by itself
+            daemon.wait(timeout=0.5)  # a bounded wait on the daemon, which must not exit by itself
             break
         except subprocess.TimeoutExpired:
             pass
-        if project.db_path.exists():
+        # The database file appears before its tables: poll only once the schema is in.
+        if project.db_path.exists() and project.rows("SELECT name FROM sqlite_master WHERE name = 'runs'"):
             runs = project.rows("SELECT trigger, status FROM runs WHERE status = 'completed'")
             if len(runs) >= 2:
                 break
-    assert daemon.poll() is None, daemon.stderr.read() if daemon.stderr else ""
+    assert daemon.poll() is None, log_path.read_text()
     assert len(runs) >= 2 and all(r["trigger"] == "schedule" for r in runs)
     daemon.send_signal(signal.SIGTERM)
-    out, err = daemon.communicate(timeout=90)
+    daemon.wait(timeout=90)
+    err = log_path.read_text()
     assert daemon.returncode == 0, err
     assert "received SIGTERM" in err and "scheduler stopped" in err
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", err, re.M), "log lines carry timestamps"
