@@ -150,6 +150,70 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE seeds ADD COLUMN last_capture_at TEXT;
     CREATE INDEX seeds_due ON seeds(next_due_at) WHERE status = 'ok';
     """,
+    # Inspection (issue #4) and change intelligence (issue #5): change measures, seed state,
+    # metadata drift, full-text search documents and the views people read in Datasette.
+    """
+    ALTER TABLE diffs ADD COLUMN retained REAL;      -- original base: share of the original's sentences still present
+    ALTER TABLE diffs ADD COLUMN change TEXT;        -- minor | edit | major | rewrite
+    ALTER TABLE seeds ADD COLUMN state TEXT;         -- alive | gone | removed | failing; NULL until first captured
+    ALTER TABLE seeds ADD COLUMN state_since TEXT;
+    ALTER TABLE seeds ADD COLUMN last_seen_alive_at TEXT;
+    ALTER TABLE seeds ADD COLUMN pending_state TEXT; -- what the latest captures say, until enough agree
+    ALTER TABLE seeds ADD COLUMN pending_count INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX diffs_base ON diffs(base, version_id);
+
+    CREATE TABLE metadata_changes (
+        id INTEGER PRIMARY KEY,
+        seed_id TEXT NOT NULL REFERENCES seeds(id),
+        capture_id INTEGER REFERENCES captures(id),
+        version_id INTEGER REFERENCES versions(id),
+        field TEXT NOT NULL,           -- title | author | published
+        old_value TEXT,
+        new_value TEXT,
+        detected_at TEXT NOT NULL
+    );
+    CREATE INDEX metadata_changes_seed ON metadata_changes(seed_id, detected_at);
+
+    CREATE TABLE search_docs (
+        id INTEGER PRIMARY KEY,        -- rowid of search_fts
+        kind TEXT NOT NULL CHECK (kind IN ('original', 'version')),
+        seed_id TEXT NOT NULL REFERENCES seeds(id),
+        version_id INTEGER REFERENCES versions(id),
+        title TEXT,
+        UNIQUE (seed_id, kind, version_id)
+    );
+    -- Contentless: the text lives in seeds/versions; indexed in search form (see crawler/search.py).
+    CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='', tokenize='unicode61 remove_diacritics 2');
+
+    CREATE VIEW search AS
+    SELECT d.id, d.kind, d.seed_id, d.version_id, v.version, coalesce(d.title, s.title) AS title,
+           coalesce(v.text, s.original_text) AS text, coalesce(v.created_at, s.fetch_date) AS dated
+    FROM search_docs d JOIN seeds s ON s.id = d.seed_id LEFT JOIN versions v ON v.id = d.version_id;
+
+    CREATE VIEW seed_overview AS
+    SELECT s.id, s.title, s.url, s.status, s.state,
+           (SELECT count(*) FROM versions v WHERE v.seed_id = s.id) AS versions,
+           (SELECT count(*) FROM captures c WHERE c.seed_id = s.id) AS captures,
+           lc.outcome AS last_outcome, lc.fetched_at AS last_fetched, lc.error AS last_error,
+           lv.id AS latest_version_id,
+           (SELECT d.similarity FROM diffs d WHERE d.version_id = lv.id AND d.base = 'original') AS similarity_to_original,
+           (SELECT d.retained FROM diffs d WHERE d.version_id = lv.id AND d.base = 'original') AS retained,
+           s.last_seen_alive_at, s.next_due_at
+    FROM seeds s
+    LEFT JOIN captures lc ON lc.id = (
+        SELECT id FROM captures WHERE seed_id = s.id ORDER BY fetched_at DESC, id DESC LIMIT 1)
+    LEFT JOIN versions lv ON lv.id = (
+        SELECT id FROM versions WHERE seed_id = s.id ORDER BY version DESC LIMIT 1);
+
+    CREATE VIEW changes AS
+    SELECT v.id AS version_id, v.seed_id, s.title AS seed_title, v.version, v.created_at,
+           v.title, v.chars,
+           p.change, p.similarity AS similarity_to_previous, p.chars_added, p.chars_removed,
+           o.similarity AS similarity_to_original, o.retained, o.change AS change_from_original
+    FROM versions v JOIN seeds s ON s.id = v.seed_id
+    LEFT JOIN diffs p ON p.version_id = v.id AND p.base = 'previous'
+    LEFT JOIN diffs o ON o.version_id = v.id AND o.base = 'original';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # SQLite errors that mean the archive file cannot be used where it is, whatever the run does.
