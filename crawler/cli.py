@@ -243,6 +243,41 @@ def schedule(obj: Context, every: str | None, cron_expr: str | None) -> None:
     run_daemon(obj.settings(), obj.global_args(), every=every, cron=cron_expr)
 
 
+@cli.command()
+@click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it local unless you mean it).")
+@click.option("--metadata", "metadata_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Datasette metadata  [default: datasette/metadata.yml beside the config file]")
+@click.option("--open", "open_browser", is_flag=True, help="Open a browser on the archive.")
+@click.pass_obj
+def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_browser: bool) -> None:
+    """Browse the archive in Datasette (read-only), with search, coloured diffs and article pages."""
+    import os
+
+    from crawler.config import DEFAULT_CONFIG_PATH
+
+    database = obj.archive_dir / "archive.db"
+    if not database.exists():
+        raise CrawlerError(f"no archive at {database}; run 'crawler crawl' first or pass --archive DIR")
+    if metadata_path is None:
+        metadata_path = (obj.config_path or DEFAULT_CONFIG_PATH).parent / "datasette" / "metadata.yml"
+    elif not metadata_path.exists():
+        raise CrawlerError(f"no Datasette metadata at {metadata_path}; check --metadata")
+    args = [sys.executable, "-m", "datasette", "serve", str(database), "--host", host, "--port", str(port),
+            # Datasette opens a mutable database read-only for queries; the crawler stays the only writer.
+            "--setting", "truncate_cells_html", "400", "--setting", "sql_time_limit_ms", "5000"]
+    if metadata_path.exists():
+        args += ["--metadata", str(metadata_path)]
+    else:
+        click.echo(f"note: no {metadata_path}; serving without the archive's descriptions and canned queries", err=True)
+    if open_browser:
+        args.append("--open")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Replace this process: signals reach Datasette directly and nothing of ours stays in memory.
+    os.execv(sys.executable, args)
+
+
 def main() -> None:
     """Entry point of the `crawler` console script."""
     cli(prog_name="crawler")

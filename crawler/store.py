@@ -12,6 +12,7 @@ import sqlite_utils
 from crawler.due import DueState
 from crawler.errors import ArchiveUnusableError, StoreError
 from crawler.records import CaptureRecord, DiffRecord, VersionRecord, utcnow
+from crawler.search import excerpt, fts_query, search_form
 
 DB_NAME = "archive.db"
 
@@ -182,8 +183,8 @@ MIGRATIONS: tuple[str, ...] = (
         title TEXT,
         UNIQUE (seed_id, kind, version_id)
     );
-    -- Contentless: the text lives in seeds/versions; indexed in search form (see crawler/search.py).
-    CREATE VIRTUAL TABLE search_fts USING fts5(title, body, content='', tokenize='unicode61 remove_diacritics 2');
+    -- Title and text in search form (every CJK character a token: see crawler/search.py); rowid = search_docs.id.
+    CREATE VIRTUAL TABLE search_fts USING fts5(title, body, tokenize='unicode61 remove_diacritics 2');
 
     CREATE VIEW search AS
     SELECT d.id, d.kind, d.seed_id, d.version_id, v.version, coalesce(d.title, s.title) AS title,
@@ -216,6 +217,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+SEARCH_SCHEMA = 4  # the schema version that added search_docs and search_fts
 # SQLite errors that mean the archive file cannot be used where it is, whatever the run does.
 _UNUSABLE_ERRORS = frozenset({"SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH"})
 
@@ -274,6 +276,9 @@ class Store:
                 for statement in _statements(MIGRATIONS[number]):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number + 1}")
+        if 0 < current < SEARCH_SCHEMA <= SCHEMA_VERSION:
+            # An archive from before search: index what it already holds.
+            self.rebuild_search()
 
     def close(self) -> None:
         """Close the connection."""
@@ -295,9 +300,17 @@ class Store:
                 "SELECT id, first_seen_at, base_interval_seconds, interval_seconds, next_due_at FROM seeds"
             )
         }
-        fresh, existing, unscheduled = [], [], []
+        indexed = {
+            row[0]: row[1:]
+            for row in self.db.execute("SELECT id, original_sha256, title FROM seeds WHERE original_text IS NOT NULL")
+        }
+        fresh, existing, unscheduled, reindex = [], [], [], []
         for row in rows:
             row = dict(row, updated_at=now)
+            if row.get("original_text") is not None and indexed.get(row["id"]) != (
+                row.get("original_sha256"), row.get("title")
+            ):
+                reindex.append(row)
             base = row.get("base_interval_seconds")
             if row["id"] not in known:
                 fresh.append(dict(row, first_seen_at=now, interval_seconds=base, next_due_at=now))
@@ -315,6 +328,61 @@ class Store:
             for batch in (fresh, existing, unscheduled):
                 if batch:
                     self.db["seeds"].upsert_all(batch, pk="id")
+            for row in reindex:
+                self._index_text("original", row["id"], None, row.get("title"), row["original_text"])
+
+    # -- full-text search ----------------------------------------------------
+
+    def _index_text(self, kind: str, seed_id: str, version_id: int | None, title: str | None, text: str) -> None:
+        """(Re)index one original or version for search; call inside a transaction."""
+        old = self.db.execute(
+            "SELECT id FROM search_docs WHERE seed_id = ? AND kind = ? AND version_id IS ?", [seed_id, kind, version_id]
+        ).fetchone()
+        if old:
+            self.db.execute("DELETE FROM search_fts WHERE rowid = ?", [old[0]])
+            self.db.execute("DELETE FROM search_docs WHERE id = ?", [old[0]])
+        doc_id = self.db.execute(
+            "INSERT INTO search_docs (kind, seed_id, version_id, title) VALUES (?, ?, ?, ?)",
+            [kind, seed_id, version_id, title],
+        ).lastrowid
+        self.db.execute(
+            "INSERT INTO search_fts (rowid, title, body) VALUES (?, ?, ?)",
+            [doc_id, search_form(title), search_form(text)],
+        )
+
+    def rebuild_search(self) -> int:
+        """Index every original and version again (an archive from before search); returns documents."""
+        with self.db.atomic():
+            self.db.execute("DELETE FROM search_fts")
+            self.db.execute("DELETE FROM search_docs")
+            for seed_id, title, text in self.db.execute(
+                "SELECT id, title, original_text FROM seeds WHERE original_text IS NOT NULL"
+            ).fetchall():
+                self._index_text("original", seed_id, None, title, text)
+            for version_id, seed_id, title, text in self.db.execute(
+                "SELECT v.id, v.seed_id, coalesce(v.title, s.title), v.text FROM versions v JOIN seeds s ON s.id = v.seed_id"
+            ).fetchall():
+                self._index_text("version", seed_id, version_id, title, text)
+        return self.db.execute("SELECT count(*) FROM search_docs").fetchone()[0]
+
+    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Originals and versions matching query, best first, with an excerpt around the match."""
+        rows = self.db.query(
+            """
+            SELECT d.kind, d.seed_id, d.version_id, v.version, coalesce(d.title, s.title) AS title,
+                   coalesce(v.text, s.original_text) AS text
+            FROM search_fts f JOIN search_docs d ON d.id = f.rowid
+            JOIN seeds s ON s.id = d.seed_id LEFT JOIN versions v ON v.id = d.version_id
+            WHERE search_fts MATCH ? ORDER BY f.rank LIMIT ?
+            """,
+            [fts_query(query), limit],
+        )
+        return [dict(row, text=excerpt(row["text"], query)) for row in rows]
+
+    def _seed_title(self, seed_id: str) -> str | None:
+        """The seed's title, or None."""
+        row = self.db.execute("SELECT title FROM seeds WHERE id = ?", [seed_id]).fetchone()
+        return row[0] if row else None
 
     def seed(self, seed_id: str) -> dict[str, Any] | None:
         """One seed row, or None."""
@@ -435,6 +503,8 @@ class Store:
                     )
                     .last_pk
                 )
+                self._index_text("version", capture.seed_id, version_id,
+                                 new_version.title or self._seed_title(capture.seed_id), new_version.text)
                 for diff in diffs:
                     row = dict(vars(diff), version_id=version_id)
                     row["ops"] = json.dumps(diff.ops, ensure_ascii=False)

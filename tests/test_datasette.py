@@ -1,0 +1,180 @@
+"""The archive in Datasette: metadata, canned queries, Chinese search, the plugin's pages, escaping."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import lxml.html
+import pytest
+import yaml
+from datasette.app import Datasette
+
+from web_archive import HOSTILE, INSERTED_EN, INSERTED_ZH, NO_URL_TEXT, WebArchive, build
+
+ROOT = Path(__file__).resolve().parent.parent
+METADATA = ROOT / "config" / "datasette" / "metadata.yml"
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> WebArchive:
+    """The archive built by real crawls (see tests/web_archive.py)."""
+    return build(tmp_path_factory.mktemp("web"))
+
+
+def fetch(web: WebArchive, *paths: str) -> list[Any]:
+    """GET each path from a Datasette serving the archive with the project's metadata and plugin."""
+
+    async def run() -> list[Any]:
+        ds = Datasette([str(web.db_path)], metadata=yaml.safe_load(METADATA.read_text(encoding="utf-8")))
+        return [await ds.client.get(path) for path in paths]
+
+    return asyncio.run(run())
+
+
+def page(web: WebArchive, path: str) -> lxml.html.HtmlElement:
+    """An HTML page, parsed, after checking it answered 200."""
+    (response,) = fetch(web, path)
+    assert response.status_code == 200, (path, response.text[:500])
+    return lxml.html.fromstring(response.text)
+
+
+def test_plugin_is_registered_through_the_entry_point() -> None:
+    import importlib.metadata
+
+    points = importlib.metadata.entry_points(group="datasette")
+    assert any(p.value == "crawler.web" for p in points), "pip install alone must register the plugin"
+
+
+def test_latest_diff_against_the_original_is_two_clicks_from_home(web: WebArchive) -> None:
+    home = page(web, "/")
+    (articles_link,) = {a.get("href") for a in home.iter("a") if a.text_content().strip() == "Articles"}
+    articles = page(web, articles_link)  # click 1
+    row = next(tr for tr in articles.iter("tr") if "zh_article" in tr.text_content())
+    (diff_link,) = [a.get("href") for a in row.iter("a") if a.text_content() == "latest vs original"]
+    diff = page(web, diff_link)  # click 2
+    inserted = [el.text_content() for el in diff.find_class("crawler-ins")]
+    assert INSERTED_ZH in inserted, "the sentence added since the original is marked as inserted, whole"
+    assert not diff.find_class("crawler-del"), "nothing was deleted from the Chinese article"
+    assert "Version 2 against the original" in diff.text_content()
+
+
+def test_diff_page_links_previous_version_original_and_captures(web: WebArchive) -> None:
+    (version,) = fetch(web, "/archive/versions.json?seed_id=en_article&version=2&_shape=array")
+    version_id = version.json()[0]["id"]
+    diff = page(web, f"/-/diff/{version_id}?base=previous")
+    links = {a.text_content().strip(): a.get("href") for a in diff.iter("a")}
+    assert links["← version 1"].startswith("/-/diff/") and links["against the original"] == "?base=original"
+    assert links["original text"] == "/archive/seeds/en_article"
+    assert links["its 1 capture"] == f"/archive/captures?version_id={version_id}"
+    assert [el.text_content() for el in diff.find_class("crawler-ins")] == [INSERTED_EN]
+    captures = page(web, links["its 1 capture"])
+    assert "new_version" in captures.text_content()
+
+
+def test_archived_html_is_shown_as_text_everywhere(web: WebArchive) -> None:
+    (version,) = fetch(web, "/archive/versions.json?seed_id=en_article&version=1&_shape=array")
+    version_id = version.json()[0]["id"]
+    for path in (f"/-/diff/{version_id}?base=original", f"/archive/versions/{version_id}", "/archive/diffs",
+                 "/-/article/en_article", "/archive/search_texts?q=comments"):
+        (response,) = fetch(web, path)
+        assert response.status_code == 200, path
+        assert "<script>document" not in response.text, f"{path} let archived HTML through"
+    (response,) = fetch(web, f"/archive/versions/{version_id}")
+    assert "&lt;script&gt;document" in response.text, "the archived <script> is visible as text"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("人工智能", {"zh_article", "000_4387e3e1fc3e043d", "001_c906cd5f6364476e", "002_506cf2e3bbd555df",
+                   "003_65f32d716cf2f4db", "004_55c08d260c197553"}),
+     ("微信", {"000_4387e3e1fc3e043d", "003_65f32d716cf2f4db", "004_55c08d260c197553"}),
+     ("sustainability", {"notes"}),
+     ("Library", {"en_article"})],
+)
+def test_search_finds_chinese_words_and_english_words(web: WebArchive, query: str, expected: set[str]) -> None:
+    canned, box = fetch(
+        web,
+        f"/archive/search_texts.json?q={query}&_shape=array",
+        f"/archive/search.json?_search={query}&_shape=array&_size=max",
+    )
+    assert canned.status_code == 200 and box.status_code == 200, (canned.text[:300], box.text[:300])
+    assert {row["seed_id"] for row in canned.json()} == expected, "search canned query"
+    assert {row["seed_id"] for row in box.json()} == expected, "the table search box"
+    for row in canned.json():
+        assert f"⟦{query.lower()}" in row["snippet"].lower(), row["snippet"]
+
+
+def test_search_excerpts_are_marked_in_html(web: WebArchive) -> None:
+    html = page(web, "/archive/search_texts?q=微信")
+    marks = [m.text_content() for m in html.iter("mark")]
+    assert marks and set(marks) == {"微信"}
+
+
+def test_search_of_an_original_and_of_versions(web: WebArchive) -> None:
+    (canned,) = fetch(web, "/archive/search_texts.json?q=新的说明文字&_shape=array")
+    rows = canned.json()
+    assert [(r["seed_id"], r["kind"], r["version"]) for r in rows] == [("zh_article", "version", 2)], \
+        "only version 2 has the sentence added on the second crawl"
+    (notes,) = fetch(web, "/archive/search_texts.json?q=ledger&_shape=array")
+    assert [(r["kind"], r["seed_id"]) for r in notes.json()] == [("original", "notes")]
+    assert NO_URL_TEXT.split(".")[0] in fetch(web, "/archive/seeds/notes")[0].text
+
+
+def test_every_canned_query_runs(web: WebArchive) -> None:
+    metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+    queries = metadata["databases"]["archive"]["queries"]
+    assert {"search_texts", "recent_changes", "removed_or_gone", "never_captured_or_failing",
+            "article_timeline", "most_changed", "due_next"} <= set(queries)
+    results = fetch(web, *(f"/archive/{name}.json?_shape=array&q=微信&seed=zh_article" for name in queries))
+    by_name = dict(zip(queries, results))
+    for name, response in by_name.items():
+        assert response.status_code == 200, (name, response.text[:300])
+    assert {r["seed_id"] for r in by_name["recent_changes"].json()} == {"zh_article", "en_article"}
+    timeline = by_name["article_timeline"].json()
+    assert [r["outcome"] for r in timeline] == ["new_version", "new_version"]
+    never = {r["seed_id"] for r in by_name["never_captured_or_failing"].json()}
+    assert "notes" in never and "000_4387e3e1fc3e043d" in never and "zh_article" not in never
+    assert [r["seed_id"] for r in by_name["most_changed"].json()][:2] and all(
+        r["versions"] == 2 for r in by_name["most_changed"].json()
+    )
+
+
+def test_metadata_describes_every_table_and_view_users_meet(web: WebArchive) -> None:
+    (response,) = fetch(web, "/archive.json")
+    metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["archive"]["tables"]
+    names = {t["name"] for t in response.json()["tables"] if not t["hidden"]} | {v["name"] for v in response.json()["views"]}
+    missing = {n for n in names if not n.startswith("search_fts")} - set(metadata)
+    assert not missing, f"no description for {missing}"
+    captures = page(web, "/archive/captures?_facet=outcome")
+    assert "fetch attempt" in captures.text_content() and captures.find_class("facet-info")
+
+
+def test_seed_overview_and_changes_views(web: WebArchive) -> None:
+    (overview, changes) = fetch(web, "/archive/seed_overview.json?_shape=array&id=zh_article",
+                                "/archive/changes.json?_shape=array&seed_id=zh_article&version=2")
+    row = overview.json()[0]
+    assert row["versions"] == 2 and row["last_outcome"] == "new_version" and row["captures"] == 2
+    assert 0.85 < row["similarity_to_original"] < 1
+    change = changes.json()[0]
+    assert change["chars_added"] == len(INSERTED_ZH) and change["chars_removed"] == 0
+    html = page(web, "/archive/seed_overview")
+    links = {a.get("href") for a in html.iter("a")}
+    assert "/-/article/zh_article" in links and f"/-/diff/{row['latest_version_id']}?base=original" in links
+
+
+def test_article_page_has_a_timeline_versions_and_captures(web: WebArchive) -> None:
+    html = page(web, "/-/article/zh_article")
+    (svg,) = html.find_class("crawler-timeline")
+    assert len(svg.find_class("crawler-new_version")) == 2, "both captures found a new version"
+    assert svg.find_class("crawler-similarity"), "similarity to the original is drawn as a line"
+    versions = html.find_class("crawler-versions")[0].text_content()
+    assert "vs original" in versions and "vs previous" in versions
+    (missing,) = fetch(web, "/-/article/no_such_seed")
+    assert missing.status_code == 404
+
+
+def test_unknown_version_is_404(web: WebArchive) -> None:
+    (response,) = fetch(web, "/-/diff/999999")
+    assert response.status_code == 404

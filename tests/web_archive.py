@@ -1,0 +1,70 @@
+"""A small archive built by real crawls, for the Datasette and browser tests.
+
+Three crawled seeds: a Chinese article that gains a sentence on the second crawl, an English article
+whose text shows a <script> element as text (and then gains a sentence), and a seed with no
+URL whose original is only searchable; and the five shipped seeds, never captured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from conftest import SHIPPED_SEEDS, TEST_CONFIG, PageServer, Project
+from crawler.runner import seed_row
+from crawler.seeds import load_seeds
+from crawler.store import Store
+from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page
+
+INSERTED_ZH = "编辑部后来在第二段之后加上了这句新的说明文字。"
+INSERTED_EN = "A spokesperson later added that the opening hours were still under review."
+# Archived text that would run if any page rendered it as HTML.
+HOSTILE = "Readers wrote <script>document.documentElement.setAttribute('data-pwned','yes')</script> in the comments."
+NO_URL_TEXT = "Notes on sustainability reporting, kept without a URL.\n\nThe ledger of commitments grows every year."
+
+
+@dataclass
+class WebArchive:
+    """The project folders of the built archive and the facts tests check."""
+
+    project: Project
+    zh_seed: str = "zh_article"
+    en_seed: str = "en_article"
+    no_url_seed: str = "notes"
+
+    @property
+    def db_path(self) -> Path:
+        return self.project.db_path
+
+
+def build(root: Path) -> WebArchive:
+    """Crawl two local articles twice (the second time edited) and return the archive."""
+    project = Project(root)
+    project.seeds.mkdir(parents=True)
+    project.config.write_text(TEST_CONFIG, encoding="utf-8")
+    server = PageServer()
+    server.thread.start()
+    try:
+        en = EN_PARAGRAPHS[:2] + [HOSTILE] + EN_PARAGRAPHS[2:]
+        zh_url = server.page("/zh", article_page("人工智能与新闻编辑室", ZH_PARAGRAPHS))
+        en_url = server.page("/en", article_page("Library budget approved", en, lang="en"))
+        project.seed("zh_article", zh_url, "\n\n".join(ZH_PARAGRAPHS), title="人工智能与新闻编辑室")
+        project.seed("en_article", en_url, "\n\n".join(en), title="Library budget approved")
+        project.seed("notes", None, NO_URL_TEXT)
+        first = project.run("crawl")
+        assert first.returncode == 0, first.stderr
+        zh2 = ZH_PARAGRAPHS[:2] + [INSERTED_ZH] + ZH_PARAGRAPHS[2:]
+        server.page("/zh", article_page("人工智能与新闻编辑室", zh2))
+        server.page("/en", article_page("Library budget approved", en[:2] + [INSERTED_EN] + en[2:], lang="en"))
+        second = project.run("crawl")
+        assert second.returncode == 0, second.stderr
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    # The five shipped seeds too, never captured (no internet here): their originals are searchable.
+    store = Store.in_archive(project.archive)
+    try:
+        store.sync_seeds(seed_row(seed) for seed in load_seeds(SHIPPED_SEEDS, {}))
+    finally:
+        store.close()
+    return WebArchive(project)
