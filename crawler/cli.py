@@ -244,6 +244,28 @@ def schedule(obj: Context, every: str | None, cron_expr: str | None) -> None:
 
 
 @cli.command()
+@click.argument("urls", nargs=-1)
+@click.option("--title", help="Title for the new seed (default: the page's own title).")
+@click.option("--from-file", "url_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A file of URLs, one a line (optionally a tab and a title); # starts a comment.")
+@click.pass_obj
+def add(obj: Context, urls: tuple[str, ...], title: str | None, url_file: Path | None) -> None:
+    """Watch new URLs: fetch each once and save its text as a new seed's original (seeds/<slug>.md)."""
+    from crawler.add import add_urls, read_url_list
+
+    wanted = [(url, title) for url in urls] + (read_url_list(url_file) if url_file else [])
+    if not wanted:
+        raise click.UsageError("give at least one URL, or --from-file FILE")
+    if title and len(wanted) > 1:
+        raise click.UsageError("--title names one seed: give one URL with it")
+    results = add_urls(obj.settings(), obj.seeds_dir, obj.archive_dir, wanted, verbose=obj.verbose)
+    for result in results:
+        click.echo(result.line(), err=bool(result.error))
+    if any(result.error for result in results):
+        sys.exit(1)
+
+
+@cli.command()
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it local unless you mean it).")
 @click.option("--metadata", "metadata_path", type=click.Path(dir_okay=False, path_type=Path),

@@ -630,6 +630,19 @@ class Store:
         """Rows of a read-only query as dicts (for the CLI and tests)."""
         return self.db.query(sql, list(params))
 
+    # -- crawler add -----------------------------------------------------------
+
+    def record_original_diff(self, version_id: int, diff: DiffRecord) -> None:
+        """Store a version's diff against an original set after it was captured (crawler add)."""
+        row = dict(vars(diff), version_id=version_id, ops=json.dumps(diff.ops, ensure_ascii=False))
+        with self.db.atomic():
+            self.db["diffs"].upsert(row, pk=("version_id", "base"))
+
+    def set_seed_problem(self, seed_id: str, problem: str) -> None:
+        """Mark a seed broken with a reason (its file is gone): it leaves the schedule, its history stays."""
+        with self.db.atomic():
+            self.db.execute("UPDATE seeds SET status = 'broken', problem = ? WHERE id = ?", [problem, seed_id])
+
 
 WARC_RECORD_COLUMNS = ("record_id", "record_type", "profile", "target_uri", "date", "status", "mime",
                        "payload_digest", "refers_to", "filename", "offset", "length")
