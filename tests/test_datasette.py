@@ -147,6 +147,17 @@ def test_metadata_describes_every_table_and_view_users_meet(web: WebArchive) -> 
     names = {t["name"] for t in response.json()["tables"] if not t["hidden"]} | {v["name"] for v in response.json()["views"]}
     missing = {n for n in names if not n.startswith("search_fts")} - set(metadata)
     assert not missing, f"no description for {missing}"
+    conn = web.project.db()
+    try:
+        undescribed = {
+            f"{name}.{column[1]}"
+            for name in names if not name.startswith("search_fts")
+            for column in conn.execute(f"PRAGMA table_info('{name}')")
+            if column[1] not in metadata[name].get("columns", {})
+        }
+    finally:
+        conn.close()
+    assert not undescribed, f"columns without a description: {sorted(undescribed)}"
     captures = page(web, "/archive/captures?_facet=outcome")
     assert "fetch attempt" in captures.text_content() and captures.find_class("facet-info")
 
