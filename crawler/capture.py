@@ -7,10 +7,13 @@ from http import HTTPStatus
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from crawler.extract import SiteProfile, decode_html, extract
+from crawler.drift import MetadataChange, metadata_changes
+from crawler.extract import Extracted, SiteProfile, decode_html, extract
 from crawler.records import CaptureRecord, DiffRecord, VersionRecord
-from crawler.textnorm import clean_text, text_sha256
-from crawler.versions import diff_texts
+from crawler.removal import Page, RemovalRules, assess
+from crawler.noise import NoiseRules
+from crawler.textnorm import clean_text
+from crawler.versions import Sentences, diff_texts, sentences
 
 GONE_STATUSES = frozenset({404, 410})
 # Content types that can hold an article; anything else (PDF, images, archives) is not extracted.
@@ -26,6 +29,8 @@ class Analysis:
     diffs: list[DiffRecord] = field(default_factory=list)
     # The unchanged current version a capture points at (None for a new version or no text).
     current_version_id: int | None = None
+    # Title, author or date that differ from the seed's known metadata (crawler/drift.py).
+    metadata_changes: list[MetadataChange] = field(default_factory=list)
 
 
 def header(raw: Mapping[str, Any], name: str) -> str | None:
@@ -55,11 +60,16 @@ def analyse(
     latest: Mapping[str, Any] | None,
     profiles: Sequence[SiteProfile],
     known_payload: str | None = None,
+    removal_rules: RemovalRules | None = None,
+    known_metadata: Mapping[str, Any] | None = None,
+    noise: NoiseRules | None = None,
 ) -> Analysis:
     """Decide a capture's outcome and, for a changed text, its new version and diffs.
 
     known_payload is the payload digest of a response whose text is the latest version: a body
     with that digest is unchanged without extracting it again (the revisit fast path).
+    known_metadata is the seed's current title, author and published (default: latest's), for drift.
+    noise says what page noise (counters, timestamps) comparisons ignore (default: the built-in patterns).
     """
     content_type = header(raw, "content-type")
     elapsed = raw.get("elapsed")
@@ -119,16 +129,41 @@ def analyse(
         capture.error = f"not an HTML page: the body is {sniffed} although Content-Type says {media_type}"
         return result
     html = decode_html(body, content_type)
-    extracted = extract(html, raw.get("final_url") or raw["url"], profiles) if html.strip() else None
+    if "extracted" in raw:
+        # Extracted already by a cluster worker (crawler/cluster), with the same profiles.
+        extracted = Extracted(**raw["extracted"]) if raw["extracted"] else None
+    else:
+        extracted = extract(html, raw.get("final_url") or raw["url"], profiles) if html.strip() else None
     text = clean_text(extracted.text) if extracted else ""
+    # Before versioning: a takedown notice, soft 404 or verification wall must not become a version.
+    verdict = assess(
+        Page(raw["url"], raw.get("final_url"), raw.get("redirects") or (), html, text,
+             latest["text"] if latest is not None else original_text),
+        removal_rules or RemovalRules(),
+    )
+    if verdict:
+        capture.outcome, capture.error = verdict
+        capture.title = extracted.title if extracted else None
+        return result
     if not text:
         capture.outcome = "no_content"
         capture.error = "empty response body" if not body else "no article text found on the page"
         return result
     capture.title = extracted.title
+    result.metadata_changes = metadata_changes(
+        known_metadata if known_metadata is not None else latest,
+        {"title": extracted.title, "author": extracted.author, "published": extracted.date},
+    )
 
-    sha = text_sha256(text)
-    if latest is not None and latest["text_sha256"] == sha:
+    page_noise = (noise or NoiseRules()).for_url(raw.get("final_url") or raw["url"])
+    new_sentences = sentences(text, page_noise)
+    sha = new_sentences.sha256
+    previous = None
+    if latest is not None and latest["text_sha256"] != sha:
+        # The stored hash may predate these noise rules (config edited, older crawler): the
+        # latest text, compared under today's rules, decides.
+        previous = sentences(latest["text"], page_noise)
+    if latest is not None and (previous is None or previous.sha256 == sha):
         capture.outcome = "unchanged"
         result.current_version_id = latest["id"]
         return result
@@ -146,10 +181,11 @@ def analyse(
     )
     new_label = f"version {(latest['version'] if latest else 0) + 1}"
     if original_text:
-        result.diffs.append(_diff_record("original", original_text, text, "original", new_label, None))
-    if latest is not None:
+        original = sentences(original_text, page_noise)
+        result.diffs.append(_diff_record("original", original, new_sentences, "original", new_label, None))
+    if previous is not None:
         old_label = f"version {latest['version']}"
-        result.diffs.append(_diff_record("previous", latest["text"], text, old_label, new_label, latest["id"]))
+        result.diffs.append(_diff_record("previous", previous, new_sentences, old_label, new_label, latest["id"]))
     return result
 
 
@@ -193,7 +229,7 @@ def _unfollowed_redirect(status: int, location: str | None) -> str:
 
 
 def _diff_record(
-    base: str, old: str, new: str, old_label: str, new_label: str, base_version_id: int | None
+    base: str, old: Sentences, new: Sentences, old_label: str, new_label: str, base_version_id: int | None
 ) -> DiffRecord:
     """Diff new against old as a record for the diffs table."""
     diff = diff_texts(old, new, old_label=old_label, new_label=new_label)
@@ -205,4 +241,6 @@ def _diff_record(
         diff=diff.diff,
         ops=diff.ops,
         base_version_id=base_version_id,
+        retained=round(diff.retained, 4) if base == "original" else None,
+        change=diff.change,
     )

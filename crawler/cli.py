@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +299,82 @@ def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_b
     sys.stderr.flush()
     # Replace this process: signals reach Datasette directly and nothing of ours stays in memory.
     os.execv(sys.executable, args)
+
+
+@cli.command()
+@click.option("--since", default="7d", show_default=True,
+              help="How far back: a duration (30m, 6h, 7d) or an ISO date/time.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list for machines.")
+@click.pass_obj
+def changes(obj: Context, since: str, as_json: bool) -> None:
+    """List new versions, state changes (removed, gone, ...) and metadata changes, oldest first."""
+    from crawler.announce import event_line
+    from crawler.due import iso, parse_duration
+    from crawler.store import Store
+
+    try:
+        start = iso(datetime.now(timezone.utc) - timedelta(seconds=parse_duration(since)))
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(since)
+        except ValueError:
+            raise click.BadParameter(f"{since!r} is neither a duration (7d, 12h) nor an ISO date", param_hint="--since")
+        # A date without an offset is read as UTC, the archive's own time.
+        start = iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    store = Store.in_archive(obj.archive_dir, create=False)
+    try:
+        events = store.change_events(start)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(events, ensure_ascii=False, indent=2))
+        return
+    for event in events:
+        click.echo(event_line(event))
+    click.echo(f"{len(events)} changes since {start}", err=True)
+
+
+@cli.command()
+@click.pass_obj
+def worker(obj: Context) -> None:
+    """Cluster: fetch and extract seeds from the Redis queue (cluster.redis_url) until SIGTERM or Ctrl-C."""
+    settings = _cluster_settings(obj)
+    from crawler.cluster.worker import run_worker
+
+    worker_id, delivered = run_worker(settings, obj.verbose)
+    click.echo(f"worker {worker_id}: {delivered} results delivered", err=True)
+
+
+@cli.command()
+@click.option("--exit-when-idle", is_flag=True, help="Exit once every enqueued run is written (no work left).")
+@click.pass_obj
+def ingest(obj: Context, exit_when_idle: bool) -> None:
+    """Cluster: write the workers' results into the archive (the only writer) until SIGTERM or Ctrl-C."""
+    import logging
+
+    settings = _cluster_settings(obj)
+    from crawler.cluster.ingest import run_ingest
+
+    logging.basicConfig(level=logging.INFO if obj.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    summary = run_ingest(settings, obj.archive_dir, obj.verbose, exit_when_idle=exit_when_idle)
+    click.echo(summary.line(), err=True)
+
+
+def _cluster_settings(obj: Context) -> Settings:
+    """The settings of a cluster command, which needs cluster.redis_url."""
+    from crawler.errors import ConfigError
+
+    settings = obj.settings()
+    if not settings.cluster.redis_url:
+        raise ConfigError(
+            "no Redis configured: set cluster.redis_url in config/crawler.yaml "
+            "(or CRAWLER_CLUSTER__REDIS_URL), e.g. redis://127.0.0.1:6379/0"
+        )
+    from crawler.cluster.queue import require_packages
+
+    require_packages()
+    return settings
 
 
 def main() -> None:

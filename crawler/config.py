@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from crawler import __version__
 from crawler.due import RevisitPolicy, parse_duration
 from crawler.errors import ConfigError
+from crawler.noise import NoiseRules
+from crawler.removal import RemovalRules, check_patterns
 
 DEFAULT_CONFIG_PATH = Path("config/crawler.yaml")
 ENV_PREFIX = "CRAWLER_"
@@ -126,6 +128,102 @@ class NetworkSection(Section):
     block_private: bool = False
 
 
+class ChangeSection(Section):
+    """What counts as a change of text: page noise ignored when comparing (README "Change detection")."""
+
+    # Built-in patterns for read counts, relative times and timestamp lines (crawler/noise.py).
+    builtin_noise: bool = True
+    # Per domain (a host or parent domain; "*" for every site): regular expressions whose matches
+    # in a sentence are ignored when comparing versions; the stored text keeps them.
+    ignore: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_patterns(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        NoiseRules.from_config(value)  # a bad domain or regex is a ValueError naming it
+        return value
+
+    def rules(self) -> NoiseRules:
+        """The noise rules these settings describe (plain strings: cheap to send to workers)."""
+        return NoiseRules.from_config(self.ignore, builtin=self.builtin_noise)
+
+
+class RemovalSection(Section):
+    """When an answered page counts as a removed article (outcome removed; see crawler/removal.py)."""
+
+    # Per domain (a host or parent domain; "*" for every site): regular expressions of its
+    # takedown notices, matched against the page's visible text.
+    notices: dict[str, list[str]] = Field(default_factory=dict)
+    not_found: list[str] = Field(default_factory=list)  # extra "not found" wording for soft 404s
+    collapse_ratio: float = Field(0.2, ge=0, le=1)  # text at most this share of the previous one
+    notice_max_chars: int = Field(200, ge=0)  # built-in notices count on pages with at most this much text
+    home_redirect: bool = True  # a redirect to the site's home page is a soft 404
+
+    @field_validator("notices")
+    @classmethod
+    def _notice_patterns(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for patterns in value.values():
+            check_patterns(patterns)
+        return value
+
+    @field_validator("not_found")
+    @classmethod
+    def _not_found_patterns(cls, value: list[str]) -> list[str]:
+        check_patterns(value)
+        return value
+
+    def rules(self) -> RemovalRules:
+        """The detection rules these settings describe."""
+        return RemovalRules(
+            notices={domain: tuple(patterns) for domain, patterns in self.notices.items()},
+            not_found=tuple(self.not_found),
+            collapse_ratio=self.collapse_ratio,
+            notice_max_chars=self.notice_max_chars,
+            home_redirect=self.home_redirect,
+        )
+
+
+class StateSection(Section):
+    """A seed's state (alive, gone, removed, failing) changes after this many captures agree."""
+
+    confirm: int = Field(2, ge=1)
+
+
+class NotifySection(Section):
+    """Telling people about changes after each run: an Atom feed and Apprise notifications."""
+
+    feed: bool = True  # write archive/changes.atom after each run
+    feed_entries: int = Field(50, ge=1)
+    apprise: list[str] = Field(default_factory=list)  # Apprise URLs, e.g. mailtos://..., json://host/path
+    # Changes older than this are not sent (a target added later does not get the whole history).
+    max_age: str = "7d"
+    max_attempts: int = Field(5, ge=1)  # a failed send is retried on later runs up to this many times
+
+    @field_validator("max_age")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class ClusterSection(Section):
+    """Crawling on several machines through Redis (crawler/cluster); off while redis_url is unset."""
+
+    # e.g. redis://host:6379/0. When set, `crawler run` / `crawler crawl` enqueue instead of crawling,
+    # `crawler worker` fetches and extracts, `crawler ingest` is the one process writing the archive.
+    redis_url: str | None = None
+    key_prefix: str = "archive-crawler"  # every Redis key starts with this (several archives, one Redis)
+    lease: str = "60s"  # a task a worker took and stopped renewing (killed, hung) is handed out again after this
+    max_attempts: int = Field(3, ge=1)  # leases lost in a row before the task becomes a failed capture
+
+    @field_validator("lease")
+    @classmethod
+    def _lease(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("lease must be longer than 0s")
+        return value
+
+
 class Settings(Section):
     """The whole configuration of the crawler."""
 
@@ -135,6 +233,11 @@ class Settings(Section):
     profiles: list[ProfileSection] = Field(default_factory=list)
     warc: WarcSection = Field(default_factory=WarcSection)
     network: NetworkSection = Field(default_factory=NetworkSection)
+    change: ChangeSection = Field(default_factory=ChangeSection)
+    removal: RemovalSection = Field(default_factory=RemovalSection)
+    state: StateSection = Field(default_factory=StateSection)
+    notify: NotifySection = Field(default_factory=NotifySection)
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
     # Passed to Scrapy settings verbatim, after the crawl section, so Scrapy's own names win.
     scrapy: dict[str, Any] = Field(default_factory=dict)
 

@@ -93,6 +93,10 @@ _PAGE_OPTIONS = Extractor(output_format="python", comments=False, tables=True)
 _SUBTREE_OPTIONS = Extractor(output_format="python", comments=False, tables=True, recall=True)
 
 _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
+# "<script .../>" opens a script in HTML (browsers ignore the slash on non-void elements) but closes
+# it for libxml2, whose tree then holds the code as page text: it would be extracted and, changing
+# on every visit, make versions out of scripts.
+_SELF_CLOSED_RAW = re.compile(r"<((?:script|style)\b[^<>]*?)\s*/>", re.IGNORECASE)
 _BLOCK_TAGS = frozenset(
     "address article aside blockquote dd details div dl dt fieldset figcaption figure footer form"
     " h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody td tfoot th thead tr ul".split()
@@ -173,7 +177,7 @@ def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFI
     # trafilatura's own loader (lxml.html underneath): it repairs input libxml2 mishandles (with
     # a DOCTYPE first line some real pages extracted to nothing) and returns None for empty or
     # non-HTML input such as a decoded PDF, so bad input never raises here.
-    tree = load_html(html)
+    tree = load_html(_SELF_CLOSED_RAW.sub(r"<\1>", html))
     if tree is None:
         return None
     profile = choose_profile(tree, url, profiles)

@@ -14,12 +14,12 @@ LOCK_NAME = ".crawler.lock"
 
 
 @contextmanager
-def archive_lock(archive_dir: Path) -> Iterator[None]:
-    """Hold an exclusive flock on archive_dir/.crawler.lock, or raise RunLockedError at once."""
+def archive_lock(archive_dir: Path, name: str = LOCK_NAME, what: str = "run") -> Iterator[None]:
+    """Hold an exclusive flock on archive_dir/.crawler.lock (or name), or raise RunLockedError at once."""
     archive_dir = Path(archive_dir)
     try:
         archive_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(archive_dir / LOCK_NAME, "a+")
+        handle = open(archive_dir / name, "a+")
     except OSError as exc:
         raise ConfigError(
             f"cannot use archive folder {archive_dir}: {exc.strerror}; pass a writable --archive DIR"
@@ -32,7 +32,7 @@ def archive_lock(archive_dir: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise RunLockedError(
-                f"another run ({holder}) holds the archive lock on {archive_dir}; this run was skipped"
+                f"another {what} ({holder}) holds the archive lock on {archive_dir}; this {what} was skipped"
             ) from None
         handle.seek(0)
         handle.truncate()

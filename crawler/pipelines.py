@@ -14,16 +14,29 @@ from typing import Any, Mapping, Sequence
 from crawler.capture import analyse
 from crawler.due import RevisitPolicy, next_state
 from crawler.extract import BUILTIN_PROFILES, SiteProfile
+from crawler.noise import NoiseRules
+from crawler.removal import RemovalRules
+from crawler.seedstate import DEFAULT_CONFIRM
 from crawler.store import Store
 
 
 _WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
+_WORKER_REMOVAL = RemovalRules()
+_WORKER_NOISE = NoiseRules()
 
 
-def _init_worker(profiles: Sequence[SiteProfile], crawl_pid: int | None = None) -> None:
+def _init_worker(
+    profiles: Sequence[SiteProfile],
+    crawl_pid: int | None = None,
+    removal: RemovalRules | None = None,
+    noise: NoiseRules | None = None,
+) -> None:
     """Give a pool process the site profiles once, not with every page; it ends with the crawl."""
-    global _WORKER_PROFILES
+    global _WORKER_PROFILES, _WORKER_REMOVAL, _WORKER_NOISE
     _WORKER_PROFILES = profiles
+    _WORKER_REMOVAL = removal or RemovalRules()
+    # Plain strings cross the process boundary; each site's patterns compile once here (noise.compiled).
+    _WORKER_NOISE = noise or NoiseRules()
     if crawl_pid is not None:
         _exit_with(crawl_pid)
 
@@ -55,9 +68,13 @@ def _analyse_in_worker(
     original: str | None,
     latest: Mapping[str, Any] | None,
     known_payload: str | None,
+    known_metadata: Mapping[str, Any] | None = None,
 ):
     """analyse() in a pool process: extraction, normalisation and diffing off the reactor thread."""
-    return analyse(item, run_id, original, latest, _WORKER_PROFILES, known_payload=known_payload)
+    return analyse(
+        item, run_id, original, latest, _WORKER_PROFILES, known_payload=known_payload,
+        removal_rules=_WORKER_REMOVAL, known_metadata=known_metadata, noise=_WORKER_NOISE,
+    )
 
 
 class ArchivePipeline:
@@ -71,6 +88,9 @@ class ArchivePipeline:
         self.policy = RevisitPolicy()
         self.workers = 0
         self.pool: ProcessPoolExecutor | None = None
+        self.removal = RemovalRules()
+        self.state_confirm = DEFAULT_CONFIRM
+        self.noise = NoiseRules()
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ArchivePipeline":
@@ -92,6 +112,13 @@ class ArchivePipeline:
         pipeline.crawler = crawler
         pipeline.policy = RevisitPolicy(**settings.getdict("ARCHIVE_REVISIT_POLICY"))
         pipeline.workers = settings.getint("ARCHIVE_EXTRACT_WORKERS")
+        removal = settings.getdict("ARCHIVE_REMOVAL")
+        if removal:
+            pipeline.removal = RemovalRules(**removal)
+        pipeline.state_confirm = settings.getint("ARCHIVE_STATE_CONFIRM", DEFAULT_CONFIRM)
+        noise = settings.getdict("ARCHIVE_NOISE")
+        if noise:
+            pipeline.noise = NoiseRules.from_config(noise.get("ignore"), builtin=noise.get("builtin", True))
         return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
@@ -106,7 +133,7 @@ class ArchivePipeline:
                 self.workers,
                 mp_context=context,
                 initializer=_init_worker,
-                initargs=(tuple(self.profiles), os.getpid()),
+                initargs=(tuple(self.profiles), os.getpid(), self.removal, self.noise),
             )
 
     def close_spider(self, spider: Any = None) -> None:
@@ -126,11 +153,15 @@ class ArchivePipeline:
         seed_id = item["seed_id"]
         latest = self.store.latest_version(seed_id)
         known = self.store.current_payload(seed_id, latest["id"]) if latest else None
-        args = (item, self.run_id, self._original(seed_id), latest, known)
+        meta = self.store.current_metadata(latest)
+        args = (item, self.run_id, self._original(seed_id), latest, known, meta)
         if self.pool is not None:
             result = await asyncio.wrap_future(self.pool.submit(_analyse_in_worker, *args))
         else:
-            result = analyse(*args[:4], self.profiles, known_payload=known)
+            result = analyse(
+                *args[:4], self.profiles, known_payload=known, removal_rules=self.removal, known_metadata=meta,
+                noise=self.noise,
+            )
         due = next_state(
             result.capture.outcome,
             self.store.due_state(seed_id, self.policy.interval),
@@ -146,6 +177,8 @@ class ArchivePipeline:
             # Already on disk: the downloader middleware fsyncs each WARC record before the item exists.
             warc_records=item.get("warc_records") or (),
             due=due,
+            metadata_changes=result.metadata_changes,
+            state_confirm=self.state_confirm,
         )
         self.crawler.stats.inc_value(f"archive/outcome/{result.capture.outcome}")
         return {

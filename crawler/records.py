@@ -63,3 +63,6 @@ class DiffRecord:
     diff: str
     ops: list
     base_version_id: int | None = None
+    # Share of the original's sentences still present (base "original" only; None for "previous").
+    retained: float | None = None
+    change: str | None = None  # minor | edit | major | rewrite (crawler.versions.classify_change)

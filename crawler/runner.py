@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from crawler.announce import announce
 from crawler.config import Settings
 from crawler.due import iso, next_state, seed_interval
 from crawler.lock import archive_lock
@@ -133,6 +134,10 @@ def scrapy_settings(
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
         "ARCHIVE_REVISIT_POLICY": asdict(settings.schedule.policy()),
         "ARCHIVE_EXTRACT_WORKERS": extract_workers,
+        # What comparisons ignore (change section): plain values, the pipeline builds NoiseRules.
+        "ARCHIVE_NOISE": {"builtin": settings.change.builtin_noise, "ignore": settings.change.ignore},
+        "ARCHIVE_REMOVAL": asdict(settings.removal.rules()),
+        "ARCHIVE_STATE_CONFIRM": settings.state.confirm,
         # Next to the downloader (above HttpCompressionMiddleware's 590): sees bodies as sent.
         # The network guard runs first (before robots.txt, 100): a refused request sends nothing at all.
         "DOWNLOADER_MIDDLEWARES": {
@@ -187,7 +192,13 @@ def crawl(
     """Crawl the wanted seeds (all crawlable ones by default, or only the due ones) as one recorded run.
 
     Holds the archive lock for the whole run, so runs never overlap (RunLockedError otherwise).
+    With cluster.redis_url set, a run of the due seeds (`crawler run`, `crawler schedule`) enqueues
+    them for `crawler worker`s instead (crawler/cluster); a one-off crawl still runs here.
     """
+    if settings.cluster.redis_url and due_only:
+        from crawler.cluster.coordinator import enqueue_run
+
+        return enqueue_run(settings, seeds_dir, archive_dir, wanted, trigger, due_only, now)
     with archive_lock(archive_dir):
         return _locked_crawl(
             settings, seeds_dir, archive_dir, wanted, trigger, verbose, on_capture, on_start, due_only, now
@@ -241,6 +252,8 @@ def _locked_crawl(
             store.finish_run(run_id, status=status, error=error)
             if settings.warc.enabled:
                 write_index(store.path.parent / WARC_DIR_NAME / INDEX_NAME, store.warc_records())
+            # The Atom feed and notifications: logged, never raised, so they cannot fail the run.
+            announce(store, settings, store.path.parent, run_id)
             summary = RunSummary(
                 run_id, len(targets), store.by_outcome(run_id), status, warnings
             )
@@ -273,6 +286,7 @@ def _record_missing(
                     settings.schedule.policy(),
                     datetime.now(timezone.utc),
                 ),
+                state_confirm=settings.state.confirm,
             )
 
 

@@ -11,7 +11,9 @@ import sqlite_utils
 
 from crawler.due import DueState
 from crawler.errors import ArchiveUnusableError, StoreError
+from crawler.drift import FIELDS as METADATA_FIELDS, MetadataChange
 from crawler.records import CaptureRecord, DiffRecord, VersionRecord, utcnow
+from crawler.seedstate import DEFAULT_CONFIRM, SeedState, next_seed_state
 from crawler.search import excerpt, fts_query, search_form
 
 DB_NAME = "archive.db"
@@ -214,6 +216,39 @@ MIGRATIONS: tuple[str, ...] = (
     FROM versions v JOIN seeds s ON s.id = v.seed_id
     LEFT JOIN diffs p ON p.version_id = v.id AND p.base = 'previous'
     LEFT JOIN diffs o ON o.version_id = v.id AND o.base = 'original';
+    """,
+    # Change intelligence (issue #5), continued: when each seed's state changed (seeds.state holds
+    # only the current one), and which changes were announced to which Apprise target.
+    """
+    ALTER TABLE seeds ADD COLUMN pending_since TEXT;   -- when the first capture of pending_state was made
+
+    CREATE TABLE state_changes (
+        id INTEGER PRIMARY KEY,
+        seed_id TEXT NOT NULL REFERENCES seeds(id),
+        capture_id INTEGER NOT NULL REFERENCES captures(id),  -- the capture that confirmed the change
+        old_state TEXT,                -- NULL for a seed's first state
+        new_state TEXT NOT NULL CHECK (new_state IN ('alive', 'gone', 'removed', 'failing')),
+        since TEXT NOT NULL,           -- fetched_at of the first capture that saw the new state
+        changed_at TEXT NOT NULL,      -- fetched_at of the capture that confirmed it
+        reason TEXT                    -- that capture's error: why the article is gone, removed or failing
+    );
+    CREATE INDEX state_changes_seed ON state_changes(seed_id, changed_at);
+    CREATE INDEX state_changes_changed ON state_changes(changed_at);
+    CREATE INDEX versions_created ON versions(created_at);
+    CREATE INDEX metadata_changes_detected ON metadata_changes(detected_at);
+
+    CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        event TEXT NOT NULL,           -- version:VERSION_ID | state:STATE_CHANGE_ID | metadata:CAPTURE_ID
+        target TEXT NOT NULL,          -- first 16 hex digits of the Apprise URL's SHA-256 (URLs hold secrets)
+        target_url TEXT,               -- the Apprise URL with its secrets masked
+        run_id INTEGER REFERENCES runs(id),
+        status TEXT NOT NULL CHECK (status IN ('sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 1,
+        error TEXT,
+        sent_at TEXT NOT NULL,         -- the last attempt
+        UNIQUE (event, target)
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -473,11 +508,14 @@ class Store:
         version_id: int | None = None,
         warc_records: Iterable[Mapping[str, Any]] = (),
         due: DueState | None = None,
+        metadata_changes: Iterable[MetadataChange] = (),
+        state_confirm: int = DEFAULT_CONFIRM,
     ) -> tuple[int, int | None]:
         """Write a capture, and its new version, diffs and WARC record rows if any, in one transaction.
 
         Returns (capture id, version id). With new_version, the capture points at the
         new version; otherwise at version_id (the unchanged current version) or nothing.
+        The same transaction records metadata drift and moves the seed's state (crawler/seedstate.py).
         """
         if capture.outcome not in OUTCOMES:
             raise StoreError(f"unknown capture outcome {capture.outcome!r}")
@@ -520,7 +558,136 @@ class Store:
                     "last_capture_at = ? WHERE id = ?",
                     [round(due.interval), due.failures, due.next_due_at, capture.fetched_at, capture.seed_id],
                 )
+            for change in metadata_changes:
+                self.db.execute(
+                    "INSERT INTO metadata_changes (seed_id, capture_id, version_id, field, old_value, new_value, "
+                    "detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [capture.seed_id, capture_id, version_id, change.field, change.old_value, change.new_value,
+                     capture.fetched_at],
+                )
+            self._move_state(capture, capture_id, state_confirm)
         return capture_id, version_id
+
+    def _move_state(self, capture: CaptureRecord, capture_id: int, confirm: int) -> None:
+        """Apply one capture to its seed's state columns, logging a change in state_changes; in a transaction."""
+        row = self.db.execute(
+            "SELECT state, state_since, last_seen_alive_at, pending_state, pending_count, pending_since "
+            "FROM seeds WHERE id = ?",
+            [capture.seed_id],
+        ).fetchone()
+        if row is None:
+            return
+        old = SeedState(*row[:4], row[4] or 0, row[5])
+        new = next_seed_state(old, capture.outcome, capture.fetched_at, confirm)
+        if new == old:
+            return
+        self.db.execute(
+            "UPDATE seeds SET state = ?, state_since = ?, last_seen_alive_at = ?, pending_state = ?, "
+            "pending_count = ?, pending_since = ? WHERE id = ?",
+            [new.state, new.state_since, new.last_seen_alive_at, new.pending_state, new.pending_count,
+             new.pending_since, capture.seed_id],
+        )
+        if new.state != old.state:
+            self.db.execute(
+                "INSERT INTO state_changes (seed_id, capture_id, old_state, new_state, since, changed_at, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [capture.seed_id, capture_id, old.state, new.state, new.state_since, capture.fetched_at,
+                 capture.error],
+            )
+
+    def current_metadata(self, latest: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The seed's title, author and published as last seen: the latest version's, then drift recorded since."""
+        if latest is None:
+            return None
+        meta = {name: latest.get(name) for name in METADATA_FIELDS}
+        for name, value in self.db.execute(
+            "SELECT field, new_value FROM metadata_changes WHERE seed_id = ? AND version_id = ? ORDER BY id",
+            [latest["seed_id"], latest["id"]],
+        ):
+            meta[name] = value
+        return meta
+
+    # -- changes and notifications -------------------------------------------
+
+    def change_events(self, since: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """New versions (after the first), state changes and metadata drift detected at or after since, oldest first.
+
+        Each event has a stable key (`event`): version:ID, state:ID or metadata:CAPTURE_ID. Drift found
+        with a new version is part of that version's event. A seed's first state is no change unless
+        it is something other than alive.
+        """
+        events: dict[str, dict[str, Any]] = {}
+        # With a limit, each kind's newest `limit` are enough (the feed must not read the whole history).
+        rows = limit or -1
+        for row in self.db.query(
+            """
+            SELECT v.id AS version_id, v.seed_id, v.version, v.created_at AS at, v.title, v.chars,
+                   s.title AS seed_title, s.url, p.similarity, p.chars_added, p.chars_removed, p.change, p.diff,
+                   (SELECT c.id FROM captures c WHERE c.version_id = v.id AND c.outcome = 'new_version'
+                    ORDER BY c.id LIMIT 1) AS capture_id
+            FROM versions v JOIN seeds s ON s.id = v.seed_id
+            LEFT JOIN diffs p ON p.version_id = v.id AND p.base = 'previous'
+            WHERE v.created_at >= ? AND v.version > 1 ORDER BY v.created_at DESC, v.id DESC LIMIT ?
+            """,
+            [since, rows],
+        ):
+            events[f"version:{row['version_id']}"] = dict(row, kind="version", metadata=[])
+        for row in self.db.query(
+            """
+            SELECT sc.id AS state_change_id, sc.seed_id, sc.changed_at AS at, sc.old_state, sc.new_state,
+                   sc.since, sc.reason, sc.capture_id, s.title AS seed_title, s.url
+            FROM state_changes sc JOIN seeds s ON s.id = sc.seed_id
+            WHERE sc.changed_at >= ? AND NOT (sc.old_state IS NULL AND sc.new_state = 'alive')
+            ORDER BY sc.changed_at DESC, sc.id DESC LIMIT ?
+            """,
+            [since, rows],
+        ):
+            events[f"state:{row['state_change_id']}"] = dict(row, kind="state")
+        for row in self.db.query(
+            """
+            SELECT m.capture_id, m.seed_id, m.version_id, m.detected_at AS at, m.field, m.old_value, m.new_value,
+                   c.outcome, s.title AS seed_title, s.url
+            FROM metadata_changes m JOIN seeds s ON s.id = m.seed_id LEFT JOIN captures c ON c.id = m.capture_id
+            WHERE m.id IN (SELECT id FROM metadata_changes WHERE detected_at >= ?
+                           ORDER BY detected_at DESC, id DESC LIMIT ?)
+            ORDER BY m.id
+            """,
+            [since, rows * len(METADATA_FIELDS) if limit else -1],
+        ):
+            change = {"field": row["field"], "old_value": row["old_value"], "new_value": row["new_value"]}
+            version_event = events.get(f"version:{row['version_id']}")
+            if row["outcome"] == "new_version" and version_event is not None:
+                version_event["metadata"].append(change)
+                continue
+            key = f"metadata:{row['capture_id']}"
+            if key not in events:
+                events[key] = {
+                    "kind": "metadata", "capture_id": row["capture_id"], "seed_id": row["seed_id"],
+                    "version_id": row["version_id"], "at": row["at"], "seed_title": row["seed_title"],
+                    "url": row["url"], "metadata": [],
+                }
+            events[key]["metadata"].append(change)
+        ordered = sorted((dict(e, event=k) for k, e in events.items()), key=lambda e: (e["at"], e["event"]))
+        return ordered[-limit:] if limit else ordered
+
+    def notifications(self, target: str) -> dict[str, dict[str, Any]]:
+        """Per event key, what was sent (or tried) to one Apprise target."""
+        return {row["event"]: row for row in self.db.query("SELECT * FROM notifications WHERE target = ?", [target])}
+
+    def record_notification(
+        self, event: str, target: str, target_url: str, run_id: int | None, ok: bool, error: str | None
+    ) -> None:
+        """Record a send to a target (a retry of a failed one counts its attempts)."""
+        with self.db.atomic():
+            self.db.execute(
+                """
+                INSERT INTO notifications (event, target, target_url, run_id, status, attempts, error, sent_at)
+                VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+                ON CONFLICT (event, target) DO UPDATE SET run_id = excluded.run_id, status = excluded.status,
+                    attempts = attempts + 1, error = excluded.error, sent_at = excluded.sent_at
+                """,
+                [event, target, target_url, run_id, "sent" if ok else "failed", error, utcnow()],
+            )
 
     def current_payload(self, seed_id: str, version_id: int) -> str | None:
         """The payload digest of the seed's newest response whose text is version_id (for the revisit fast path)."""

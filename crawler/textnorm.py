@@ -99,7 +99,11 @@ def _drop_loose_spaces(text: str) -> str:
 
 def comparison_form(text: str) -> str:
     """Fold text for hashing and similarity: width, CJK punctuation, spacing and case (idempotent)."""
-    text = clean_text(text)
+    return fold_clean(clean_text(text))
+
+
+def fold_clean(text: str) -> str:
+    """comparison_form of text that is already clean (as clean_text returns it): skips cleaning it again."""
     folded = unicodedata.normalize("NFKC", text)
     if folded != text:
         # NFKC can itself produce spaces (U+00A8 -> " \u0308"): clean again.

@@ -1,0 +1,212 @@
+"""Telling people what changed: event wording, the Atom feed (feedgen) and Apprise notifications."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from crawler.due import iso, parse_duration
+
+log = logging.getLogger(__name__)
+
+FEED_NAME = "changes.atom"
+_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://archive-crawler.invalid/changes")
+
+
+@dataclass(frozen=True)
+class Message:
+    """What is said about one change: a one-line title and a plain-text body."""
+
+    title: str
+    body: str
+
+
+def describe(event: Mapping[str, Any]) -> Message:
+    """The title and body announcing one change event (see Store.change_events)."""
+    name = event.get("seed_title") or event["seed_id"]
+    url = event.get("url") or ""
+    kind = event["kind"]
+    lines: list[str] = []
+    if kind == "version":
+        change = f", {event['change']}" if event.get("change") else ""
+        title = f"{name}: version {event['version']}{change}"
+        if event.get("similarity") is not None:
+            lines.append(
+                f"Text changed: similarity {event['similarity']:.2f} to version {event['version'] - 1}, "
+                f"{event.get('chars_added') or 0} characters added, {event.get('chars_removed') or 0} removed."
+            )
+        lines += [_metadata_line(m) for m in event.get("metadata") or ()]
+        lines += _changed_lines(event.get("diff") or "")
+    elif kind == "state":
+        was = f" (was {event['old_state']})" if event.get("old_state") else ""
+        title = f"{name}: {event['new_state']}{was}"
+        lines.append(f"{_STATE_WORDS[event['new_state']]} since {event['since']}.")
+        if event.get("reason"):
+            lines.append(f"Reason: {event['reason']}")
+    else:
+        fields = ", ".join(m["field"] for m in event["metadata"])
+        title = f"{name}: {fields} changed"
+        lines += [_metadata_line(m) for m in event["metadata"]]
+        lines.append("The text did not change.")
+    lines.append(f"Seed: {event['seed_id']}" + (f" {url}" if url else ""))
+    return Message(title, "\n".join(lines))
+
+
+_STATE_WORDS = {
+    "alive": "The article is there again",
+    "gone": "The server says the page is gone (404/410)",
+    "removed": "The page answers but the article has been taken down",
+    "failing": "Fetching the page keeps failing",
+}
+
+
+# Changed sentences quoted in a version's announcement; the whole diff is in the archive.
+MAX_DIFF_LINES = 6
+
+
+def _changed_lines(diff: str) -> list[str]:
+    """The first removed and added sentences of a unified diff, shortened."""
+    changed = [
+        line if len(line) <= 200 else line[:199] + "…"
+        for line in diff.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    more = len(changed) - MAX_DIFF_LINES
+    return changed[:MAX_DIFF_LINES] + ([f"(and {more} more changed lines)"] if more > 0 else [])
+
+
+def _metadata_line(change: Mapping[str, Any]) -> str:
+    """One metadata change as 'title: "old" -> "new"'."""
+    old = f'"{change["old_value"]}"' if change.get("old_value") is not None else "(none)"
+    return f'{change["field"]}: {old} -> "{change["new_value"]}"'
+
+
+def event_line(event: Mapping[str, Any]) -> str:
+    """One event as a tab-separated line of `crawler changes`: when, seed, kind, what, details."""
+    title = describe(event).title
+    what = title.split(": ", 1)[1] if ": " in title else title
+    details: list[str] = []
+    if event["kind"] == "version" and event.get("similarity") is not None:
+        details.append(
+            f"similarity {event['similarity']:.2f} to version {event['version'] - 1}, "
+            f"+{event.get('chars_added') or 0}/-{event.get('chars_removed') or 0} characters"
+        )
+    elif event["kind"] == "state":
+        details.append(f"since {event['since']}" + (f": {event['reason']}" if event.get("reason") else ""))
+    details += [_metadata_line(m) for m in event.get("metadata") or ()]
+    return f"{event['at']}\t{event['seed_id']}\t{event['kind']}\t{what}\t{'; '.join(details)}"
+
+
+def write_feed(path: Path, events: Sequence[Mapping[str, Any]], archive_dir: Path) -> None:
+    """Write the events (newest last) as an Atom feed at path, replacing it atomically."""
+    from feedgen.feed import FeedGenerator
+
+    feed_id = uuid.uuid5(_NAMESPACE, str(Path(archive_dir).resolve()))
+    fg = FeedGenerator()
+    fg.id(f"urn:uuid:{feed_id}")
+    fg.title("archive-crawler: changes and removals")
+    fg.subtitle(f"New versions, removals and metadata changes in {Path(archive_dir).resolve()}")
+    fg.author({"name": "archive-crawler"})
+    fg.generator("archive-crawler")
+    newest = events[-1]["at"] if events else iso(datetime.now(timezone.utc))
+    fg.updated(_moment(newest))
+    for event in events:
+        message = describe(event)
+        entry = fg.add_entry()  # prepended: the newest change comes first, as readers expect
+        entry.id(f"urn:uuid:{uuid.uuid5(feed_id, event['event'])}")
+        entry.title(message.title)
+        entry.updated(_moment(event["at"]))
+        entry.published(_moment(event["at"]))
+        entry.content(message.body, type="text")
+        entry.category(term=event["kind"])
+        if event.get("url"):
+            entry.link(href=event["url"], rel="alternate")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_bytes(fg.atom_str(pretty=True))
+    os.replace(temporary, path)
+
+
+def _moment(value: str) -> datetime:
+    """An archive timestamp (ISO, UTC) as an aware datetime."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def target_key(url: str) -> str:
+    """The identity of an Apprise URL in the notifications table (the URL itself may hold secrets)."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class Sent:
+    """What one round of notifications did."""
+
+    sent: int = 0
+    failed: int = 0
+
+
+def notify(store: Any, urls: Sequence[str], events: Sequence[Mapping[str, Any]], run_id: int | None,
+           max_attempts: int) -> Sent:
+    """Send each event not yet sent to each Apprise URL, once; failures are recorded and logged, never raised."""
+    result = Sent()
+    if not urls or not events:
+        return result
+    import apprise
+
+    for url in urls:
+        target = target_key(url)
+        sender = apprise.Apprise()
+        if not sender.add(url):
+            log.error("notify: %s is not an Apprise URL this installation can use; nothing sent to it", _scheme(url))
+            result.failed += len(events)
+            continue
+        masked = sender[0].url(privacy=True)
+        done = store.notifications(target)
+        for event in events:
+            previous = done.get(event["event"])
+            if previous and (previous["status"] == "sent" or previous["attempts"] >= max_attempts):
+                continue
+            message = describe(event)
+            with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
+                ok = bool(sender.notify(title=message.title, body=message.body))
+            error = None if ok else (" ".join(captured.getvalue().split()) or "Apprise reported a failure")
+            store.record_notification(event["event"], target, masked, run_id, ok, error)
+            if ok:
+                result.sent += 1
+            else:
+                result.failed += 1
+                log.error("notify: could not send %s to %s: %s", event["event"], masked, error)
+    return result
+
+
+def _scheme(url: str) -> str:
+    """The scheme of a URL, for messages that must not show its secrets."""
+    return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
+
+
+def announce(store: Any, settings: Any, archive_dir: Path, run_id: int | None,
+             now: datetime | None = None) -> Sent:
+    """After a run: rewrite the Atom feed and send notifications; problems are logged, never raised."""
+    notify_settings = settings.notify
+    result = Sent()
+    try:
+        if notify_settings.feed:
+            write_feed(Path(archive_dir) / FEED_NAME, store.change_events("", limit=notify_settings.feed_entries),
+                       archive_dir)
+    except Exception as exc:  # the feed is a courtesy: the run's captures are already safe
+        log.error("notify: could not write %s: %s", Path(archive_dir) / FEED_NAME, exc)
+    if notify_settings.apprise:
+        since = (now or datetime.now(timezone.utc)) - timedelta(seconds=parse_duration(notify_settings.max_age))
+        try:
+            result = notify(store, notify_settings.apprise, store.change_events(iso(since)), run_id,
+                            notify_settings.max_attempts)
+        except Exception as exc:  # a notification service must never fail the run
+            log.error("notify: notifications stopped: %s: %s", type(exc).__name__, exc)
+    return result

@@ -1,0 +1,348 @@
+"""Crawling on several machines: a real redis-server, real worker and ingest processes, a local page server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from conftest import Project, free_port
+from crawler.warc import read_record
+
+REDIS = shutil.which("redis-server")
+pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (.ci/run installs it: apt-get install redis-server)")
+
+ARTICLE = "<html><head><title>Article {n}</title></head><body><article><h1>Article {n}</h1>{paras}</article></body></html>"
+
+
+def article(n: int) -> str:
+    return ARTICLE.format(n=n, paras="".join(f"<p>Paragraph {i} of article {n} says something worth keeping.</p>" for i in range(8)))
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str, procs: tuple[subprocess.Popen, ...] = ()) -> object:
+    """Poll an observable condition until it holds, failing with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        for proc in procs:
+            assert proc.poll() is None, f"{proc.args[-1]} exited early with {proc.returncode}"
+        time.sleep(0.05)  # a poll interval, not a wait for something to happen
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class RedisServer:
+    port: int
+    proc: subprocess.Popen
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self):
+        import redis
+
+        return redis.Redis(port=self.port)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free port of 127.0.0.1, without persistence."""
+    import redis
+
+    port = free_port()
+    data = tmp_path / "redis"
+    data.mkdir()
+    proc = subprocess.Popen(
+        [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    server = RedisServer(port, proc)
+
+    def ready() -> bool:
+        try:
+            return bool(server.client().ping())
+        except redis.ConnectionError:
+            return False
+
+    wait_for(ready, 20, "redis-server to accept connections", (proc,))
+    yield server
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+class CountingServer:
+    """Serves articles at /a/N; records every request; can hold answers until the gate opens."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[str] = []
+        self.spans: list[tuple[float, float]] = []  # (start, end) of each article request
+        self.gate = threading.Event()
+        self.gate.set()
+        self.delay = 0.0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path == "/robots.txt":
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                start = time.monotonic()
+                with server.lock:
+                    server.requests.append(self.path)
+                server.gate.wait(timeout=60)
+                if server.delay:
+                    time.sleep(server.delay)  # the server is slow to answer (what the test measures)
+                body = article(int(self.path.rsplit("/", 1)[1])).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                with server.lock:
+                    server.spans.append((start, time.monotonic()))
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def count(self, path: str | None = None) -> int:
+        with self.lock:
+            return len(self.requests) if path is None else self.requests.count(path)
+
+
+@pytest.fixture
+def counting() -> Iterator[CountingServer]:
+    server = CountingServer()
+    yield server
+    server.gate.set()
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+def cluster_project(project: Project, redis_url: str, crawl: str = "", lease: str = "20s") -> None:
+    """The test configuration with a cluster section (and `crawl` lines added to its crawl section).
+
+    The lease is long unless a test needs a killed worker's tasks back soon: a busy CI machine
+    must not make a live worker's lease run out (its page would then be fetched twice, though
+    captured once).
+    """
+    config = project.config.read_text().replace("crawl:\n", "crawl:\n" + crawl, 1)
+    project.config.write_text(config + f"cluster:\n  redis_url: {redis_url}\n  lease: {lease}\n  key_prefix: test\n",
+                              encoding="utf-8")
+
+
+def start(project: Project, *args: str) -> subprocess.Popen:
+    """Start `python -m crawler ARGS` for the project; its stderr goes to a log file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    log = open(project.root / f"{args[0]}-{time.monotonic_ns()}.log", "w+")
+    cmd = [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
+           "--config", str(project.config), *args]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def output(proc: subprocess.Popen) -> str:
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    return proc.log.read()  # type: ignore[attr-defined]
+
+
+def stop(procs: list[subprocess.Popen]) -> list[str]:
+    """SIGTERM each process, wait for it, and return what each printed."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    outputs = []
+    for proc in procs:
+        proc.wait(timeout=60)
+        outputs.append(output(proc))
+    return outputs
+
+
+def workers_alive(redis_server: RedisServer, count: int) -> Callable[[], bool]:
+    return lambda: len(redis_server.client().keys("test:worker:*")) >= count
+
+
+def run_finished(project: Project, run_id: int) -> Callable[[], bool]:
+    def check() -> bool:
+        rows = project.rows("SELECT status FROM runs WHERE id = ?", run_id)
+        return bool(rows) and rows[0]["status"] == "completed"
+    return check
+
+
+def assert_each_seed_captured_once(project: Project, run_id: int, seeds: list[str]) -> list[dict]:
+    captures = project.rows("SELECT * FROM captures WHERE run_id = ? ORDER BY seed_id", run_id)
+    assert sorted(c["seed_id"] for c in captures) == sorted(seeds), "every due seed exactly once"
+    for capture in captures:
+        assert capture["outcome"] == "new_version", capture
+        # The WARC record the capture points at is on disk and holds the page.
+        record = read_record(project.archive / "warc" / capture["warc_filename"], capture["warc_offset"])
+        assert record.record_type == "response" and b"Paragraph 0 of article" in record.body
+    assert project.rows("SELECT count(*) AS n FROM versions")[0]["n"] == len(seeds)
+    return captures
+
+
+def test_three_workers_capture_every_due_seed_exactly_once(redis_server, counting, project: Project) -> None:
+    cluster_project(project, redis_server.url, crawl="  concurrent_requests: 4\n")
+    seeds = [f"s{n:02d}" for n in range(40)]
+    for n, seed in enumerate(seeds):
+        project.seed(seed, counting.url(f"/a/{n}"), f"Article {n}\n\nParagraph 0 of article {n} says something worth keeping.")
+    counting.gate.clear()
+    workers = [start(project, "worker") for _ in range(3)]
+    writer = start(project, "ingest")
+    try:
+        wait_for(workers_alive(redis_server, 3), 60, "three workers to register", tuple(workers))
+        enqueued = project.run("-v", "run")
+        assert enqueued.returncode == 0, enqueued.stderr
+        assert "run 1: 40 seeds enqueued for the cluster" in enqueued.stderr
+        # Each worker holds at most 4 tasks (crawl.concurrent_requests): 12 leases are all three at work.
+        client = redis_server.client()
+        wait_for(lambda: client.zcard("test:leases") == 12, 60, "three workers holding four tasks each", tuple(workers))
+        counting.gate.set()
+        wait_for(run_finished(project, 1), 120, "run 1 to be written", (*workers, writer))
+        # Nothing is due now, and nothing is in flight: the next run enqueues nothing and is complete.
+        again = project.run("-v", "run")
+        assert again.returncode == 0 and "run 2: 0 seeds enqueued" in again.stderr
+    finally:
+        logs = stop([*workers, writer])
+    assert all(p.returncode == 0 for p in (*workers, writer)), logs
+    assert_each_seed_captured_once(project, 1, seeds)
+    assert all(counting.count(f"/a/{n}") == 1 for n in range(40)), "each page fetched once"
+    delivered = [int(log.rsplit(": ", 1)[1].split()[0]) for log in logs[:3]]
+    assert sum(delivered) == 40 and all(delivered), logs
+    assert "40 captures written" in logs[3]
+    runs = project.rows("SELECT status, seeds_requested, fetched, new_versions FROM runs ORDER BY id")
+    assert runs == [
+        {"status": "completed", "seeds_requested": 40, "fetched": 40, "new_versions": 40},
+        {"status": "completed", "seeds_requested": 0, "fetched": 0, "new_versions": 0},
+    ]
+    # The schedule moved on as in a local run, and Redis holds no leftovers.
+    assert all(r["next_due_at"] > r["last_capture_at"] for r in project.rows("SELECT * FROM seeds"))
+    client = redis_server.client()
+    assert client.llen("test:tasks") == 0 and client.zcard("test:leases") == 0 and client.hlen("test:inflight") == 0
+    assert client.xlen("test:results") == 0
+    assert (project.archive / "warc" / "index.cdxj").read_text().count("\n") == 40
+
+
+def test_a_worker_killed_mid_run_loses_nothing(redis_server, counting, project: Project) -> None:
+    cluster_project(project, redis_server.url, lease="2s")
+    seeds = [f"k{n:02d}" for n in range(12)]
+    for n, seed in enumerate(seeds):
+        project.seed(seed, counting.url(f"/a/{n}"), f"Article {n}")
+    counting.gate.clear()  # pages answer only once the gate opens: the first worker dies holding them
+    first = start(project, "worker")
+    writer = start(project, "ingest")
+    second = None
+    try:
+        wait_for(workers_alive(redis_server, 1), 60, "the first worker to register", (first,))
+        assert project.run("run").returncode == 0
+        # Mid-run: the worker holds every task, and 8 requests (concurrent_per_domain) are at the server.
+        wait_for(lambda: counting.count() >= 8, 60, "the first worker's requests to reach the server", (first,))
+        client = redis_server.client()
+        assert client.zcard("test:leases") == 12 and client.llen("test:tasks") == 0
+        in_flight = sorted(set(counting.requests))
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        counting.gate.set()
+        second = start(project, "worker")
+        wait_for(run_finished(project, 1), 120, "run 1 to be written after the kill", (second, writer))
+    finally:
+        logs = stop([p for p in (second, writer) if p is not None])
+    assert first.returncode == -signal.SIGKILL
+    assert_each_seed_captured_once(project, 1, seeds)
+    # The pages the killed worker had at the server were fetched again by the second worker.
+    assert all(counting.count(path) >= 2 for path in in_flight), counting.requests
+    assert "12 results delivered" in logs[0] and "12 captures written" in logs[1], logs
+
+
+def test_a_result_delivered_twice_makes_one_capture_and_ingest_resumes(redis_server, counting, project: Project) -> None:
+    cluster_project(project, redis_server.url)
+    seeds = [f"d{n}" for n in range(6)]
+    for n, seed in enumerate(seeds):
+        project.seed(seed, counting.url(f"/a/{n}"), f"Article {n}")
+    worker = start(project, "worker")
+    try:
+        wait_for(workers_alive(redis_server, 1), 60, "the worker to register", (worker,))
+        assert project.run("run").returncode == 0
+        client = redis_server.client()
+        # No writer yet: the results wait in the stream.
+        wait_for(lambda: client.xlen("test:results") == 6, 60, "six results on the stream", (worker,))
+    finally:
+        stop([worker])
+    # Two workers delivering the same task (a lease that ran out while its worker was slow): the
+    # same result twice on the stream.
+    for _, fields in client.xrange("test:results", count=3):
+        client.xadd("test:results", fields)
+    # A writer that read two entries and died before committing them: they are pending, never
+    # delivered to a reader again by themselves; the next ingest starts with them.
+    assert len(client.xreadgroup("writers", "ingest", {"test:results": ">"}, count=2)[0][1]) == 2
+    done = project.run("-v", "ingest", "--exit-when-idle")
+    assert done.returncode == 0, done.stderr
+    assert "6 captures written, 3 duplicate results dropped" in done.stderr
+    assert_each_seed_captured_once(project, 1, seeds)
+    assert project.rows("SELECT status FROM runs") == [{"status": "completed"}]
+    assert client.xlen("test:results") == 0 and client.xpending("test:results", "writers")["pending"] == 0
+
+
+def test_politeness_holds_for_the_cluster_as_a_whole(redis_server, counting, project: Project) -> None:
+    # One request at a time to the host and 0.3 s between starts, for both workers together.
+    project.config.write_text(
+        "crawl:\n  download_delay: 0.3\n  autothrottle: false\n  timeout: 5\n  retries: 0\n"
+        "  concurrent_per_domain: 1\n  concurrent_requests: 2\n"
+        f"cluster:\n  redis_url: {redis_server.url}\n  lease: 20s\n  key_prefix: test\n",
+        encoding="utf-8",
+    )
+    seeds = [f"p{n}" for n in range(10)]
+    for n, seed in enumerate(seeds):
+        project.seed(seed, counting.url(f"/a/{n}"), f"Article {n}")
+    counting.delay = 0.1
+    workers = [start(project, "worker") for _ in range(2)]
+    writer = start(project, "ingest")
+    try:
+        wait_for(workers_alive(redis_server, 2), 60, "two workers to register", tuple(workers))
+        assert project.run("run").returncode == 0
+        wait_for(run_finished(project, 1), 120, "run 1 to be written", (*workers, writer))
+    finally:
+        logs = stop([*workers, writer])
+    delivered = [int(log.rsplit(": ", 1)[1].split()[0]) for log in logs[:2]]
+    assert sorted(delivered) != [0, 10] and sum(delivered) == 10, "both workers fetched pages"
+    spans = sorted(counting.spans)
+    assert len(spans) == 10
+    for (start_a, end_a), (start_b, _) in zip(spans, spans[1:]):
+        assert start_b >= end_a, "never two requests at once to the host"
+        assert start_b - start_a >= 0.3 - 0.02, "the download delay holds between workers"
+
+
+def test_unreachable_or_missing_redis_is_one_clear_error(project: Project) -> None:
+    project.seed("a", "http://127.0.0.1:9/a", "x")
+    missing = project.run("worker")
+    assert missing.returncode == 2 and "no Redis configured: set cluster.redis_url" in missing.stderr
+    cluster_project(project, f"redis://127.0.0.1:{free_port()}/0")
+    for command in ("run", "ingest", "worker"):
+        result = project.run(command)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("error: cannot reach Redis at redis://127.0.0.1:")
+        assert result.stderr.count("\n") == 1
+    assert not project.db_path.exists(), "nothing is recorded for a run that could not be enqueued"
