@@ -125,14 +125,16 @@ class Bench:
         procs = self.start_workers(project, workers)
         memory_before = self.client.info("memory")["used_memory"]
         pids = [p.pid for p in procs]
-        own0, cpu0, t0 = process_cpu(pids), machine_cpu_seconds(), time.perf_counter()
-        self.enqueue(project, "run")
-        results = f"{self.prefixes[project]}:results"
-        wait_for(lambda: self.client.xlen(results) >= self.pages, 1800, "every result on the stream")
-        fetch_s, fetch_cpu = time.perf_counter() - t0, machine_cpu_seconds() - cpu0
-        worker_cpu = process_cpu(pids) - own0
-        stream_bytes = (self.client.info("memory")["used_memory"] - memory_before) / self.pages
-        self.stop(procs)
+        try:
+            own0, cpu0, t0 = process_cpu(pids), machine_cpu_seconds(), time.perf_counter()
+            self.enqueue(project, "run")
+            results = f"{self.prefixes[project]}:results"
+            wait_for(lambda: self.client.xlen(results) >= self.pages, 1800, "every result on the stream")
+            fetch_s, fetch_cpu = time.perf_counter() - t0, machine_cpu_seconds() - cpu0
+            worker_cpu = process_cpu(pids) - own0
+            stream_bytes = (self.client.info("memory")["used_memory"] - memory_before) / self.pages
+        finally:
+            self.stop(procs)
         cpu0, t0 = machine_cpu_seconds(), time.perf_counter()
         proc = subprocess.Popen(self.command(project, "ingest", "--exit-when-idle"), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)

@@ -346,3 +346,35 @@ def test_unreachable_or_missing_redis_is_one_clear_error(project: Project) -> No
         assert result.stderr.startswith("error: cannot reach Redis at redis://127.0.0.1:")
         assert result.stderr.count("\n") == 1
     assert not project.db_path.exists(), "nothing is recorded for a run that could not be enqueued"
+    # A one-off crawl still fetches here, Redis or not.
+    local = project.run("crawl")
+    assert local.returncode == 0 and "1 failed" in local.stdout, local.stderr
+    assert project.rows("SELECT outcome FROM captures") == [{"outcome": "failed"}]
+
+
+def test_the_writer_killed_mid_stream_resumes_where_it_stopped(redis_server, counting, project: Project) -> None:
+    cluster_project(project, redis_server.url)
+    seeds = [f"w{n:02d}" for n in range(30)]
+    for n, seed in enumerate(seeds):
+        project.seed(seed, counting.url(f"/a/{n}"), f"Article {n}")
+    worker = start(project, "worker")
+    client = redis_server.client()
+    try:
+        wait_for(workers_alive(redis_server, 1), 60, "the worker to register", (worker,))
+        assert project.run("run").returncode == 0
+        wait_for(lambda: client.xlen("test:results") == 30, 60, "thirty results on the stream", (worker,))
+    finally:
+        stop([worker])
+    writer = start(project, "ingest")
+    captured = lambda: project.db_path.exists() and project.rows(  # noqa: E731
+        "SELECT count(*) AS n FROM sqlite_master WHERE name = 'captures'")[0]["n"] and project.rows(
+        "SELECT count(*) AS n FROM captures")[0]["n"]
+    wait_for(lambda: (captured() or 0) >= 3, 60, "the writer's first captures", (writer,))
+    writer.send_signal(signal.SIGKILL)  # anywhere: between WARC and commit, commit and acknowledgement...
+    writer.wait(timeout=30)
+    done = project.run("ingest", "--exit-when-idle")
+    assert done.returncode == 0, done.stderr
+    assert_each_seed_captured_once(project, 1, seeds)
+    assert project.rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
+    assert project.rows("SELECT status FROM runs") == [{"status": "completed"}]
+    assert client.xlen("test:results") == 0 and client.xpending("test:results", "writers")["pending"] == 0

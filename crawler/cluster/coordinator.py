@@ -51,14 +51,16 @@ def task_context(store: Store, seed_id: str, url: str) -> dict[str, Any]:
         "SELECT id FROM versions WHERE seed_id = ? ORDER BY version DESC LIMIT 1", [seed_id])), None)
     if latest:
         context["known_payload"] = store.current_payload(seed_id, latest["id"])
-    # As Store.validators(), for one URL: the last successful capture that carried a validator.
+    # As Store.validators(), for one seed's URL: its last successful capture that carried a validator.
+    # By seed (the captures_seed index), not by URL alone: captures has no index on url, and a
+    # per-URL lookup would scan every capture for every seed enqueued.
     row = next(iter(store.query(
         """
         SELECT etag, last_modified FROM captures
-        WHERE url = ? AND (outcome IN ('new_version', 'unchanged')
+        WHERE seed_id = ? AND url = ? AND (outcome IN ('new_version', 'unchanged')
               OR (outcome = 'not_modified' AND (etag IS NOT NULL OR last_modified IS NOT NULL)))
         ORDER BY id DESC LIMIT 1
-        """, [url])), None)
+        """, [seed_id, url])), None)
     if row and (row["etag"] or row["last_modified"]):
         context["etag"], context["last_modified"] = row["etag"], row["last_modified"]
     return context
@@ -84,6 +86,7 @@ def enqueue_run(
         del seeds
         store = Store.in_archive(archive_dir)
         try:
+            _mark_interrupted_runs(store, queue)
             store.sync_seeds(rows)
             if due_only:
                 due = set(store.due_seed_ids(iso(now or datetime.now(timezone.utc))))
@@ -109,3 +112,14 @@ def enqueue_run(
         finally:
             store.close()
     return EnqueuedSummary(run_id, len(targets), {}, status, warnings, skipped_in_flight=len(busy))
+
+
+def _mark_interrupted_runs(store: Store, queue: Queue) -> None:
+    """Runs left `running` that the cluster does not know: a local run or a coordinator killed before
+    it enqueued. (Runs the cluster is still writing stay running.) The archive lock is held, so no
+    local run is going on."""
+    open_runs = set(queue.open_runs())
+    for row in list(store.query("SELECT id FROM runs WHERE status = 'running'")):
+        if row["id"] not in open_runs:
+            store.finish_run(row["id"], status="failed",
+                             error="interrupted: the process ended before the run finished")

@@ -137,7 +137,9 @@ class Writer:
         return run_id, seed_id
 
     def _captured(self, run_id: int, seed_id: str) -> bool:
-        rows = self.store.query("SELECT 1 FROM captures WHERE run_id = ? AND seed_id = ? LIMIT 1", [run_id, seed_id])
+        # Through the seed's captures (a few per year), not the run's (all of them): "+run_id" keeps
+        # SQLite from choosing the captures_run index, which would make each check cost a run's size.
+        rows = self.store.query("SELECT 1 FROM captures WHERE seed_id = ? AND +run_id = ? LIMIT 1", [seed_id, run_id])
         return next(iter(rows), None) is not None
 
     def _last_payload(self, uri: str) -> StoredPayload | None:
@@ -239,14 +241,20 @@ def _loop(writer: Writer, queue: Queue, stop: threading.Event, exit_when_idle: b
     cursor = "0"
     writer.finish_complete_runs()
     while not stop.is_set():
-        queue.reap()
         try:
+            queue.reap()
             response = queue.r.xreadgroup(GROUP, CONSUMER, {results: cursor}, count=BATCH,
                                           block=None if cursor == "0" else BLOCK_MS)
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             queue.ensure_group()
+            continue
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # Redis restarting: wait for it; what was read and not acknowledged is read again.
+            log.warning("cannot reach Redis (%s); retrying in 1 s", exc)
+            stop.wait(1)
+            cursor = "0"
             continue
         entries = response[0][1] if response else []
         if cursor == "0" and not entries:
@@ -263,13 +271,8 @@ def _loop(writer: Writer, queue: Queue, stop: threading.Event, exit_when_idle: b
             except Exception as exc:
                 # Left unacknowledged: it is read again when ingest restarts.
                 raise CrawlerError(f"cannot ingest stream entry {entry_id.decode()}: {type(exc).__name__}: {exc}") from exc
-            pipe = queue.r.pipeline(transaction=True)
-            pipe.xack(results, GROUP, entry_id)
-            pipe.xdel(results, entry_id)
-            pipe.execute()
-            if queue.done(run_id, seed_id) == 0:
-                if run_id in queue.open_runs():
-                    writer.finish_run(run_id)
+            if queue.complete(entry_id, run_id, seed_id) == 0 and run_id in queue.open_runs():
+                writer.finish_run(run_id)
             if stop.is_set():
                 break
         if not entries and cursor == ">":

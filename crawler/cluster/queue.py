@@ -243,9 +243,13 @@ class Queue:
 
     # -- the writer ----------------------------------------------------------------
 
-    def done(self, run_id: int, seed_id: str) -> int:
-        """A seed's capture is committed: it is no longer in flight; returns how many of its run remain."""
+    def complete(self, entry_id: bytes, run_id: int, seed_id: str) -> int:
+        """A result's capture is committed: acknowledge and delete its stream entry and mark the seed
+        done, in one transaction (a writer killed between the two would leave its run open for
+        ever); returns how many seeds of the run remain."""
         pipe = self.r.pipeline(transaction=True)
+        pipe.xack(self.keys.results, GROUP, entry_id)
+        pipe.xdel(self.keys.results, entry_id)
         pipe.hdel(self.keys.inflight, seed_id)
         pipe.srem(self.keys.run(run_id), seed_id)
         pipe.scard(self.keys.run(run_id))
