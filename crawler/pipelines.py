@@ -128,7 +128,7 @@ class ArchivePipeline:
             # forkserver, not fork: the crawl process has a running reactor and threads by now. The
             # server imports the extraction stack once and forks each worker from it, ready to go.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["crawler.capture"])
+            context.set_forkserver_preload(["crawler.warmup"])
             self.pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=context,

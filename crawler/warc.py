@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 import socket
+import zlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from io import BytesIO
@@ -41,6 +42,25 @@ DEFAULT_ROTATE_BYTES = 1024**3
 # Scrapy hands over the body with chunked framing already removed; keeping the header would make
 # readers de-chunk a body that is not chunked, so it is dropped from the recorded headers.
 DROPPED_RESPONSE_HEADERS = frozenset({"transfer-encoding"})
+
+
+# zlib's default level: warcio compresses at 9, which costs ~1.7x the CPU (3.9 against 2.3 ms for a
+# 136 KB page, measured on the corpus) for files only 0.6% smaller.
+GZIP_LEVEL = 6
+
+
+class GzipWARCWriter(WARCWriter):
+    """warcio's WARCWriter, each record its own gzip member, compressed at GZIP_LEVEL."""
+
+    def __init__(self, filebuf: BinaryIO, **kwargs: Any) -> None:
+        super().__init__(filebuf, gzip=False, **kwargs)
+
+    def _write_warc_record(self, out: BinaryIO, record: Any) -> None:
+        plain = BytesIO()
+        super()._write_warc_record(plain, record)
+        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        out.write(compressor.compress(plain.getvalue()) + compressor.flush())
+        out.flush()
 
 
 class WarcError(CrawlerError):
@@ -176,7 +196,7 @@ class WarcWriterFiles:
             **self.info,
         }
         buffer = BytesIO()
-        writer = WARCWriter(buffer, gzip=True, warc_version=WARC_VERSION)
+        writer = GzipWARCWriter(buffer, warc_version=WARC_VERSION)
         writer.write_record(writer.create_warcinfo_record(self.filename, info))
         self._append(buffer.getvalue())
 
@@ -215,7 +235,7 @@ class WarcWriterFiles:
             warc_headers["WARC-IP-Address"] = exchange.ip_address
 
         buffer = BytesIO()
-        writer = WARCWriter(buffer, gzip=True, warc_version=WARC_VERSION)
+        writer = GzipWARCWriter(buffer, warc_version=WARC_VERSION)
         digest = payload_digest(exchange.body)
         profile = refers_to = None
         if exchange.status == 304:
