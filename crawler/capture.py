@@ -53,6 +53,15 @@ def archive_columns(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def needs_extraction(raw: Mapping[str, Any], latest: Mapping[str, Any] | None, known_payload: str | None) -> bool:
+    """False when analyse() decides from the status or the payload digest alone, with no page to parse."""
+    status = raw.get("status")
+    if raw.get("error") or status is None or status in GONE_STATUSES or not 200 <= status < 300:
+        return False
+    digest = (raw.get("warc") or {}).get("payload_digest")
+    return not (known_payload and latest is not None and digest == known_payload)
+
+
 def analyse(
     raw: Mapping[str, Any],
     run_id: int,

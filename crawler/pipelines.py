@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from crawler.capture import analyse
+from crawler.capture import analyse, needs_extraction
 from crawler.due import RevisitPolicy, next_state
 from crawler.extract import BUILTIN_PROFILES, SiteProfile
 from crawler.noise import NoiseRules
@@ -155,8 +155,13 @@ class ArchivePipeline:
         known = self.store.current_payload(seed_id, latest["id"]) if latest else None
         meta = self.store.current_metadata(latest)
         args = (item, self.run_id, self._original(seed_id), latest, known, meta)
-        if self.pool is not None:
-            result = await asyncio.wrap_future(self.pool.submit(_analyse_in_worker, *args))
+        # Failures, 304s and unchanged bytes are decided without parsing: no trip to the pool (an
+        # all-unchanged revisit never even starts it).
+        if self.pool is not None and needs_extraction(item, latest, known):
+            # Submitted from a thread: the first submit starts the forkserver, which loads and warms up
+            # the extraction stack for seconds; on the reactor thread that would time downloads out.
+            submitted = await asyncio.to_thread(self.pool.submit, _analyse_in_worker, *args)
+            result = await asyncio.wrap_future(submitted)
         else:
             result = analyse(
                 *args[:4], self.profiles, known_payload=known, removal_rules=self.removal, known_metadata=meta,
