@@ -18,12 +18,11 @@ import yaml
 
 from crawler.config import Settings
 from crawler.errors import SeedError
-from crawler.records import DiffRecord, utcnow
+from crawler.capture import diff_record
+from crawler.records import utcnow
 from crawler.runner import crawl, seed_interval_of, seed_row
 from crawler.seeds import load_seed, load_seeds, validate_url
 from crawler.store import Store
-from crawler.textnorm import markdown_to_text
-from crawler.versions import diff_texts
 
 SLUG_MAX = 80
 
@@ -140,23 +139,10 @@ def _keep_or_drop(settings: Settings, store: Store, result: Added, title: str | 
     body = "\n\n".join(version["text"].splitlines()) + "\n"
     result.path.write_text(seed_text(result.url, title or version["title"], fetch_date, body), encoding="utf-8")
     seed = load_seed(result.path, settings.seeds.urls)
-    store.sync_seeds([seed_row(seed, seed_interval_of(settings, seed))])
-    original = markdown_to_text(seed.body)
-    diff = diff_texts(original, version["text"], old_label="original", new_label="version 1")
-    store.record_original_diff(version["id"], DiffRecord(
-        base="original", similarity=round(diff.similarity, 4), chars_added=diff.chars_added,
-        chars_removed=diff.chars_removed, diff=diff.diff, ops=diff.ops,
-        **_measures(diff),
-    ))
+    row = seed_row(seed, seed_interval_of(settings, seed))
+    store.sync_seeds([row])
+    store.record_original_diff(
+        version["id"], diff_record("original", row["original_text"], version["text"], "original", "version 1", None)
+    )
     result.version_chars = len(version["text"])
 
-
-def _measures(diff: object) -> dict[str, object]:
-    """The change measures a DiffRecord carries beyond the basic ones (retained, change)."""
-    fields = getattr(DiffRecord, "__dataclass_fields__", {})
-    out: dict[str, object] = {}
-    if "retained" in fields:
-        out["retained"] = round(getattr(diff, "retained", 1.0), 4)
-    if "change" in fields:
-        out["change"] = getattr(diff, "change", None)
-    return out

@@ -191,10 +191,10 @@ def analyse(
     new_label = f"version {(latest['version'] if latest else 0) + 1}"
     if original_text:
         original = sentences(original_text, page_noise)
-        result.diffs.append(_diff_record("original", original, new_sentences, "original", new_label, None))
+        result.diffs.append(diff_record("original", original, new_sentences, "original", new_label, None))
     if previous is not None:
         old_label = f"version {latest['version']}"
-        result.diffs.append(_diff_record("previous", previous, new_sentences, old_label, new_label, latest["id"]))
+        result.diffs.append(diff_record("previous", previous, new_sentences, old_label, new_label, latest["id"]))
     return result
 
 
@@ -237,10 +237,11 @@ def _unfollowed_redirect(status: int, location: str | None) -> str:
     return f"{_http(status)} to {location} not followed (only 301, 302, 303, 307 and 308 redirects are)"
 
 
-def _diff_record(
-    base: str, old: Sentences, new: Sentences, old_label: str, new_label: str, base_version_id: int | None
+def diff_record(
+    base: str, old: str | Sentences, new: str | Sentences, old_label: str, new_label: str,
+    base_version_id: int | None,
 ) -> DiffRecord:
-    """Diff new against old as a record for the diffs table."""
+    """Diff new against old (texts, or texts already split) as a record for the diffs table."""
     diff = diff_texts(old, new, old_label=old_label, new_label=new_label)
     return DiffRecord(
         base=base,

@@ -14,7 +14,7 @@ from crawler.errors import ArchiveUnusableError, StoreError
 from crawler.drift import FIELDS as METADATA_FIELDS, MetadataChange
 from crawler.records import CaptureRecord, DiffRecord, VersionRecord, utcnow
 from crawler.seedstate import DEFAULT_CONFIRM, SeedState, next_seed_state
-from crawler.search import excerpt, fts_query, search_form
+from crawler.search import search_form
 
 DB_NAME = "archive.db"
 
@@ -399,20 +399,6 @@ class Store:
             ).fetchall():
                 self._index_text("version", seed_id, version_id, title, text)
         return self.db.execute("SELECT count(*) FROM search_docs").fetchone()[0]
-
-    def search(self, query: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Originals and versions matching query, best first, with an excerpt around the match."""
-        rows = self.db.query(
-            """
-            SELECT d.kind, d.seed_id, d.version_id, v.version, coalesce(d.title, s.title) AS title,
-                   coalesce(v.text, s.original_text) AS text
-            FROM search_fts f JOIN search_docs d ON d.id = f.rowid
-            JOIN seeds s ON s.id = d.seed_id LEFT JOIN versions v ON v.id = d.version_id
-            WHERE search_fts MATCH ? ORDER BY f.rank LIMIT ?
-            """,
-            [fts_query(query), limit],
-        )
-        return [dict(row, text=excerpt(row["text"], query)) for row in rows]
 
     def _seed_title(self, seed_id: str) -> str | None:
         """The seed's title, or None."""

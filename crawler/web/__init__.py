@@ -14,7 +14,7 @@ from typing import Any
 
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from crawler.search import excerpt, fts_query
 from crawler.web.render import diff_html, marked_excerpt, outcome_legend, timeline_svg
@@ -56,7 +56,7 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
         return marked_excerpt(value)
     if value is None:
         return None
-    if column in ("id", "seed_id") and table in _SEED_LINK_VIEWS and (column == "seed_id" or table == "seed_overview"):
+    if (column == "seed_id" and table in _SEED_LINK_VIEWS) or (column == "id" and table == "seed_overview"):
         return Markup('<a href="{}article/{}">{}</a>').format(base, value, value)
     if column == "latest_version_id" and table == "seed_overview":
         return Markup('<a href="{}diff/{}?base=original">latest vs original</a>').format(base, value)
@@ -193,4 +193,4 @@ def _percent(value: Any) -> str:
 @hookimpl
 def extra_template_vars() -> dict[str, Any]:
     """Helpers for the plugin's templates."""
-    return {"crawler_percent": _percent, "crawler_escape": escape}
+    return {"crawler_percent": _percent}
