@@ -77,6 +77,27 @@ def _analyse_in_worker(
     )
 
 
+def extraction_context() -> multiprocessing.context.BaseContext:
+    """The pool's process context: forkserver, its server preloading and warming up the extraction stack."""
+    # forkserver, not fork: the crawl process has a running reactor and threads by the time the pool
+    # starts. The server imports the extraction stack once and forks each worker from it, ready to go.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["crawler.warmup"])
+    return context
+
+
+def start_extraction_server() -> None:
+    """Start the pool's forkserver now, so its seconds of warm-up overlap the crawl's own start-up.
+
+    The server loads crawler.warmup on the other core while this process reads seeds and starts
+    Scrapy; without this it would start at the first response, with fetched pages waiting for it.
+    """
+    from multiprocessing import forkserver
+
+    extraction_context()
+    forkserver.ensure_running()
+
+
 class ArchivePipeline:
     """Turn each raw response into a capture (and maybe a version) in the archive."""
 
@@ -125,13 +146,9 @@ class ArchivePipeline:
         """Open the archive once for the whole crawl, and the extraction pool if one is wanted."""
         self.store = Store(self.db_path, create=False)
         if self.workers > 0:
-            # forkserver, not fork: the crawl process has a running reactor and threads by now. The
-            # server imports the extraction stack once and forks each worker from it, ready to go.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["crawler.warmup"])
             self.pool = ProcessPoolExecutor(
                 self.workers,
-                mp_context=context,
+                mp_context=extraction_context(),
                 initializer=_init_worker,
                 initargs=(tuple(self.profiles), os.getpid(), self.removal, self.noise),
             )

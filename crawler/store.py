@@ -262,6 +262,7 @@ class Store:
 
     def __init__(self, path: Path, *, create: bool = True):
         self.path = Path(path)
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
         if not create and not self.path.exists():
             raise StoreError(
                 f"no archive at {self.path}; run 'crawler crawl' first or pass --archive DIR"
@@ -514,30 +515,24 @@ class Store:
                     ).fetchone()[0]
                     + 1
                 )
-                version_id = (
-                    self.db["versions"]
-                    .insert(
-                        dict(
-                            vars(new_version),
-                            seed_id=capture.seed_id,
-                            version=number,
-                            chars=len(new_version.text),
-                            created_at=capture.fetched_at,
-                        )
-                    )
-                    .last_pk
+                version_id = self._insert(
+                    "versions",
+                    dict(
+                        vars(new_version),
+                        seed_id=capture.seed_id,
+                        version=number,
+                        chars=len(new_version.text),
+                        created_at=capture.fetched_at,
+                    ),
                 )
                 self._index_text("version", capture.seed_id, version_id,
                                  new_version.title or self._seed_title(capture.seed_id), new_version.text)
                 for diff in diffs:
-                    row = dict(vars(diff), version_id=version_id)
-                    row["ops"] = json.dumps(diff.ops, ensure_ascii=False)
-                    self.db["diffs"].insert(row)
-            row = dict(vars(capture), version_id=version_id)
-            row["redirects"] = json.dumps(capture.redirects, ensure_ascii=False) if capture.redirects else None
-            capture_id = self.db["captures"].insert(row).last_pk
+                    self._insert("diffs", dict(vars(diff), version_id=version_id))
+            redirects = json.dumps(capture.redirects, ensure_ascii=False) if capture.redirects else None
+            capture_id = self._insert("captures", dict(vars(capture), version_id=version_id, redirects=redirects))
             for record in warc_records:
-                self.db["warc_records"].insert(dict(_warc_record_row(record), capture_id=capture_id))
+                self._insert("warc_records", dict(_warc_record_row(record), capture_id=capture_id))
             if due is not None:
                 self.db.execute(
                     "UPDATE seeds SET interval_seconds = ?, consecutive_failures = ?, next_due_at = ?, "
@@ -553,6 +548,24 @@ class Store:
                 )
             self._move_state(capture, capture_id, state_confirm)
         return capture_id, version_id
+
+    def _insert(self, table: str, row: Mapping[str, Any]) -> int:
+        """Insert one row into an existing table and return its rowid; lists and dicts stored as JSON.
+
+        The per-capture path: sqlite-utils' insert() checks the table and builds its statement anew
+        on every call, several queries per row, a third of the crawl process's database time.
+        """
+        columns = tuple(row)
+        sql = self._insert_sql.get((table, columns))
+        if sql is None:
+            sql = self._insert_sql[(table, columns)] = (
+                f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})"
+            )
+        values = [
+            json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict, tuple)) else v for v in row.values()
+        ]
+        return self.db.execute(sql, values).lastrowid
 
     def _move_state(self, capture: CaptureRecord, capture_id: int, confirm: int) -> None:
         """Apply one capture to its seed's state columns, logging a change in state_changes; in a transaction."""

@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy import signals
 from scrapy import exceptions as scrapy_errors
 from scrapy.exceptions import IgnoreRequest
 from twisted.internet import error as net_error
@@ -127,6 +128,10 @@ class RevisitSpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         """One request per seed; dont_filter because two seeds may share a URL."""
         for target in self.targets:
+            # Lazily: Scrapy otherwise queues every start request at once, and a crawl's memory would
+            # grow with its number of seeds (Scrapy's documented lazy-start pattern).
+            if self.crawler.engine.needs_backout():
+                await self.crawler.signals.wait_for(signals.scheduler_empty)
             yield scrapy.Request(
                 target["url"],
                 callback=self.parse,
