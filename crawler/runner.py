@@ -241,13 +241,18 @@ def _locked_crawl(
             due = set(store.due_seed_ids(iso(now or datetime.now(timezone.utc))))
             targets = [s for s in targets if s.id in due]
         run_id = store.start_run(trigger, len(targets), pid=os.getpid())
+        captured = store.seeds_with_versions()
     finally:
         store.close()
-    if extract_workers(settings, len(targets)):
+    never_captured = sum(1 for s in targets if s.id not in captured)
+    if never_captured >= POOL_MIN_PAGES and extract_workers(settings, len(targets)):
         from crawler.pipelines import start_extraction_server
 
-        # Now rather than at the first response: its seconds of warm-up overlap Scrapy's start-up.
+        # Seeds never captured will all need extraction: start the pool's server now rather than at
+        # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
+        # seeds may need no extraction at all, and leaves the server to the first page that does.
         start_extraction_server()
+    del captured
     # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
     # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
     targets = [Target(s.id, s.fetch_url) for s in targets]

@@ -708,6 +708,10 @@ class Store:
         base = base or default_interval
         return DueState(float(base), float(interval or base), failures or 0, next_due or utcnow())
 
+    def seeds_with_versions(self) -> set[str]:
+        """Ids of the seeds that have at least one version."""
+        return {row[0] for row in self.db.execute("SELECT DISTINCT seed_id FROM versions")}
+
     def due_seed_ids(self, now: str, limit: int | None = None) -> list[str]:
         """Crawlable seeds due at `now` (ISO UTC), most overdue first; uses the seeds_due index."""
         sql = "SELECT id FROM seeds WHERE status = 'ok' AND next_due_at <= ? ORDER BY next_due_at"

@@ -261,3 +261,49 @@ def test_parent_domain_matches_subdomains():
 def test_invalid_selector_is_rejected_when_profile_is_built():
     with pytest.raises(ValueError, match="invalid CSS selector"):
         SiteProfile(name="broken", content="div[")
+
+
+# --- lxml's C-level element classes (crawler.extract.FAST_ELEMENT_CLASSES) ---------------------
+
+FORM_PAGE = (
+    "<html><head><title>Library opening hours</title></head><body><article><h1>Library opening hours</h1>"
+    "<p>The reading room opens at nine on weekdays and at ten on Saturdays, the council said today.</p>"
+    "<form action='/search'><label for='q'>Search the catalogue</label><input id='q' name='q' value='maps'>"
+    "<select name='s'><option>Books</option></select><textarea name='t'>Notes</textarea></form>"
+    "<p>Evening hours on Thursdays continue until the end of the year, when the budget is reviewed.</p>"
+    "</article></body></html>"
+)
+
+
+@pytest.mark.parametrize(
+    "name, url",
+    [
+        ("wechat_article.html", WECHAT_URL),
+        ("csdn_article.html", CSDN_URL),
+        ("gbk_news.html", NEWS_URL),
+        ("english_article.html", BLOG_URL),
+        ("no_content.html", BLOG_URL),
+        (None, BLOG_URL),
+    ],
+)
+def test_fast_element_classes_extract_exactly_what_lxml_html_classes_do(name, url):
+    import lxml.html
+    import trafilatura.utils
+
+    from crawler.extract import use_fast_element_classes
+
+    html = page(name) if name else FORM_PAGE
+    parser = trafilatura.utils.HTML_PARSER
+    # Installed at import: a form control parsed by trafilatura is a plain HtmlElement.
+    assert type(trafilatura.utils.load_html(FORM_PAGE).find(".//input")) is lxml.html.HtmlElement
+    fast = extract(html, url)
+    try:
+        parser.set_element_class_lookup(lxml.html.HtmlElementClassLookup())
+        assert type(trafilatura.utils.load_html(FORM_PAGE).find(".//input")) is lxml.html.InputElement
+        slow = extract(html, url)
+    finally:
+        use_fast_element_classes()
+    assert type(trafilatura.utils.load_html(FORM_PAGE).find(".//input")) is lxml.html.HtmlElement
+    assert fast == slow
+    if name is None:
+        assert "Evening hours on Thursdays" in fast.text
