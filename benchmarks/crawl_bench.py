@@ -113,7 +113,7 @@ class Measure:
     pages: int
     seconds: float
     cpu: float
-    peak_rss_mb: float = 0.0  # the largest of the process and its descendants
+    peak_rss_mb: float = 0.0  # the largest peak of the process and its descendants
     own_rss_mb: float = 0.0  # the process alone (the crawl without its extraction workers)
     db_bytes: float = 0.0
     warc_bytes: float = 0.0
@@ -134,22 +134,25 @@ def machine_cpu_seconds() -> float:
 
 
 def run_measured(name: str, pages: int, command: list[str], **kwargs) -> Measure:
-    """Run a command as a child process: wall time, busy CPU of the machine meanwhile, its peak RSS.
+    """Run a command as a child process: wall time, busy CPU of the machine meanwhile, peak RSS.
 
     Machine CPU, not the child's rusage: extraction workers forked by a forkserver are not the
     child's own children, and the local page servers' work belongs in the cost of a crawl too.
+    Peak RSS is each process's own high-water mark (VmHWM), read from /proc while the command runs,
+    for the child and every process under it (the forkserver and its extraction workers). Not
+    wait4's ru_maxrss: that counts the moment between fork and exec, when the child still maps
+    this benchmark's memory (the pages it serves), and would report that instead.
     """
     before = machine_cpu_seconds()
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
-    # The child's own high-water mark, read from /proc while it runs: wait4's ru_maxrss is the
-    # largest of the child and its descendants (the extraction workers, whose dateparser data dominate).
-    own_peak_kb = 0
+    own_peak_kb = tree_peak_kb = 0
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         own_peak_kb = max(own_peak_kb, _vm_hwm_kb(proc.pid))
+        tree_peak_kb = max([tree_peak_kb] + [_vm_hwm_kb(p) for p in _descendants(proc.pid)])
         time.sleep(0.2)
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -158,7 +161,8 @@ def run_measured(name: str, pages: int, command: list[str], **kwargs) -> Measure
         raise SystemExit(f"{name} failed ({proc.returncode}): {err[-2000:]}")
     cpu = machine_cpu_seconds() - before
     print(f"  {name}: {seconds:.1f} s  {out.strip()[-200:]}", file=sys.stderr)
-    return Measure(name, pages, seconds, cpu, peak_rss_mb=usage.ru_maxrss / 1024, own_rss_mb=own_peak_kb / 1024)
+    return Measure(name, pages, seconds, cpu, peak_rss_mb=max(own_peak_kb, tree_peak_kb) / 1024,
+                   own_rss_mb=own_peak_kb / 1024)
 
 
 def _vm_hwm_kb(pid: int) -> int:
@@ -170,6 +174,24 @@ def _vm_hwm_kb(pid: int) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process under pid (Linux /proc), pid included; just [pid] where /proc cannot tell."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                queue.extend(int(child) for child in (task / "children").read_text().split())
+            except (OSError, ValueError):
+                pass
+    return found
 
 
 def folder_bytes(path: Path) -> int:
@@ -292,12 +314,33 @@ RATIOS = (
 )
 
 
+def print_rounds(rounds: list[dict[str, Measure]], count: int, source: str) -> None:
+    """The table of measures and the table of ratios, per round and as medians."""
+    print(f"\n{count} pages ({source}), {os.cpu_count()} cores, {len(rounds)} round(s); "
+          "each figure the median of the rounds\n")
+    print("| measure | pages/s | machine CPU s/page | peak RSS MB | DB bytes/capture | WARC bytes/capture |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for key in ("first", "revisit", "bare", "cli"):
+        ms = [r[key] for r in rounds]
+        rss, db, warc = (median([getattr(m, f) for m in ms]) for f in ("peak_rss_mb", "db_bytes", "warc_bytes"))
+        print(f"| {ms[0].name} | {median([m.pages_per_second for m in ms]):.1f} | "
+              f"{median([m.cpu / m.pages for m in ms]):.4f} | {_or_dash(rss)} | {_or_dash(db)} | {_or_dash(warc)} |")
+    header = " | ".join(f"round {i + 1}" for i in range(len(rounds)))
+    print(f"\n| ratio | {header} | median | target |")
+    print("|---|" + "---:|" * (len(rounds) + 2))
+    for name, ratio, target, fmt in RATIOS:
+        values = [ratio(r) for r in rounds]
+        cells = " | ".join(fmt.format(v) for v in values)
+        print(f"| {name} | {cells} | **{fmt.format(median(values))}** | {target} |")
+
+
 def main() -> int:
     """Run every measurement (in rounds) and print the tables of measures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=500, help="pages in the throughput comparison")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="times every measure is taken; each ratio is reported per round and as the median")
+                        help="times every measure is taken; each ratio is reported per round and as the median "
+                        "(0: the memory check alone)")
     parser.add_argument("--memory", default="", help="capture counts for the memory check, e.g. 1000,10000")
     args = parser.parse_args()
     pages = load_pages(args.pages)
@@ -311,22 +354,8 @@ def main() -> int:
             print(f" round {index + 1} of {args.rounds}", file=sys.stderr)
             rounds.append(one_round(servers, pages, work, index))
 
-        print(f"\n{len(pages)} pages ({source}), {os.cpu_count()} cores, {args.rounds} round(s); "
-              "each figure the median of the rounds\n")
-        print("| measure | pages/s | machine CPU s/page | peak RSS MB | DB bytes/capture | WARC bytes/capture |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for key in ("first", "revisit", "bare", "cli"):
-            ms = [r[key] for r in rounds]
-            rss, db, warc = (median([getattr(m, f) for m in ms]) for f in ("peak_rss_mb", "db_bytes", "warc_bytes"))
-            print(f"| {ms[0].name} | {median([m.pages_per_second for m in ms]):.1f} | "
-                  f"{median([m.cpu / m.pages for m in ms]):.4f} | {_or_dash(rss)} | {_or_dash(db)} | {_or_dash(warc)} |")
-        header = " | ".join(f"round {i + 1}" for i in range(len(rounds)))
-        print(f"\n| ratio | {header} | median | target |")
-        print("|---|" + "---:|" * (len(rounds) + 2))
-        for name, ratio, target, fmt in RATIOS:
-            values = [ratio(r) for r in rounds]
-            cells = " | ".join(fmt.format(v) for v in values)
-            print(f"| {name} | {cells} | **{fmt.format(median(values))}** | {target} |")
+        if rounds:
+            print_rounds(rounds, len(pages), source)
 
         if args.memory:
             counts = [int(c) for c in args.memory.split(",")]
