@@ -252,7 +252,6 @@ def _locked_crawl(
         # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
         # seeds may need no extraction at all, and leaves the server to the first page that does.
         start_extraction_server()
-    del captured
     # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
     # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
     targets = [Target(s.id, s.fetch_url) for s in targets]
