@@ -15,6 +15,7 @@ from crawler import __version__
 from crawler.config import Settings, load_settings
 from crawler.errors import CrawlerError
 from crawler.seeds import load_seeds
+from crawler.timefmt import local_time
 
 
 @dataclass
@@ -116,40 +117,73 @@ def crawl(obj: Context, seed_ids: tuple[str, ...]) -> None:
     """Crawl the named seeds now (all seeds with a URL when none are named)."""
     from crawler.runner import crawl as run_crawl
 
-    progress = _Progress() if sys.stderr.isatty() else None
-    summary = run_crawl(
-        obj.settings(),
-        obj.seeds_dir,
-        obj.archive_dir,
-        wanted=seed_ids,
-        trigger="manual",
-        verbose=obj.verbose,
-        on_capture=progress.advance if progress else None,
-        on_start=progress.start if progress else None,
-    )
-    if progress:
+    progress = Progress()
+    try:
+        summary = run_crawl(
+            obj.settings(),
+            obj.seeds_dir,
+            obj.archive_dir,
+            wanted=seed_ids,
+            trigger="manual",
+            verbose=obj.verbose,
+            on_capture=progress.advance,
+            on_start=progress.start,
+        )
+    finally:
         progress.finish()
     for line in summary.seed_warnings:
         click.echo(line, err=True)
     click.echo(summary.line())
+    for line in summary.failure_lines():
+        click.echo(line)
 
 
-class _Progress:
-    """A progress bar on stderr, shown only on a terminal."""
+class Progress:
+    """Progress on stderr: a bar on a terminal, otherwise a line every `every` seconds of a long run."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: float = 10.0, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.every = every
         self.bar: Any = None
+        self.total = 0
+        self.done = 0
+        self.failed = 0
+        self.started = 0.0
+        self.last_line = 0.0
 
     def start(self, total: int) -> None:
-        self.bar = click.progressbar(length=max(total, 1), label="crawling", file=sys.stderr)
-        self.bar.__enter__()
+        """The run is about to fetch `total` seeds."""
+        import time
+
+        self.total, self.started = total, time.monotonic()
+        self.last_line = self.started
+        if self.stream.isatty():
+            self.bar = click.progressbar(length=max(total, 1), label="crawling", file=self.stream)
+            self.bar.__enter__()
 
     def advance(self, item: dict[str, Any]) -> None:
-        self.bar.update(1)
+        """One seed's capture was written."""
+        import time
+
+        self.done += 1
+        self.failed += item.get("outcome") == "failed"
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = time.monotonic()
+        if now - self.last_line >= self.every and self.done < self.total:
+            self.last_line = now
+            click.echo(
+                f"crawling: {self.done}/{self.total} seeds done ({self.failed} failed), "
+                f"{now - self.started:.0f} s so far",
+                file=self.stream,
+            )
 
     def finish(self) -> None:
+        """The run ended (or failed): close the bar."""
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 @cli.command()
@@ -167,13 +201,18 @@ def status(obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    click.echo("seed\tlast_fetched\tlast_outcome\tversions\tsimilarity\turl")
+    click.echo("seed\tlast_fetched\tlast_outcome\tversions\tsimilarity\turl\tlast_error")
     for row in rows:
         similarity = "" if row["similarity_to_original"] is None else f"{row['similarity_to_original']:.3f}"
         outcome = row["last_outcome"] or ("no_url" if row["status"] == "no_url" else "never")
         click.echo(
-            f"{row['id']}\t{row['last_fetched'] or '-'}\t{outcome}\t{row['versions']}\t{similarity or '-'}\t{row['url'] or '-'}"
+            f"{row['id']}\t{local_time(row['last_fetched'])}\t{outcome}\t{row['versions']}\t{similarity or '-'}"
+            f"\t{row['url'] or '-'}\t{row['last_error'] or '-'}"
         )
+    if not rows:
+        click.echo("no seeds in the archive yet: run 'crawler crawl' (or 'crawler demo' to see one)", err=True)
+    elif not any(row["last_outcome"] for row in rows):
+        click.echo("nothing fetched yet: run 'crawler crawl'", err=True)
 
 
 @cli.command()
@@ -229,6 +268,8 @@ def run(obj: Context, trigger: str, fail_on_errors: bool) -> None:
             click.echo(line, err=True)
     if obj.verbose or failed:
         click.echo(summary.line(), err=True)
+        for line in summary.failure_lines():
+            click.echo(line, err=True)
     if fail_on_errors and failed:
         sys.exit(1)
 
@@ -331,7 +372,13 @@ def changes(obj: Context, since: str, as_json: bool) -> None:
         return
     for event in events:
         click.echo(event_line(event))
-    click.echo(f"{len(events)} changes since {start}", err=True)
+    click.echo(f"{len(events)} changes since {local_time(start)}", err=True)
+    if not events:
+        click.echo(
+            "nothing changed in that time: try a longer --since (e.g. 30d), or see 'crawler status' for "
+            "what the last runs fetched",
+            err=True,
+        )
 
 
 @cli.command()
@@ -378,5 +425,16 @@ def _cluster_settings(obj: Context) -> Settings:
 
 
 def main() -> None:
-    """Entry point of the `crawler` console script."""
-    cli(prog_name="crawler")
+    """Entry point of the `crawler` console script: any failure is one line on stderr."""
+    try:
+        # Standalone mode: click reports usage errors and turns Ctrl-C into "Aborted!" itself.
+        cli(prog_name="crawler")
+    except Exception as exc:  # a bug or a broken install: one line, the traceback only when asked
+        if sys.argv.count("-v") > 1 or "-vv" in sys.argv:
+            raise
+        click.echo(
+            f"error: {type(exc).__name__}: {' '.join(str(exc).split())} (the crawler itself failed; "
+            "run again with -vv for the traceback)",
+            err=True,
+        )
+        sys.exit(1)

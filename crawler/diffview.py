@@ -6,6 +6,7 @@ from pathlib import Path
 
 from crawler.errors import CrawlerError
 from crawler.store import Store
+from crawler.timefmt import local_time
 from crawler.versions import diff_texts
 
 
@@ -23,10 +24,25 @@ def _text(store: Store, seed_id: str, which: str, original: str | None) -> tuple
             raise CrawlerError(f"'{which}' is not a version: use 'original', 'latest' or a number") from None
         row = store.version(seed_id, number)
     if row is None:
+        if which == "latest":
+            raise CrawlerError(f"seed {seed_id} has no version yet: {_last_attempt(store, seed_id)}")
         raise CrawlerError(
             f"seed {seed_id} has no version {which}; see 'crawler status' for how many it has"
         )
     return f"version {row['version']}", row["text"]
+
+
+def _last_attempt(store: Store, seed_id: str) -> str:
+    """What the seed's last fetch attempt did, and what to do next, for a seed with no version."""
+    capture = store.last_capture(seed_id)
+    if capture is None:
+        return f"it was never fetched; run 'crawler crawl {seed_id}'"
+    when = local_time(capture["fetched_at"])
+    reason = f": {capture['error']}" if capture.get("error") else ""
+    return (
+        f"its last attempt ({when}) was {capture['outcome']}{reason}; "
+        f"run 'crawler crawl {seed_id}' once the page can be reached"
+    )
 
 
 def seed_diff(archive_dir: Path, seed_id: str, base: str = "original", target: str = "latest") -> list[str]:

@@ -35,3 +35,9 @@ class RunLockedError(CrawlerError):
     """Another run holds the archive lock."""
 
     exit_code = 75
+
+
+class RunInterruptedError(CrawlerError):
+    """The run was stopped by a signal (Ctrl-C, SIGTERM) before it finished."""
+
+    exit_code = 130

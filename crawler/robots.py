@@ -11,15 +11,55 @@ from __future__ import annotations
 
 from typing import Any
 
+from scrapy import exceptions as scrapy_errors
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware as ScrapyRobotsTxtMiddleware
 from scrapy.http import Request
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet import error as net_error
 from twisted.internet.defer import Deferred
+
+# Failures of a host that a retry cannot fix: the name does not resolve, nothing listens, TLS fails.
+PERMANENT_FAILURES: tuple[type[BaseException], ...] = (
+    net_error.DNSLookupError,
+    net_error.ConnectionRefusedError,
+    net_error.SSLError,
+    *(
+        cls
+        for cls in (
+            getattr(scrapy_errors, "CannotResolveHostError", None),
+            getattr(scrapy_errors, "DownloadConnectionRefusedError", None),
+        )
+        if cls is not None
+    ),
+)
 
 
 class RobotsTxtMiddleware(ScrapyRobotsTxtMiddleware):
-    """RobotsTxtMiddleware whose concurrent waiters all receive the parsed robots.txt."""
+    """RobotsTxtMiddleware whose concurrent waiters all receive the parsed robots.txt.
+
+    When robots.txt fails in a way no retry fixes (no such name, nothing listening), the pages of that
+    host fail at once with the same error: fetching them would only fail again, after the download delay.
+    """
+
+    def _robots_error(self, exc: Exception, netloc: str) -> None:
+        """Remember a host whose robots.txt failed permanently, then let Scrapy settle its waiters."""
+        if isinstance(exc, PERMANENT_FAILURES):
+            self._permanent_failures()[netloc] = exc
+        super()._robots_error(exc, netloc)
+
+    def _permanent_failures(self) -> dict[str, BaseException]:
+        """Hosts whose robots.txt failed permanently, with the error."""
+        if not hasattr(self, "_failed_hosts"):
+            self._failed_hosts: dict[str, BaseException] = {}
+        return self._failed_hosts
+
+    def process_request_2(self, rp: Any, request: Request) -> None:
+        """Fail a request to a host known to be unreachable; otherwise check robots.txt as Scrapy does."""
+        failed = self._permanent_failures().get(urlparse_cached(request).netloc)
+        if failed is not None:
+            raise type(failed)(*failed.args)
+        super().process_request_2(rp, request)
 
     async def robot_parser(self, request: Request) -> Any:
         """The host's robots.txt parser (None when it could not be fetched), waiting for it if in flight."""

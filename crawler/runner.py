@@ -13,10 +13,9 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 from crawler.announce import announce
 from crawler.config import Settings
-from crawler.due import iso, next_state, seed_interval
+from crawler.due import iso, seed_interval
 from crawler.lock import archive_lock
-from crawler.errors import ConfigError, CrawlerError, SeedError
-from crawler.records import CaptureRecord
+from crawler.errors import ConfigError, CrawlerError, RunInterruptedError, SeedError
 from crawler.seeds import Seed, load_seeds
 from crawler.store import Store
 from crawler.textnorm import markdown_to_text, text_sha256
@@ -48,6 +47,8 @@ class RunSummary:
     status: str
     # One line per seed that was not crawled or needs a look (broken, no URL, shared URL), for stderr.
     seed_warnings: list[str] = field(default_factory=list)
+    # The commonest reasons of the run's failed captures, with their counts, commonest first.
+    failure_reasons: list[tuple[str, int]] = field(default_factory=list)
 
     def line(self) -> str:
         """The one-line summary printed after a run."""
@@ -62,6 +63,25 @@ class RunSummary:
             f"{n('failed', 0)} failed",
         ]
         return f"run {self.run_id}: {self.seeds} seeds, " + ", ".join(parts)
+
+    def failure_lines(self) -> list[str]:
+        """One line per common failure reason, to print under the summary."""
+        return [f"  {count} failed: {reason}" for reason, count in self.failure_reasons]
+
+
+# Scrapy's RETRY_EXCEPTIONS (2.13+) without the failures that a retry cannot fix (see crawler/robots.py).
+RETRY_EXCEPTIONS = [
+    "scrapy.exceptions.DownloadFailedError",
+    "scrapy.exceptions.DownloadTimeoutError",
+    "scrapy.exceptions.ResponseDataLossError",
+    "twisted.internet.error.ConnectionDone",
+    "twisted.internet.error.ConnectionLost",
+    "twisted.internet.error.TimeoutError",
+    "twisted.internet.error.TCPTimedOutError",
+    # HttpCompressionMiddleware raises OSError on an empty compressed body.
+    OSError,
+    "scrapy.core.downloader.handlers.http11.TunnelError",
+]
 
 
 def seed_row(seed: Seed, base_interval: float | None = None) -> dict[str, Any]:
@@ -131,6 +151,9 @@ def scrapy_settings(
         "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,
         "DOWNLOAD_WARNSIZE": 0,
         "RETRY_TIMES": crawl.retries,
+        # A name that does not resolve or a port where nothing listens will not answer a second later
+        # either: only failures a retry can fix are retried (Scrapy's list without those two).
+        "RETRY_EXCEPTIONS": RETRY_EXCEPTIONS,
         # Error statuses reach the spider: a 404 is data (outcome gone), not something to drop.
         "HTTPERROR_ALLOW_ALL": True,
         # The spider yields one item per response; Scrapy's default of 100 starts 100 asyncio tasks
@@ -262,53 +285,52 @@ def _locked_crawl(
     status, error = "completed", None
     try:
         if targets:
+            check_extraction_stack()
             _run_scrapy(settings, store.path, run_id, targets, verbose, on_capture)
     except CrawlerError as exc:
         status, error = "failed", str(exc)
         raise
+    except BaseException as exc:
+        # Ctrl-C outside Scrapy's own handling, or a bug of ours: the run failed, no seed did.
+        status, error = "failed", one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        raise
     finally:
         store = Store(store.path)
         try:
-            _record_missing(store, run_id, targets, error, settings)
+            # Seeds the run never reached get no capture: the failure was the run's, not theirs, and
+            # they stay due for the next run (DESIGN: a capture is a fetch attempt).
             store.finish_run(run_id, status=status, error=error)
             if settings.warc.enabled:
                 write_index(store.path.parent / WARC_DIR_NAME / INDEX_NAME, store.warc_records())
-            # The Atom feed and notifications: logged, never raised, so they cannot fail the run.
-            announce(store, settings, store.path.parent, run_id)
+            by_outcome = store.by_outcome(run_id)
+            if by_outcome:
+                # The Atom feed and notifications: logged, never raised, so they cannot fail the run.
+                # A run that captured nothing has nothing to announce, and leaves the feed as it was.
+                announce(store, settings, store.path.parent, run_id)
             summary = RunSummary(
-                run_id, len(targets), store.by_outcome(run_id), status, warnings
+                run_id, len(targets), by_outcome, status, warnings,
+                failure_reasons=store.failure_reasons(run_id),
             )
         finally:
             store.close()
     return summary
 
 
-def _record_missing(
-    store: Store, run_id: int, targets: Sequence[Target], error: str | None, settings: Settings
-) -> None:
-    """Give every seed the crawl never answered for a failed capture: nothing is lost silently."""
-    seen = {
-        row["seed_id"]
-        for row in store.query("SELECT DISTINCT seed_id FROM captures WHERE run_id = ?", [run_id])
-    }
-    for seed in targets:
-        if seed.id not in seen:
-            store.record_capture(
-                CaptureRecord(
-                    run_id=run_id,
-                    seed_id=seed.id,
-                    url=seed.fetch_url,
-                    outcome="failed",
-                    error=f"no response recorded: the crawl stopped early ({error or 'shut down'})",
-                ),
-                due=next_state(
-                    "failed",
-                    store.due_state(seed.id, settings.schedule.policy().interval),
-                    settings.schedule.policy(),
-                    datetime.now(timezone.utc),
-                ),
-                state_confirm=settings.state.confirm,
-            )
+def one_line(text: str) -> str:
+    """Text on one line: an error message must never span lines (logs, cron mail, the runs table)."""
+    return " ".join(text.split())
+
+
+def check_extraction_stack() -> None:
+    """Import trafilatura and its helpers before fetching: a broken install fails the run, never a seed."""
+    try:
+        import crawler.extract  # noqa: F401  (trafilatura, jusText, lxml's HTML cleaner)
+    except Exception as exc:  # ImportError mostly; any failure to import is a broken install
+        raise CrawlerError(
+            f"cannot start the crawl: the extraction stack does not import "
+            f"({type(exc).__name__}: {one_line(str(exc))}); "
+            "reinstall the crawler with: pip install -e ."
+        ) from None
 
 
 # Below this many pages a pool's start-up (a fresh interpreter per core) costs more than it saves.
@@ -365,6 +387,12 @@ def _run_scrapy(
     # not end it quietly with every seed "stopped early".
     started.addErrback(lambda failure: start_errors.append(f"{type(failure.value).__name__}: {failure.value}"))
     process.start()
+    if crawler.stats.get_value("finish_reason") == "shutdown":
+        # Ctrl-C or SIGTERM: Scrapy finished what was in flight; whatever was not fetched stays due.
+        raise RunInterruptedError(
+            "the run was stopped by Ctrl-C or SIGTERM before it finished; seeds not fetched stay due "
+            "for the next run"
+        )
     if start_errors:
         message = f"Scrapy could not start the crawl: {start_errors[0]}"
         if settings.scrapy:

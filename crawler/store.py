@@ -459,6 +459,17 @@ class Store:
             ).fetchall()
         )
 
+    def failure_reasons(self, run_id: int, limit: int = 3) -> list[tuple[str, int]]:
+        """The commonest errors of a run's failed captures, with counts (commonest first)."""
+        return [
+            (error, count)
+            for error, count in self.db.execute(
+                "SELECT error, count(*) AS n FROM captures WHERE run_id = ? AND outcome = 'failed' "
+                "GROUP BY error ORDER BY n DESC, error LIMIT ?",
+                [run_id, limit],
+            ).fetchall()
+        ]
+
     def mark_interrupted_runs(self) -> int:
         """Mark runs left 'running' by a killed process as failed; returns how many."""
         with self.db.atomic():
@@ -788,6 +799,15 @@ class Store:
                 """
             )
         )
+
+    def last_capture(self, seed_id: str) -> dict[str, Any] | None:
+        """The seed's most recent capture, or None."""
+        rows = list(
+            self.db.query(
+                "SELECT * FROM captures WHERE seed_id = ? ORDER BY fetched_at DESC, id DESC LIMIT 1", [seed_id]
+            )
+        )
+        return rows[0] if rows else None
 
     def diff_row(self, version_id: int, base: str) -> dict[str, Any] | None:
         """The stored diff of a version against a base, or None."""

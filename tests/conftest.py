@@ -126,9 +126,9 @@ class Project:
         path.write_text(front + body, encoding="utf-8")
         return path
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    def run(self, *args: str, timeout: float = 120, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         """Run `python -m crawler` with this project's folders, as its own process."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
         for name in list(env):
             if name.startswith("CRAWLER_"):
                 del env[name]

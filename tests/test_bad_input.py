@@ -231,5 +231,39 @@ def test_scrapy_setting_that_breaks_the_crawl(page_server: PageServer, project: 
     assert page_server.requests == []
     run = project.rows("SELECT status, error FROM runs")[0]
     assert run["status"] == "failed" and "no_such_module" in run["error"]
-    capture = project.rows("SELECT outcome, error FROM captures")[0]
-    assert capture["outcome"] == "failed" and capture["error"].startswith("no response recorded: the crawl stopped early")
+    # The failure is the run's: no capture blames the seed, which stays due for the next run.
+    assert project.rows("SELECT * FROM captures") == []
+    assert project.rows("SELECT state, next_due_at <= ? AS due FROM seeds", "9999") == [{"state": None, "due": 1}]
+
+
+def test_crawl_that_cannot_start_blames_no_seed(page_server: PageServer, project: Project, tmp_path: Path) -> None:
+    """A broken install (the extraction stack does not import) fails the run, never a seed."""
+    url = page_server.page("/a", article_page(EN_TITLE, EN_PARAGRAPHS))
+    project.seed("a", url, "Text.")
+    assert project.run("crawl").returncode == 0
+    seeds_before = project.rows("SELECT id, state, next_due_at, interval_seconds FROM seeds")
+    feed = project.archive / "changes.atom"
+    feed_before = feed.read_bytes()
+    # The failure the issue met on pip 23.2: lxml 6 without lxml_html_clean. A package of that name
+    # that raises on import stands in for the missing one, inside the spawned crawl process only.
+    broken = tmp_path / "broken-install" / "lxml_html_clean"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text(
+        'raise ImportError("lxml.html.clean module is now a separate project lxml_html_clean.\\n'
+        'Install lxml[html-clean] or lxml_html_clean directly.")\n',
+        encoding="utf-8",
+    )
+    page_server.requests.clear()
+    for _ in range(2):
+        result = project.run("crawl", env_extra={"PYTHONPATH": str(broken.parent)})
+        assert result.returncode == 1
+        assert result.stderr.startswith("error: cannot start the crawl: the extraction stack does not import")
+        assert "lxml_html_clean" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert page_server.requests == []
+    runs = project.rows("SELECT status, error FROM runs ORDER BY id")
+    assert [r["status"] for r in runs] == ["completed", "failed", "failed"]
+    assert "lxml_html_clean" in runs[-1]["error"] and "\n" not in runs[-1]["error"]
+    assert project.rows("SELECT count(*) AS n FROM captures") == [{"n": 1}]
+    assert project.rows("SELECT id, state, next_due_at, interval_seconds FROM seeds") == seeds_before
+    assert project.rows("SELECT count(*) AS n FROM state_changes WHERE new_state = 'failing'") == [{"n": 0}]
+    assert feed.read_bytes() == feed_before
