@@ -311,7 +311,7 @@ def add(obj: Context, urls: tuple[str, ...], title: str | None, url_file: Path |
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it local unless you mean it).")
 @click.option("--metadata", "metadata_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Datasette metadata  [default: datasette/metadata.yml beside the config file]")
+              help="Your additions to the archive's Datasette metadata  [default: datasette/metadata.yml beside the config file]")
 @click.option("--open", "open_browser", is_flag=True, help="Open a browser on the archive.")
 @click.pass_obj
 def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_browser: bool) -> None:
@@ -330,10 +330,9 @@ def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_b
     args = [sys.executable, "-m", "datasette", "serve", str(database), "--host", host, "--port", str(port),
             # Datasette opens a mutable database read-only for queries; the crawler stays the only writer.
             "--setting", "truncate_cells_html", "400", "--setting", "sql_time_limit_ms", "5000"]
+    # The archive's own metadata comes from the plugin; a file of the user's adds to it or overrides it.
     if metadata_path.exists():
         args += ["--metadata", str(metadata_path)]
-    else:
-        click.echo(f"note: no {metadata_path}; serving without the archive's descriptions and canned queries", err=True)
     if open_browser:
         args.append("--open")
     sys.stdout.flush()

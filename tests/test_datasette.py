@@ -14,7 +14,7 @@ from datasette.app import Datasette
 from web_archive import HOSTILE, INSERTED_EN, INSERTED_ZH, NO_URL_TEXT, WebArchive, build
 
 ROOT = Path(__file__).resolve().parent.parent
-METADATA = ROOT / "config" / "datasette" / "metadata.yml"
+METADATA = ROOT / "crawler" / "web" / "metadata.yml"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,8 @@ def fetch(web: WebArchive, *paths: str) -> list[Any]:
     """GET each path from a Datasette serving the archive with the project's metadata and plugin."""
 
     async def run() -> list[Any]:
-        ds = Datasette([str(web.db_path)], metadata=yaml.safe_load(METADATA.read_text(encoding="utf-8")))
+        # No metadata passed: the plugin supplies the archive's own, as it does for `crawler serve`.
+        ds = Datasette([str(web.db_path)])
         return [await ds.client.get(path) for path in paths]
 
     return asyncio.run(run())
@@ -189,3 +190,62 @@ def test_article_page_has_a_timeline_versions_and_captures(web: WebArchive) -> N
 def test_unknown_version_is_404(web: WebArchive) -> None:
     (response,) = fetch(web, "/-/diff/999999")
     assert response.status_code == 404
+
+
+def test_serve_outside_the_project_has_the_archive_metadata(web: WebArchive, tmp_path: Path) -> None:
+    """`crawler serve` in a folder holding only archive/: descriptions, canned queries and home links."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import urllib.request
+
+    from conftest import free_port
+
+    shutil.copytree(web.project.archive, tmp_path / "archive")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "crawler", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )
+    assert server.stderr is not None
+    try:
+        # Uvicorn says when it listens; read its log rather than guessing with sleeps.
+        log = []
+        for line in server.stderr:
+            log.append(line)
+            if "Uvicorn running on" in line:
+                break
+        else:
+            pytest.fail("crawler serve exited before listening:\n" + "".join(log))
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/-/metadata.json") as response:
+            metadata = json.load(response)
+        with urllib.request.urlopen(f"{base}/") as response:
+            home = lxml.html.fromstring(response.read())
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    queries = metadata["databases"]["archive"]["queries"]
+    assert len(queries) >= 5
+    assert metadata["databases"]["archive"]["tables"]["captures"]["description"]
+    assert "license" not in metadata, "no licence is claimed over archived articles"
+    assert "/-/articles" in {a.get("href") for a in home.iter("a")}
+
+
+def test_a_users_metadata_adds_to_the_archives(web: WebArchive, tmp_path: Path) -> None:
+    """A metadata file of the user's overrides a key and adds a query; the shipped ones stay."""
+
+    async def run() -> dict[str, Any]:
+        ds = Datasette([str(web.db_path)], metadata={
+            "title": "Our archive",
+            "databases": {"archive": {"queries": {"mine": {"sql": "SELECT 1 AS one"}}}},
+        })
+        return (await ds.client.get("/-/metadata.json")).json()
+
+    metadata = asyncio.run(run())
+    shipped = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
+    assert metadata["title"] == "Our archive"
+    assert set(metadata["databases"]["archive"]["queries"]) == {"mine", *shipped["databases"]["archive"]["queries"]}

@@ -8,9 +8,14 @@ Every archived value is escaped: markupsafe's Markup/escape build all HTML here.
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
@@ -19,8 +24,26 @@ from markupsafe import Markup
 from crawler.search import excerpt, fts_query
 from crawler.web.render import diff_html, marked_excerpt, outcome_legend, timeline_svg
 
+# The name Datasette gives archive/archive.db (its file name without extension).
+ARCHIVE_DATABASE = "archive"
+
 # Views whose seed ids link to the article page (tables link seed_id to the seeds row already).
 _SEED_LINK_VIEWS = {"seed_overview", "changes", "search", None}
+
+
+@functools.lru_cache(maxsize=1)
+def archive_metadata() -> dict[str, Any]:
+    """The archive's Datasette metadata, shipped with the package (crawler/web/metadata.yml)."""
+    text = (Path(__file__).parent / "metadata.yml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@hookimpl
+def get_metadata(datasette: Any, key: str, database: str | None, table: str | None) -> dict[str, Any]:
+    """The archive's metadata for a Datasette serving an archive; a user's own file overrides it."""
+    if ARCHIVE_DATABASE not in datasette.databases:
+        return {}
+    return copy.deepcopy(archive_metadata())
 
 
 @hookimpl(trylast=True)
