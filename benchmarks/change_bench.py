@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/change_bench.py [--pages 300] [--show 5] [--no-builtin-noise] [--keep]
 
-Reads real pages at run time from ../shared/corpus (pages/, plus the Chinese wechat/ and zh-news/
+Reads real pages at run time from $BENCH_CORPUS (pages/, plus the Chinese wechat/ and zh-news/
 pages; never copied into the repository), keeps those with an article (200+ characters extracted),
 and gives each page three seeds, one per kind of scripted mutation between two visits:
 
@@ -40,10 +40,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
+
 from crawler.extract import decode_html, extract
 from crawler.textnorm import comparison_form, is_cjk, split_sentences
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+CORPUS = corpus_root()
 CONFIG = """\
 crawl:
   download_delay: 0
@@ -346,7 +348,7 @@ def main() -> int:
     for seed_id in missed[: args.show]:
         print(f"\nc: edit not detected {seed_id} ({outcomes.get(seed_id)}): {edits[seed_id]}", file=sys.stderr)
 
-    print(f"\n{len(pages)} real article pages (../shared/corpus), two crawls of {2 * len(pages) + len(edits)} seeds\n")
+    print(f"\n{len(pages)} real article pages ($BENCH_CORPUS), two crawls of {2 * len(pages) + len(edits)} seeds\n")
     print("| mutation between visits | pages | result | % | target | notes |")
     print("|---|---:|---|---:|---:|---|")
     for name, count, result, share, target, notes, other in rows:

@@ -224,7 +224,7 @@ def main() -> int:
     if not redis_server:
         raise SystemExit("redis-server is not installed: apt-get install redis-server")
     pages = load_pages(args.pages)
-    source = "../shared/corpus/pages" if CORPUS.exists() else "synthetic pages"
+    source = "$BENCH_CORPUS/pages" if CORPUS.exists() else "synthetic pages"
     work = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
     port = free_port()
     redis_proc = subprocess.Popen([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",

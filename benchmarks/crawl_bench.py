@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/crawl_bench.py [--pages 500] [--rounds 3] [--memory 1000,10000]
 
-Serves real pages from ../shared/corpus/pages (read at run time; synthetic pages when absent) over
+Serves real pages from $BENCH_CORPUS/pages (read at run time; synthetic pages when absent) over
 local HTTP servers on 16 loopback hosts (127.0.0.1-127.0.0.16), writes a seed per page, and measures:
 
 - `crawler crawl` as its own process (first crawl, then the unchanged revisit): pages per second,
@@ -32,7 +32,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "pages"
+from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
+
+CORPUS = corpus_root() / "pages"
 HOSTS = [f"127.0.0.{i}" for i in range(1, 17)]
 CONFIG = """\
 crawl:
@@ -344,7 +346,7 @@ def main() -> int:
     parser.add_argument("--memory", default="", help="capture counts for the memory check, e.g. 1000,10000")
     args = parser.parse_args()
     pages = load_pages(args.pages)
-    source = "../shared/corpus/pages" if CORPUS.exists() else "synthetic pages"
+    source = "$BENCH_CORPUS/pages" if CORPUS.exists() else "synthetic pages"
     work = Path(tempfile.mkdtemp(prefix="crawl-bench-"))
     servers = Servers(pages)
     try:

@@ -1,6 +1,6 @@
-"""Check the core loop on real saved pages, as a new user would (not a test: needs ../shared/corpus).
+"""Check the core loop on real saved pages, as a new user would (not a test: needs $BENCH_CORPUS).
 
-Serves real article pages from ../shared/corpus over a local HTTP server, writes a front-matter seed
+Serves real article pages from $BENCH_CORPUS over a local HTTP server, writes a front-matter seed
 for each whose body is the article text, then runs the real `crawler crawl` four times:
 first crawl (version 1 each), unchanged revisit (no version), a one-sentence edit in some pages
 (version 2 whose diff against the previous version shows that sentence), and checks 404/410 -> gone,
@@ -23,10 +23,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
+
 from crawler.extract import decode_html, extract
 from crawler.textnorm import split_sentences
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+CORPUS = corpus_root()
 CONFIG = "crawl:\n  download_delay: 0\n  autothrottle: false\n  timeout: 5\n  retries: 0\n  concurrent_per_domain: 8\n"
 
 

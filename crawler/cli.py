@@ -382,6 +382,44 @@ def changes(obj: Context, since: str, as_json: bool) -> None:
 
 @cli.command()
 @click.pass_obj
+def demo(obj: Context) -> None:
+    """See the whole job offline: a small local site is crawled, changed (an edit, a takedown) and crawled again."""
+    from crawler.announce import event_line
+    from crawler.demo import ARTICLES, DIFF_SEED, run_demo
+    from crawler.diffview import seed_diff
+    from crawler.store import Store
+
+    started = run_demo(obj.seeds_dir, obj.global_args(), click.echo)
+    store = Store.in_archive(obj.archive_dir, create=False)
+    try:
+        events = store.change_events(started)
+        latest = store.latest_version(DIFF_SEED)
+    finally:
+        store.close()
+    click.echo("\nWhat happened (crawler changes):")
+    order = {article.seed_id: n for n, article in enumerate(ARTICLES)}
+    for event in sorted(events, key=lambda e: (order.get(e["seed_id"], len(order)), e["at"])):
+        click.echo("  " + event_line(event).split("\t", 1)[1].replace("\t", "  "))
+    if latest and latest["version"] > 1:
+        lines = seed_diff(obj.archive_dir, DIFF_SEED, str(latest["version"] - 1), "latest")
+        click.echo(f"\nThe edit (crawler diff {DIFF_SEED} --from {latest['version'] - 1}):")
+        for line in [lines[0], *(x for x in lines[1:] if x[:1] in "+-" and x[:3] not in ("+++", "---"))]:
+            click.echo("  " + line)
+    prefix = "" if obj.archive_dir == Path("archive") and obj.seeds_dir == Path("seeds") else (
+        " ".join(obj.global_args()[:4]) + " "
+    )
+    click.echo(
+        "\nLook next:\n"
+        f"  crawler {prefix}diff demo-en-council       the corrected sentence, against the saved original\n"
+        f"  crawler {prefix}diff demo-zh-river --from 1  the softened Chinese sentence, version 1 to 2\n"
+        f"  crawler {prefix}changes                    every new version and takedown, as the feed says it\n"
+        f"  crawler {prefix}status                     each seed's last fetch, outcome and versions\n"
+        f"  crawler {prefix}serve                      the archive in Datasette on http://127.0.0.1:8001/"
+    )
+
+
+@cli.command()
+@click.pass_obj
 def worker(obj: Context) -> None:
     """Cluster: fetch and extract seeds from the Redis queue (cluster.redis_url) until SIGTERM or Ctrl-C."""
     settings = _cluster_settings(obj)

@@ -129,7 +129,7 @@ class NetworkSection(Section):
 
 
 class ChangeSection(Section):
-    """What counts as a change of text: page noise ignored when comparing (README "Change detection")."""
+    """What counts as a change of text: page noise ignored when comparing (docs/change-detection.md)."""
 
     # Built-in patterns for read counts, relative times and timestamp lines (crawler/noise.py).
     builtin_noise: bool = True

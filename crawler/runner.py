@@ -58,7 +58,8 @@ class RunSummary:
             f"{fetched} fetched",
             f"{n('new_version', 0)} new versions",
             f"{n('unchanged', 0) + n('not_modified', 0)} unchanged",
-            f"{n('gone', 0) + n('removed', 0)} gone",
+            f"{n('gone', 0)} gone",
+            f"{n('removed', 0)} removed",
             f"{n('no_content', 0)} no content",
             f"{n('failed', 0)} failed",
         ]

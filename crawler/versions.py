@@ -23,7 +23,7 @@ from crawler.textnorm import clean_text, fold_clean, split_sentences
 DIFF_CONTEXT = 1
 
 # Change classes of a diff, from its similarity and how many sentences it touched (one place:
-# README "Change detection" explains them). Against a long article one rewritten sentence scores
+# docs/change-detection.md explains them). Against a long article one rewritten sentence scores
 # about 0.99, a corrected paragraph 0.9, a third of the text cut or replaced about 0.8, and text
 # sharing less than half its characters with the old one is no longer the same article.
 MINOR_SIMILARITY = 0.98  # minor: at least this similar...

@@ -27,6 +27,7 @@ POLICY = RevisitPolicy(
     interval=86400, min_interval=3600, max_interval=10 * 86400, factor=2, failure_backoff=600, max_failure_backoff=3600
 )
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+SCHEDULING_DOC = (ROOT / "docs" / "scheduling.md").read_text(encoding="utf-8")
 
 
 def state(interval: float = 86400, failures: int = 0) -> DueState:
@@ -229,8 +230,8 @@ def test_intervals_from_front_matter_config_id_and_url_glob(page_server, project
     result = project.run("-v", "run")
     assert result.returncode == 0, result.stderr
     assert "seed typo" in result.stderr and "'soon' is not a duration" in result.stderr, "a typo is reported, not fatal"
-    # The README's "what is due next" query, as a Datasette user would run it.
-    query = re.search(r"```sql\n(.*?next_due_at.*?)```", README, re.S).group(1)
+    # The docs' "what is due next" query, as a Datasette user would run it.
+    query = re.search(r"```sql\n(.*?next_due_at.*?)```", SCHEDULING_DOC, re.S).group(1)
     rows = {r["id"]: r for r in project.rows(query)}
     assert {k: v["interval_seconds"] for k, v in rows.items()} == {
         "front": 21600, "byid": 7200, "byurl": 43200, "typo": 86400, "plain": 86400
@@ -290,9 +291,10 @@ def test_bad_daemon_options(project: Project) -> None:
     assert result.returncode == 2 and "--every" in result.stderr
 
 
-def test_readme_crontab_line_runs(page_server, project: Project) -> None:
-    line = re.search(r"^(\S+ \S+ \S+ \S+ \S+) (cd .+crawler run.*)$", README, re.M)
-    assert line, "the README shows a crontab line"
+@pytest.mark.parametrize("doc", [README, SCHEDULING_DOC], ids=["README", "docs/scheduling.md"])
+def test_readme_crontab_line_runs(page_server, project: Project, doc: str) -> None:
+    line = re.search(r"^(\S+ \S+ \S+ \S+ \S+) (cd .+crawler run.*)$", doc, re.M)
+    assert line, "the README and docs/scheduling.md show a crontab line"
     fields, command = line.groups()
     assert len(fields.split()) == 5
     # The README's line with this project's folders in place of the install path.
@@ -307,7 +309,7 @@ def test_readme_crontab_line_runs(page_server, project: Project) -> None:
 
 
 def test_readme_systemd_unit_names_the_daemon() -> None:
-    unit_text = re.search(r"```ini\n(\[Unit\].+?)```", README, re.S).group(1)
+    unit_text = re.search(r"```ini\n(\[Unit\].+?)```", SCHEDULING_DOC, re.S).group(1)
     unit = configparser.ConfigParser(strict=True)
     unit.optionxform = str
     unit.read_string(unit_text)
