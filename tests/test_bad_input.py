@@ -79,7 +79,7 @@ def test_bad_seeds_end_to_end(page_server: PageServer, project: Project) -> None
 
     crawled = project.run("crawl")
     assert crawled.returncode == 0, crawled.stderr
-    assert crawled.stdout.strip() == "run 1: 4 seeds, 4 fetched, 4 new versions, 0 unchanged, 0 gone, 0 no content, 0 failed"
+    assert crawled.stdout.strip() == "run 1: 4 seeds, 4 fetched, 4 new versions, 0 unchanged, 0 gone, 0 removed, 0 no content, 0 failed"
     assert sorted(crawled.stderr.splitlines()) == sorted(
         [f"warning: seed {s} skipped: {paths[s]}: {problem}" for s, problem in PROBLEMS.items()]
         + [

@@ -209,3 +209,47 @@ def _session_pids(session_id: int) -> list[int]:
         if int(fields[3]) == session_id and fields[0] != "Z":
             pids.append(int(entry.name))
     return pids
+
+
+def test_sigterm_fails_the_run_and_blames_no_seed(project: Project) -> None:
+    """SIGTERM mid-run: the run is recorded as failed with the reason; seeds not reached get no capture."""
+    import threading
+
+    from fault_server import Connection, hang, respond
+
+    arrived = threading.Event()
+    held = hang()
+
+    def hold_and_tell(conn: Connection) -> None:
+        arrived.set()
+        held(conn)
+
+    server = FaultServer().start()
+    try:
+        server.route("/robots.txt", respond(404, b"", "text/plain"))
+        # One request at a time: the first page hangs, the others wait behind it and are never fetched.
+        project.config.write_text(CONFIG.replace("concurrent_requests: 16", "concurrent_requests: 1")
+                                  .replace("concurrent_per_domain: 16", "concurrent_per_domain: 1")
+                                  .replace("timeout: 5", "timeout: 3"), encoding="utf-8")
+        for n in range(5):
+            project.seed(f"s{n}", server.route(f"/p{n}", hold_and_tell), "Text.")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
+             "--config", str(project.config), "crawl"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        assert arrived.wait(60), "the crawl never reached the server"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        server.stop()
+    assert proc.returncode == 130, err
+    assert err.splitlines()[-1].startswith("error: the run was stopped by Ctrl-C or SIGTERM")
+    run = project.rows("SELECT status, error FROM runs")[0]
+    assert run["status"] == "failed" and "SIGTERM" in run["error"]
+    captures = project.rows("SELECT seed_id, error FROM captures")
+    # At most the page in flight was attempted (and timed out); the seeds never reached have no capture.
+    assert len(captures) <= 1
+    assert all("stopped early" not in (c["error"] or "") for c in captures)
+    assert project.rows("SELECT count(*) AS n FROM state_changes") == [{"n": 0}]

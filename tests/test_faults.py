@@ -203,10 +203,15 @@ def test_the_run_completes_with_one_capture_per_seed(fault_crawl: FaultCrawl) ->
     assert "Traceback" not in fault_crawl.stderr
     n = len(EXPECTED)
     counts = {o: sum(e.outcome == o for e in EXPECTED.values()) for o in ("new_version", "gone", "no_content", "failed")}
-    assert fault_crawl.stdout.strip() == (
+    summary, *reasons = fault_crawl.stdout.strip().splitlines()
+    assert summary == (
         f"run 1: {n} seeds, {n - counts['failed']} fetched, {counts['new_version']} new versions, 0 unchanged, "
-        f"{counts['gone']} gone, {counts['no_content']} no content, {counts['failed']} failed"
+        f"{counts['gone']} gone, 0 removed, {counts['no_content']} no content, {counts['failed']} failed"
     )
+    # The commonest failure reasons follow, with counts, commonest first.
+    assert len(reasons) == 3 and reasons[0] == "  6 failed: forbidden by robots.txt"
+    shown = [int(line.split()[0]) for line in reasons]
+    assert shown == sorted(shown, reverse=True)
     captures = fault_crawl.project.rows("SELECT seed_id FROM captures")
     assert sorted(c["seed_id"] for c in captures) == sorted(EXPECTED)
     runs = fault_crawl.project.rows("SELECT status FROM runs")
@@ -290,7 +295,9 @@ def test_retry_after_is_retried_then_recorded(project: Project) -> None:
         "HTTP 503 Service Unavailable (Retry-After: 1; still failing after 1 retry, see crawl.retries)"
     )
     assert captures["flaky"]["outcome"] == "new_version" and captures["flaky"]["error"] is None
-    assert captures["dead"]["error"].endswith("; still failing after 1 retry, see crawl.retries")
+    # Nothing listening: a retry cannot fix that, so none is spent on it.
+    assert captures["dead"]["error"].startswith("connection refused by 127.0.0.1:")
+    assert "still failing after" not in captures["dead"]["error"]
     # Both 503 answers are in the WARC archive, attached to the one capture.
     records = project.rows("SELECT status FROM warc_records WHERE capture_id = ?", captures["busy"]["id"])
     assert [r["status"] for r in records] == [503, 503]
@@ -376,7 +383,8 @@ def test_gzip_bomb_is_valid_gzip_past_the_limit() -> None:
 
 def test_readme_table_shows_these_errors() -> None:
     """Every error the Reliability table (docs/reliability.md) shows is one this crawl produces."""
-    section = (Path(__file__).resolve().parent.parent / "docs" / "reliability.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "reliability.md").read_text(encoding="utf-8")
+    section = doc.split("## Servers and seeds", 1)[1]
     rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "`" in line]
     assert len(rows) >= 15
     patterns = [e.error for e in EXPECTED.values() if e.error]
@@ -387,3 +395,17 @@ def test_readme_table_shows_these_errors() -> None:
         for shown in error.split(" / "):
             assert any(re.fullmatch(p, shown) for p in patterns), f"README shows an error no test produces: {shown}"
             assert outcome in {e.outcome for e in EXPECTED.values() if e.error and re.fullmatch(e.error, shown)}
+
+
+def test_unresolvable_host_fails_at_once_without_retries(project: Project) -> None:
+    """A name that does not resolve (.invalid never does) is not retried; its robots.txt failure ends the seed."""
+    project.config.write_text(FAULT_CONFIG.replace("retries: 0", "retries: 2"), encoding="utf-8")
+    project.seed("nowhere", "http://archive-crawler-test.invalid/article", "Text.")
+    project.seed("refused", f"http://127.0.0.1:{free_port()}/article", "Text.")
+    result = project.run("crawl")
+    assert result.returncode == 0, result.stderr
+    errors = {c["seed_id"]: c["error"] for c in project.rows("SELECT seed_id, error FROM captures")}
+    assert errors["nowhere"].startswith("DNS lookup failed") and "archive-crawler-test.invalid" in errors["nowhere"]
+    assert errors["refused"].startswith("connection refused by 127.0.0.1:")
+    assert not any("still failing after" in e for e in errors.values()), "no retry is spent on these"
+    assert "  1 failed: DNS lookup failed" in result.stdout
