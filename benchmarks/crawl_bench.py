@@ -5,7 +5,10 @@
 Serves real pages from $BENCH_CORPUS/pages (read at run time; synthetic pages when absent) over
 local HTTP servers on 16 loopback hosts (127.0.0.1-127.0.0.16), writes a seed per page, and measures:
 
-- `crawler crawl` as its own process (first crawl, then the unchanged revisit): pages per second,
+- `crawler crawl` as its own process (first crawl, then the unchanged revisit, then a revisit where every
+  response carries invisible noise: a fresh script token and a `data-` attribute on <body>, as real sites
+  send; then one more noisy crawl where a few pages also had one word of their article edited, which
+  must all become new versions while no other page does): pages per second,
   CPU seconds per page (the crawl and its worker processes), peak RSS, database and WARC bytes per capture;
 - a bare single-process loop of trafilatura extraction, same options, same HTML read from memory;
 - the `trafilatura` command-line tool fetching the same URLs from the same servers.
@@ -22,6 +25,8 @@ import argparse
 import gzip
 import os
 import random
+import re
+import sqlite3
 import shutil
 import subprocess
 import sys
@@ -64,12 +69,43 @@ def load_pages(count: int) -> list[bytes]:
     ]
 
 
+_BODY_TAG = re.compile(rb"<body\b", re.I)
+
+
+def with_noise(page: bytes) -> bytes:
+    """The page as a real site sends it on each request: a fresh script token and a data- attribute on <body>.
+
+    Nothing a reader sees changes; the bytes (and so the payload digest) differ on every request.
+    """
+    token = os.urandom(8).hex().encode()
+    script = b'<script>window.__csrf = "' + token + b'";</script>'
+    if _BODY_TAG.search(page):
+        return _BODY_TAG.sub(b'<body data-request-id="' + token + b'"', page, count=1).replace(
+            b"</body>", script + b"</body>", 1)
+    return script + page
+
+
+def edit_one_word(page: bytes, version_text: str) -> bytes | None:
+    """The page with one word of its extracted article replaced, or None when no word is unique in the HTML."""
+    paragraphs = sorted(version_text.splitlines(), key=len, reverse=True)
+    for paragraph in paragraphs[:3]:
+        words = [w for w in re.findall(r"[A-Za-z]{6,}", paragraph)]
+        for word in words[len(words) // 2:] + words[: len(words) // 2]:
+            encoded = word.encode()
+            if page.count(encoded) == 1:
+                return page.replace(encoded, b"Zqxedit" + encoded[::-1], 1)
+    return None
+
+
 class Servers:
     """One threaded HTTP server per loopback host, serving /p/N from a shared list of pages."""
 
     def __init__(self, pages: list[bytes]):
         self.pages = pages
         self.servers: list[ThreadingHTTPServer] = []
+        # Invisible noise on every response (see with_noise), and edited pages by index.
+        self.noise = False
+        self.edited: dict[int, bytes] = {}
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,7 +113,10 @@ class Servers:
 
             def do_GET(self) -> None:  # noqa: N802
                 if self.path.startswith("/p/"):
-                    body, status = outer.pages[int(self.path[3:]) % len(outer.pages)], 200
+                    index = int(self.path[3:])
+                    body, status = outer.edited.get(index) or outer.pages[index % len(outer.pages)], 200
+                    if outer.noise:
+                        body = with_noise(body)
                 else:
                     body, status = b"not found", 404
                 self.send_response(status)
@@ -119,6 +158,10 @@ class Measure:
     own_rss_mb: float = 0.0  # the process alone (the crawl without its extraction workers)
     db_bytes: float = 0.0
     warc_bytes: float = 0.0
+    # The noisy revisits: versions that should not exist, and edits made and found.
+    false_versions: int = 0
+    edits: int = 0
+    edits_found: int = 0
 
     @property
     def pages_per_second(self) -> float:
@@ -227,6 +270,42 @@ def crawl(project: Path, name: str, pages: int) -> Measure:
     return measure
 
 
+def _archive(project: Path) -> sqlite3.Connection:
+    """A read connection to a benchmark project's archive."""
+    return sqlite3.connect(project / "archive" / "archive.db")
+
+
+def new_versions(project: Path, pages: int) -> int:
+    """New versions made by the project's latest run."""
+    db = _archive(project)
+    try:
+        return db.execute("SELECT count(*) FROM captures WHERE run_id = (SELECT max(id) FROM runs) "
+                          "AND outcome = 'new_version'").fetchone()[0]
+    finally:
+        db.close()
+
+
+def latest_texts(project: Path) -> dict[str, str]:
+    """Each seed's latest version text."""
+    db = _archive(project)
+    try:
+        return dict(db.execute("SELECT seed_id, text FROM versions v WHERE version = "
+                               "(SELECT max(version) FROM versions w WHERE w.seed_id = v.seed_id)"))
+    finally:
+        db.close()
+
+
+def edited_found(project: Path, edited: set[str]) -> tuple[int, int]:
+    """(edited seeds that got a new version, other seeds that got one) in the latest run."""
+    db = _archive(project)
+    try:
+        changed = {row[0] for row in db.execute(
+            "SELECT seed_id FROM captures WHERE run_id = (SELECT max(id) FROM runs) AND outcome = 'new_version'")}
+    finally:
+        db.close()
+    return len(changed & edited), len(changed - edited)
+
+
 def bare_extraction(pages: list[bytes], urls: list[str]) -> Measure:
     """trafilatura.extract with metadata over the same HTML, one process, pages in memory."""
     code = (
@@ -277,8 +356,23 @@ def one_round(servers: Servers, pages: list[bytes], work: Path, index: int) -> d
     results: dict[str, Measure] = {}
 
     def crawls() -> None:
+        servers.noise, servers.edited = False, {}
         results["first"] = crawl(project, "crawler crawl (first)", len(pages))
         results["revisit"] = crawl(project, "crawler crawl (unchanged revisit)", len(pages))
+        servers.noise = True
+        results["noisy"] = crawl(project, "crawler crawl (revisit, invisible noise on every page)", len(pages))
+        results["noisy"].false_versions = new_versions(project, len(pages))
+        # Then one word of the article edited on every 20th page, noise still on: each must be a new version.
+        texts = latest_texts(project)
+        for index in range(0, len(pages), 20):
+            edited = edit_one_word(pages[index], texts.get(f"p{index:06d}", ""))
+            if edited is not None:
+                servers.edited[index] = edited
+        results["edits"] = crawl(project, "crawler crawl (noise, one-word edits on 5% of pages)", len(pages))
+        found = edited_found(project, {f"p{i:06d}" for i in servers.edited})
+        results["edits"].edits, results["edits"].edits_found, results["edits"].false_versions = (
+            len(servers.edited), *found)
+        servers.noise, servers.edited = False, {}
 
     def bare() -> None:
         results["bare"] = bare_extraction(pages, urls)
@@ -312,7 +406,13 @@ RATIOS = (
      lambda r: r["first"].pages_per_second / r["bare"].pages_per_second, ">= 1.2", "{:.2f}"),
     ("unchanged revisit / first crawl (pages/s)",
      lambda r: r["revisit"].pages_per_second / r["first"].pages_per_second, ">= 3", "{:.2f}"),
+    ("revisit with invisible noise / first crawl (pages/s)",
+     lambda r: r["noisy"].pages_per_second / r["first"].pages_per_second, ">= 3", "{:.2f}"),
     ("database growth per unchanged capture (bytes)", lambda r: r["revisit"].db_bytes, "< 1024", "{:.0f}"),
+    ("false versions in the noisy revisits", lambda r: r["noisy"].false_versions + r["edits"].false_versions, "0",
+     "{:.0f}"),
+    ("one-word edits found / made", lambda r: r["edits"].edits_found / max(r["edits"].edits, 1), "1",
+     "{:.2f}"),
 )
 
 
@@ -322,7 +422,7 @@ def print_rounds(rounds: list[dict[str, Measure]], count: int, source: str) -> N
           "each figure the median of the rounds\n")
     print("| measure | pages/s | machine CPU s/page | peak RSS MB | DB bytes/capture | WARC bytes/capture |")
     print("|---|---:|---:|---:|---:|---:|")
-    for key in ("first", "revisit", "bare", "cli"):
+    for key in ("first", "revisit", "noisy", "edits", "bare", "cli"):
         ms = [r[key] for r in rounds]
         rss, db, warc = (median([getattr(m, f) for m in ms]) for f in ("peak_rss_mb", "db_bytes", "warc_bytes"))
         print(f"| {ms[0].name} | {median([m.pages_per_second for m in ms]):.1f} | "
@@ -334,6 +434,9 @@ def print_rounds(rounds: list[dict[str, Measure]], count: int, source: str) -> N
         values = [ratio(r) for r in rounds]
         cells = " | ".join(fmt.format(v) for v in values)
         print(f"| {name} | {cells} | **{fmt.format(median(values))}** | {target} |")
+    print("\n" + "; ".join(f"round {i + 1}: {r['edits'].edits_found} of {r['edits'].edits} edits found, "
+                           f"{r['noisy'].false_versions + r['edits'].false_versions} false versions"
+                           for i, r in enumerate(rounds)))
 
 
 def main() -> int:

@@ -8,7 +8,8 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from crawler.drift import MetadataChange, metadata_changes
-from crawler.extract import Extracted, SiteProfile, decode_html, extract
+from crawler.extract import Extracted, SiteProfile, decode_html, extract, load_page
+from crawler.fingerprint import reader_fingerprint, strip_volatile, tree_digest
 from crawler.records import CaptureRecord, DiffRecord, VersionRecord
 from crawler.removal import Page, RemovalRules, assess
 from crawler.noise import NoiseRules
@@ -53,13 +54,68 @@ def archive_columns(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def needs_extraction(raw: Mapping[str, Any], latest: Mapping[str, Any] | None, known_payload: str | None) -> bool:
-    """False when analyse() decides from the status or the payload digest alone, with no page to parse."""
+def rules_from_settings(settings: Any) -> tuple[list[SiteProfile], RemovalRules, NoiseRules]:
+    """Site profiles (configured ones first, so they replace a built-in one), removal and noise rules
+    from a crawl's Scrapy settings (ARCHIVE_PROFILES, ARCHIVE_REMOVAL, ARCHIVE_NOISE)."""
+    from crawler.extract import BUILTIN_PROFILES
+
+    configured = [
+        SiteProfile(
+            name=p["name"], domains=tuple(p.get("domains") or ()), content=p["content"],
+            title=p.get("title"), author=p.get("author"), signature=p.get("signature"),
+        )
+        for p in settings.getlist("ARCHIVE_PROFILES")
+    ]
+    removal = settings.getdict("ARCHIVE_REMOVAL")
+    noise = settings.getdict("ARCHIVE_NOISE")
+    return (
+        configured + list(BUILTIN_PROFILES),
+        RemovalRules(**removal) if removal else RemovalRules(),
+        NoiseRules.from_config(noise.get("ignore"), builtin=noise.get("builtin", True)) if noise else NoiseRules(),
+    )
+
+
+def needs_extraction(
+    raw: Mapping[str, Any],
+    latest: Mapping[str, Any] | None,
+    known_payload: str | None,
+    known_fingerprint: str | None = None,
+) -> bool:
+    """False when analyse() decides from the status, the payload digest or the reader fingerprint alone."""
     status = raw.get("status")
     if raw.get("error") or status is None or status in GONE_STATUSES or not 200 <= status < 300:
         return False
+    if latest is None:
+        return True
     digest = (raw.get("warc") or {}).get("payload_digest")
-    return not (known_payload and latest is not None and digest == known_payload)
+    if known_payload and digest == known_payload:
+        return False
+    return not (known_fingerprint and raw.get("reader_fingerprint") == known_fingerprint)
+
+
+def media_type_of(raw: Mapping[str, Any]) -> str:
+    """The response's media type, lower-case (text/html when the server names none)."""
+    return (header(raw, "content-type") or "text/html").split(";")[0].strip().lower()
+
+
+def page_fingerprint(raw: Mapping[str, Any], salt: str = "") -> str | None:
+    """The reader fingerprint of a 2xx HTML response (crawler/fingerprint.py); None for anything else.
+
+    About a tenth of an extraction's CPU: the page is decoded and parsed as extraction would, then hashed.
+    """
+    status = raw.get("status")
+    if raw.get("error") or status is None or not 200 <= status < 300:
+        return None
+    body = raw.get("body") or b""
+    media_type = media_type_of(raw)
+    if not body or media_type not in TEXT_TYPES or _binary_kind(body):
+        return None
+    html = decode_html(body, header(raw, "content-type"))
+    tree = load_page(html) if html.strip() else None
+    if tree is None:
+        return None
+    strip_volatile(tree)
+    return reader_fingerprint(tree_digest(tree), raw.get("final_url") or raw["url"], media_type, salt)
 
 
 def analyse(
@@ -72,11 +128,16 @@ def analyse(
     removal_rules: RemovalRules | None = None,
     known_metadata: Mapping[str, Any] | None = None,
     noise: NoiseRules | None = None,
+    known_fingerprint: str | None = None,
+    fingerprint_salt: str = "",
 ) -> Analysis:
     """Decide a capture's outcome and, for a changed text, its new version and diffs.
 
     known_payload is the payload digest of a response whose text is the latest version: a body
     with that digest is unchanged without extracting it again (the revisit fast path).
+    known_fingerprint is that response's reader fingerprint: a page with the same fingerprint
+    (raw["reader_fingerprint"], computed by the caller) gives extraction the same input, so it is
+    unchanged too, whatever its script tokens and data- attributes say.
     known_metadata is the seed's current title, author and published (default: latest's), for drift.
     noise says what page noise (counters, timestamps) comparisons ignore (default: the built-in patterns).
     """
@@ -91,7 +152,8 @@ def analyse(
         status_code=raw.get("status"),
         elapsed_ms=round(elapsed * 1000) if elapsed is not None else None,
         content_type=content_type,
-        body_bytes=len(raw.get("body") or b""),
+        # A cluster worker that decided from the fingerprint sends the size, not the body.
+        body_bytes=raw["body_bytes"] if raw.get("body") is None and "body_bytes" in raw else len(raw.get("body") or b""),
         redirects=list(raw.get("redirects") or []),
         **archive_columns(raw),
     )
@@ -122,13 +184,20 @@ def analyse(
 
     digest = (raw.get("warc") or {}).get("payload_digest")
     if known_payload and latest is not None and digest == known_payload:
-        # The same bytes as a response whose text is the latest version: the same text.
+        # The same bytes as a response whose text is the latest version: the same text (and page).
+        capture.outcome = "unchanged"
+        capture.reader_fingerprint = known_fingerprint
+        result.current_version_id = latest["id"]
+        return result
+    capture.reader_fingerprint = raw.get("reader_fingerprint")
+    if known_fingerprint and latest is not None and capture.reader_fingerprint == known_fingerprint:
+        # What extraction would read is what it read for the latest version: the same text.
         capture.outcome = "unchanged"
         result.current_version_id = latest["id"]
         return result
 
     body = raw.get("body") or b""
-    media_type = (content_type or "text/html").split(";")[0].strip().lower()
+    media_type = media_type_of(raw)
     if media_type not in TEXT_TYPES:
         capture.outcome, capture.error = "no_content", f"not an HTML page: {media_type}"
         return result
@@ -143,6 +212,10 @@ def analyse(
         extracted = Extracted(**raw["extracted"]) if raw["extracted"] else None
     else:
         extracted = extract(html, raw.get("final_url") or raw["url"], profiles) if html.strip() else None
+    if extracted is not None and extracted.page_digest and capture.reader_fingerprint is None:
+        capture.reader_fingerprint = reader_fingerprint(
+            extracted.page_digest, raw.get("final_url") or raw["url"], media_type, fingerprint_salt
+        )
     text = clean_text(extracted.text) if extracted else ""
     # Before versioning: a takedown notice, soft 404 or verification wall must not become a version.
     verdict = assess(

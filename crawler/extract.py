@@ -32,6 +32,8 @@ from trafilatura.metadata import (
 from trafilatura.settings import Document, Extractor
 from w3lib.encoding import html_to_unicode, resolve_encoding
 
+from crawler.fingerprint import strip_volatile, tree_digest
+
 
 # lxml.html asks a Python method for the class of every element it hands to Python code, about 5,000
 # times per page in trafilatura's passes. lxml's C-level default lookup gives the same HtmlElement (and
@@ -116,6 +118,8 @@ class Extracted:
     canonical_url: str | None
     profile: str | None
     language: str | None = None
+    # SHA-256 of the page extraction read (crawler/fingerprint.py): equal digests, equal extraction.
+    page_digest: str | None = None
 
 
 # Built once: an Extractor only holds static settings and trafilatura copies it before changing
@@ -206,14 +210,23 @@ def choose_profile(
     return None
 
 
-def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFILES) -> Extracted | None:
-    """Extract the main text and metadata of a page; None when it has no main content."""
+def load_page(html: str) -> lxml.html.HtmlElement | None:
+    """The page as extraction parses it (None for empty or non-HTML input); never raises."""
     # trafilatura's own loader (lxml.html underneath): it repairs input libxml2 mishandles (with
     # a DOCTYPE first line some real pages extracted to nothing) and returns None for empty or
     # non-HTML input such as a decoded PDF, so bad input never raises here.
-    tree = load_html(_SELF_CLOSED_RAW.sub(r"<\1>", html))
+    return load_html(_SELF_CLOSED_RAW.sub(r"<\1>", html))
+
+
+def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFILES) -> Extracted | None:
+    """Extract the main text and metadata of a page; None when it has no main content."""
+    tree = load_page(html)
     if tree is None:
         return None
+    # Extraction reads the page without script code and per-request attributes, exactly what the
+    # reader fingerprint hashes: a page whose fingerprint is unchanged needs no extraction.
+    strip_volatile(tree)
+    page_digest = tree_digest(tree)
     profile = choose_profile(tree, url, profiles)
     text = _profile_text(tree, profile) if profile is not None else None
     if text is None:
@@ -237,6 +250,7 @@ def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFI
         canonical_url=meta.url,
         profile=profile.name if profile is not None else None,
         language=_language(tree),
+        page_digest=page_digest,
     )
 
 

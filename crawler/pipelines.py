@@ -11,9 +11,10 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from crawler.capture import analyse, needs_extraction
+from crawler.capture import analyse, needs_extraction, page_fingerprint, rules_from_settings
 from crawler.due import RevisitPolicy, next_state
 from crawler.extract import BUILTIN_PROFILES, SiteProfile
+from crawler.fingerprint import rules_salt
 from crawler.noise import NoiseRules
 from crawler.removal import RemovalRules
 from crawler.seedstate import DEFAULT_CONFIRM
@@ -23,6 +24,7 @@ from crawler.store import Store
 _WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
 _WORKER_REMOVAL = RemovalRules()
 _WORKER_NOISE = NoiseRules()
+_WORKER_SALT = ""
 
 
 def _init_worker(
@@ -32,11 +34,12 @@ def _init_worker(
     noise: NoiseRules | None = None,
 ) -> None:
     """Give a pool process the site profiles once, not with every page; it ends with the crawl."""
-    global _WORKER_PROFILES, _WORKER_REMOVAL, _WORKER_NOISE
+    global _WORKER_PROFILES, _WORKER_REMOVAL, _WORKER_NOISE, _WORKER_SALT
     _WORKER_PROFILES = profiles
     _WORKER_REMOVAL = removal or RemovalRules()
     # Plain strings cross the process boundary; each site's patterns compile once here (noise.compiled).
     _WORKER_NOISE = noise or NoiseRules()
+    _WORKER_SALT = rules_salt(tuple(profiles), _WORKER_REMOVAL, _WORKER_NOISE)
     if crawl_pid is not None:
         _exit_with(crawl_pid)
 
@@ -69,11 +72,13 @@ def _analyse_in_worker(
     latest: Mapping[str, Any] | None,
     known_payload: str | None,
     known_metadata: Mapping[str, Any] | None = None,
+    known_fingerprint: str | None = None,
 ):
     """analyse() in a pool process: extraction, normalisation and diffing off the reactor thread."""
     return analyse(
         item, run_id, original, latest, _WORKER_PROFILES, known_payload=known_payload,
         removal_rules=_WORKER_REMOVAL, known_metadata=known_metadata, noise=_WORKER_NOISE,
+        known_fingerprint=known_fingerprint, fingerprint_salt=_WORKER_SALT,
     )
 
 
@@ -113,33 +118,24 @@ class ArchivePipeline:
         self.state_confirm = DEFAULT_CONFIRM
         self.noise = NoiseRules()
 
+    @property
+    def salt(self) -> str:
+        """The digest of the rules this crawl extracts and compares under (for reader fingerprints)."""
+        if not hasattr(self, "_salt"):
+            self._salt = rules_salt(tuple(self.profiles), self.removal, self.noise)
+        return self._salt
+
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ArchivePipeline":
-        """Read the archive path, run id and site profiles from the crawler's settings."""
+        """Read the archive path, run id, site profiles and rules from the crawler's settings."""
         settings = crawler.settings
-        configured = [
-            SiteProfile(
-                name=p["name"],
-                domains=tuple(p.get("domains") or ()),
-                content=p["content"],
-                title=p.get("title"),
-                author=p.get("author"),
-                signature=p.get("signature"),
-            )
-            for p in settings.getlist("ARCHIVE_PROFILES")
-        ]
-        # Profiles from config come first so they can replace a built-in one for the same site.
-        pipeline = cls(settings["ARCHIVE_DB"], settings.getint("ARCHIVE_RUN_ID"), configured + list(BUILTIN_PROFILES))
+        profiles, removal, noise = rules_from_settings(settings)
+        pipeline = cls(settings["ARCHIVE_DB"], settings.getint("ARCHIVE_RUN_ID"), profiles)
         pipeline.crawler = crawler
         pipeline.policy = RevisitPolicy(**settings.getdict("ARCHIVE_REVISIT_POLICY"))
         pipeline.workers = settings.getint("ARCHIVE_EXTRACT_WORKERS")
-        removal = settings.getdict("ARCHIVE_REMOVAL")
-        if removal:
-            pipeline.removal = RemovalRules(**removal)
+        pipeline.removal, pipeline.noise = removal, noise
         pipeline.state_confirm = settings.getint("ARCHIVE_STATE_CONFIRM", DEFAULT_CONFIRM)
-        noise = settings.getdict("ARCHIVE_NOISE")
-        if noise:
-            pipeline.noise = NoiseRules.from_config(noise.get("ignore"), builtin=noise.get("builtin", True))
         return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
@@ -169,12 +165,15 @@ class ArchivePipeline:
         """Analyse the response (in the pool when there is one) and write the capture in one transaction."""
         seed_id = item["seed_id"]
         latest = self.store.latest_version(seed_id)
-        known = self.store.current_payload(seed_id, latest["id"]) if latest else None
+        known, known_fingerprint = self.store.current_response(seed_id, latest["id"]) if latest else (None, None)
+        if known_fingerprint and "reader_fingerprint" not in item and (item.get("warc") or {}).get("payload_digest") != known:
+            # New bytes for a known page: a tenth of an extraction tells whether a reader sees anything new.
+            item["reader_fingerprint"] = page_fingerprint(item, self.salt)
         meta = self.store.current_metadata(latest)
-        args = (item, self.run_id, self._original(seed_id), latest, known, meta)
-        # Failures, 304s and unchanged bytes are decided without parsing: no trip to the pool (an
-        # all-unchanged revisit never even starts it).
-        if self.pool is not None and needs_extraction(item, latest, known):
+        args = (item, self.run_id, self._original(seed_id), latest, known, meta, known_fingerprint)
+        # Failures, 304s, unchanged bytes and unchanged fingerprints are decided without extracting:
+        # no trip to the pool (an all-unchanged revisit never even starts it).
+        if self.pool is not None and needs_extraction(item, latest, known, known_fingerprint):
             # Submitted from a thread: the first submit starts the forkserver, which loads and warms up
             # the extraction stack for seconds; on the reactor thread that would time downloads out.
             submitted = await asyncio.to_thread(self.pool.submit, _analyse_in_worker, *args)
@@ -182,7 +181,7 @@ class ArchivePipeline:
         else:
             result = analyse(
                 *args[:4], self.profiles, known_payload=known, removal_rules=self.removal, known_metadata=meta,
-                noise=self.noise,
+                noise=self.noise, known_fingerprint=known_fingerprint, fingerprint_salt=self.salt,
             )
         due = next_state(
             result.capture.outcome,

@@ -36,6 +36,8 @@ class CaptureRecord:
     payload_digest: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    # What a reader sees, hashed (crawler/fingerprint.py): the next visit skips extraction on a match.
+    reader_fingerprint: str | None = None
 
 
 @dataclass

@@ -250,6 +250,11 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (event, target)
     );
     """,
+    # Revisits of pages whose bytes changed but whose article did not (issue #21): the reader
+    # fingerprint of each capture (crawler/fingerprint.py), compared with the current version's.
+    """
+    ALTER TABLE captures ADD COLUMN reader_fingerprint TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SEARCH_SCHEMA = 4  # the schema version that added search_docs and search_fts
@@ -701,13 +706,17 @@ class Store:
 
     def current_payload(self, seed_id: str, version_id: int) -> str | None:
         """The payload digest of the seed's newest response whose text is version_id (for the revisit fast path)."""
+        return self.current_response(seed_id, version_id)[0]
+
+    def current_response(self, seed_id: str, version_id: int) -> tuple[str | None, str | None]:
+        """Payload digest and reader fingerprint of the seed's newest response whose text is version_id."""
         row = self.db.execute(
-            "SELECT payload_digest FROM captures WHERE seed_id = ? AND version_id = ? "
+            "SELECT payload_digest, reader_fingerprint FROM captures WHERE seed_id = ? AND version_id = ? "
             "AND outcome IN ('new_version', 'unchanged') AND payload_digest IS NOT NULL "
             "ORDER BY id DESC LIMIT 1",
             [seed_id, version_id],
         ).fetchone()
-        return row[0] if row else None
+        return (row[0], row[1]) if row else (None, None)
 
     def due_state(self, seed_id: str, default_interval: float) -> DueState:
         """A seed's scheduling state (a seed not yet scheduled starts at default_interval)."""

@@ -50,7 +50,7 @@ def task_context(store: Store, seed_id: str, url: str) -> dict[str, Any]:
     latest = next(iter(store.query(
         "SELECT id FROM versions WHERE seed_id = ? ORDER BY version DESC LIMIT 1", [seed_id])), None)
     if latest:
-        context["known_payload"] = store.current_payload(seed_id, latest["id"])
+        context["known_payload"], context["known_fingerprint"] = store.current_response(seed_id, latest["id"])
     # As Store.validators(), for one seed's URL: its last successful capture that carried a validator.
     # By seed (the captures_seed index), not by URL alone: captures has no index on url, and a
     # per-URL lookup would scan every capture for every seed enqueued.

@@ -28,10 +28,11 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
-from crawler.capture import TEXT_TYPES, _binary_kind, header
+from crawler.capture import TEXT_TYPES, _binary_kind, header, page_fingerprint, rules_from_settings
 from crawler.config import Settings
 from crawler.due import parse_duration
-from crawler.extract import BUILTIN_PROFILES, SiteProfile, decode_html, extract
+from crawler.extract import SiteProfile, decode_html, extract
+from crawler.fingerprint import rules_salt
 from crawler.spiders.revisit import RevisitSpider
 from crawler.warc import payload_digest
 from crawler.warcarchive import _pairs
@@ -189,11 +190,17 @@ class ExchangeRecorderMiddleware:
         return response
 
 
-def pre_extract(item: dict[str, Any], profiles: list[SiteProfile], known_payload: str | None) -> dict[str, Any] | None | bool:
+def pre_extract(
+    item: dict[str, Any],
+    profiles: list[SiteProfile],
+    known_payload: str | None,
+    known_fingerprint: str | None = None,
+    salt: str = "",
+) -> dict[str, Any] | None | bool:
     """The extraction the writer's analyse() would do, done here: a dict (or None for no text).
 
-    False when there is nothing to extract (not a 2xx page, not HTML, or the same bytes as the
-    current version: the writer's fast path). The checks are capture.analyse()'s own.
+    False when there is nothing to extract (not a 2xx page, not HTML, the same bytes as the current
+    version, or the same reader fingerprint: the writer's fast paths). The checks are capture.analyse()'s own.
     """
     status = item.get("status")
     if item.get("error") or status is None or not 200 <= status < 300:
@@ -201,6 +208,10 @@ def pre_extract(item: dict[str, Any], profiles: list[SiteProfile], known_payload
     digest = (item.get("warc") or {}).get("payload_digest")
     if known_payload and digest == known_payload:
         return False
+    if known_fingerprint:
+        item["reader_fingerprint"] = page_fingerprint(item, salt)
+        if item["reader_fingerprint"] == known_fingerprint:
+            return False
     content_type = header(item, "content-type")
     body = item.get("body") or b""
     media_type = (content_type or "text/html").split(";")[0].strip().lower()
@@ -216,17 +227,14 @@ class ResultPipeline:
 
     def __init__(self, profiles: list[SiteProfile]):
         self.profiles = profiles
+        self.salt = ""
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ResultPipeline":
-        configured = [
-            SiteProfile(
-                name=p["name"], domains=tuple(p.get("domains") or ()), content=p["content"],
-                title=p.get("title"), author=p.get("author"), signature=p.get("signature"),
-            )
-            for p in crawler.settings.getlist("ARCHIVE_PROFILES")
-        ]
-        pipeline = cls(configured + list(BUILTIN_PROFILES))
+        profiles, removal, noise = rules_from_settings(crawler.settings)
+        pipeline = cls(profiles)
+        # The writer's salt (crawler/pipelines.py): the same rules give the same fingerprints.
+        pipeline.salt = rules_salt(tuple(profiles), removal, noise)
         pipeline.crawler = crawler
         return pipeline
 
@@ -235,9 +243,14 @@ class ResultPipeline:
         task = item.pop("task")
         exchanges = item.pop("warc_records", [])
         final = item.get("warc") is not None
-        extracted = pre_extract(item, self.profiles, task.get("known_payload"))
+        extracted = pre_extract(item, self.profiles, task.get("known_payload"), task.get("known_fingerprint"),
+                                self.salt)
         if extracted is not False:
             item["extracted"] = extracted
+        elif task.get("known_fingerprint") and item.get("reader_fingerprint") == task["known_fingerprint"]:
+            # The writer decides "unchanged" from the fingerprint alone: the decoded body stays here
+            # (the exchanges still carry the bytes the WARC must keep).
+            item["body_bytes"], item["body"] = len(item.get("body") or b""), None
         item["warc"] = None
         body = item.get("body") or b""
         # The decoded body is usually the received one: send it once.

@@ -1,0 +1,79 @@
+"""What a reader sees on a page, as one hash: equal fingerprints mean extraction gets the same input.
+
+Most revisits find the article unchanged while the bytes changed anyway: a fresh script token, a
+nonce, a `data-` attribute with a request id, a comment with the render time. A full extraction
+(~50 ms of CPU) would only learn that nothing changed. Extraction (crawler/extract.py) works on the
+page as trafilatura's loader parses it (comments are gone there) after `strip_volatile` removed
+what no extractor reads and servers regenerate per request:
+
+- scripts, which servers add, drop and regenerate per request, unless they are JSON (JSON-LD gives
+  titles, authors and dates) or name a year (htmldate's extensive search finds publication dates in
+  script code when the page says nothing else);
+- `nonce` and `integrity` attributes, and `data-*` attributes except the ones that may carry a date
+  (by name, such as `data-utime`, or by a year in the value) or a lazy image (`data-src`, ...).
+
+A per-request token is hex or base64, so it never holds a year standing on its own; a render
+timestamp does, and keeps such a page on the slow path, which is only slower, never wrong.
+
+The fingerprint hashes exactly that stripped tree, so equal fingerprints mean equal extraction input,
+hence equal text, title, author and date. Every other element, attribute and text node stays: a
+one-character edit anywhere changes it. A salt adds the URL (site profiles are chosen by host), the
+media type and the rules extraction and comparison run under, so a changed configuration never
+reuses an old decision. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from lxml import etree
+
+# Elements with at least one attribute that may be volatile (a cheap C-level search first).
+_CANDIDATES = etree.XPath("//*[@*[starts-with(name(), 'data-') or name() = 'nonce' or name() = 'integrity']]")
+# data-* attributes that stay by name: dates (htmldate) and lazy images (page requisites).
+_KEPT_DATA = re.compile(r"date|time|src|original|lazy|poster|href", re.I)
+# A year standing on its own (not inside a token such as "a8f2019b"): text where htmldate may find a date.
+_YEAR = re.compile(r"(?<![0-9A-Za-z])(?:19|20)\d\d(?![0-9A-Za-z])")
+
+
+def strip_volatile(tree: etree._Element) -> None:
+    """Remove, in place, script code and the per-request attributes that no extractor reads."""
+    for script in list(tree.iter("script")):
+        if "json" not in (script.get("type") or "").lower() and not _YEAR.search(script.text or ""):
+            _remove_keeping_tail(script)
+    for element in _CANDIDATES(tree):
+        for name in list(element.attrib):
+            if name in ("nonce", "integrity") or (
+                name.startswith("data-") and not _KEPT_DATA.search(name) and not _YEAR.search(element.attrib[name])
+            ):
+                del element.attrib[name]
+
+
+def _remove_keeping_tail(element: etree._Element) -> None:
+    """Remove an element; the text after it stays where it was."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
+def tree_digest(tree: etree._Element) -> str:
+    """SHA-256 (hex) of a stripped tree's serialisation."""
+    return hashlib.sha256(etree.tostring(tree, encoding="utf-8")).hexdigest()
+
+
+def reader_fingerprint(page_digest: str, url: str, media_type: str, salt: str = "") -> str:
+    """A capture's fingerprint: the stripped page's digest under its URL, media type and rules."""
+    return hashlib.sha256(f"{salt}\n{url}\n{media_type}\n{page_digest}".encode("utf-8")).hexdigest()[:32]
+
+
+def rules_salt(*rules: object) -> str:
+    """A short digest of the rules extraction and comparison run under (profiles, noise, removal)."""
+    return hashlib.sha256(repr(rules).encode("utf-8")).hexdigest()[:16]
