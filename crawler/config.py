@@ -46,8 +46,11 @@ class CrawlSection(Section):
     max_response_bytes: int = Field(10 * 1024 * 1024, gt=0)
     retries: int = Field(2, ge=0)
     # Processes that extract, normalise and diff off the fetching thread: a number, 0 (in the crawl
-    # process) or "auto" (one per core when a run has enough pages to repay starting them).
+    # process, with no page_time_limit) or "auto" (one, or one per core when a run has enough pages).
     extract_workers: int | Literal["auto"] = "auto"
+    # Seconds one page's extraction and change analysis may take in a worker before it is killed
+    # (and replaced) and the capture recorded failed: no page can stall a run.
+    page_time_limit: float = Field(60.0, gt=0, le=86400)
 
     @field_validator("extract_workers")
     @classmethod

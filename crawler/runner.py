@@ -145,6 +145,7 @@ def scrapy_settings(
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
         "ARCHIVE_REVISIT_POLICY": asdict(settings.schedule.policy()),
         "ARCHIVE_EXTRACT_WORKERS": extract_workers,
+        "ARCHIVE_PAGE_TIME_LIMIT": crawl.page_time_limit,
         # What comparisons ignore (change section): plain values, the pipeline builds NoiseRules.
         "ARCHIVE_NOISE": {"builtin": settings.change.builtin_noise, "ignore": settings.change.ignore},
         "ARCHIVE_REMOVAL": asdict(settings.removal.rules()),
@@ -311,7 +312,7 @@ def _record_missing(
             )
 
 
-# Below this many pages a pool's start-up (a fresh interpreter per core) costs more than it saves.
+# Below this many pages one worker is enough: more start-ups (a process each) would cost more than they save.
 POOL_MIN_PAGES = 20
 
 
@@ -320,7 +321,9 @@ def extract_workers(settings: Settings, pages: int) -> int:
     wanted = settings.crawl.extract_workers
     if wanted == "auto":
         cores = os.cpu_count() or 1
-        return cores if cores > 1 and pages >= POOL_MIN_PAGES else 0
+        # At least one: only a page analysed in another process can be stopped when it runs past
+        # crawl.page_time_limit (a regular expression stuck in C ignores signals and threads).
+        return max(1, min(cores, pages)) if pages >= POOL_MIN_PAGES else 1
     return int(wanted)
 
 
