@@ -44,6 +44,9 @@ class CrawlSection(Section):
     autothrottle: bool = True
     timeout: float = Field(30.0, gt=0)
     max_response_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # What a server may send before the body: header lines, and their bytes (status line included).
+    max_headers: int = Field(500, ge=1, le=100_000)
+    max_header_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
     retries: int = Field(2, ge=0)
     # Processes that extract, normalise and diff off the fetching thread: a number, 0 (in the crawl
     # process, with no page_time_limit) or "auto" (one, or one per core when a run has enough pages).

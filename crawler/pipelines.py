@@ -77,16 +77,18 @@ def _analyse_in_worker(
     )
 
 
-def extraction_context() -> multiprocessing.context.BaseContext:
-    """The pool's process context: forkserver, its server preloading and warming up the extraction stack."""
+def extraction_context(warm: bool = True) -> multiprocessing.context.BaseContext:
+    """The pool's process context: forkserver, its server preloading (and with warm, warming up) the extraction stack."""
     # forkserver, not fork: the crawl process has a running reactor and threads by the time the pool
     # starts. The server imports the extraction stack once and forks each worker from it, ready to go.
+    # The warm-up (dateparser's every language, seconds of CPU) repays itself over many pages only:
+    # a small run's one worker compiles what its few pages need.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["crawler.warmup"])
+    context.set_forkserver_preload(["crawler.warmup" if warm else "crawler.capture"])
     return context
 
 
-def start_extraction_server() -> None:
+def start_extraction_server(warm: bool = True) -> None:
     """Start the pool's forkserver now, so its seconds of warm-up overlap the crawl's own start-up.
 
     The server loads crawler.warmup on the other core while this process reads seeds and starts
@@ -94,7 +96,7 @@ def start_extraction_server() -> None:
     """
     from multiprocessing import forkserver
 
-    extraction_context()
+    extraction_context(warm)
     forkserver.ensure_running()
 
 
@@ -108,6 +110,7 @@ class ArchivePipeline:
         self.store: Store | None = None
         self.policy = RevisitPolicy()
         self.workers = 0
+        self.warm_workers = True
         self.pool: PagePool | None = None
         # Seconds one page's extraction and change analysis may take in a worker (None: no limit).
         self.page_time_limit: float | None = None
@@ -136,6 +139,7 @@ class ArchivePipeline:
         pipeline.crawler = crawler
         pipeline.policy = RevisitPolicy(**settings.getdict("ARCHIVE_REVISIT_POLICY"))
         pipeline.workers = settings.getint("ARCHIVE_EXTRACT_WORKERS")
+        pipeline.warm_workers = settings.getbool("ARCHIVE_EXTRACT_WARM", True)
         pipeline.page_time_limit = settings.getfloat("ARCHIVE_PAGE_TIME_LIMIT") or None
         removal = settings.getdict("ARCHIVE_REMOVAL")
         if removal:
@@ -152,7 +156,7 @@ class ArchivePipeline:
         if self.workers > 0:
             self.pool = PagePool(
                 self.workers,
-                extraction_context(),
+                extraction_context(self.warm_workers),
                 initializer=_init_worker,
                 initargs=(tuple(self.profiles), os.getpid(), self.removal, self.noise),
                 limit=self.page_time_limit,

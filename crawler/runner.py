@@ -115,7 +115,8 @@ def select_seeds(seeds: Sequence[Seed], wanted: Sequence[str]) -> list[Seed]:
 
 
 def scrapy_settings(
-    settings: Settings, db_path: Path, run_id: int, verbose: int = 0, extract_workers: int = 0
+    settings: Settings, db_path: Path, run_id: int, verbose: int = 0, extract_workers: int = 0,
+    warm_workers: bool = True,
 ) -> dict[str, Any]:
     """Scrapy settings from the crawl section, then the verbatim `scrapy:` mapping on top."""
     crawl = settings.crawl
@@ -145,6 +146,7 @@ def scrapy_settings(
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
         "ARCHIVE_REVISIT_POLICY": asdict(settings.schedule.policy()),
         "ARCHIVE_EXTRACT_WORKERS": extract_workers,
+        "ARCHIVE_EXTRACT_WARM": warm_workers,
         "ARCHIVE_PAGE_TIME_LIMIT": crawl.page_time_limit,
         # What comparisons ignore (change section): plain values, the pipeline builds NoiseRules.
         "ARCHIVE_NOISE": {"builtin": settings.change.builtin_noise, "ignore": settings.change.ignore},
@@ -161,7 +163,14 @@ def scrapy_settings(
         },
         "NETWORK_BLOCK_PRIVATE": settings.network.block_private,
         # Only http and https are ever fetched: no handler for file:, ftp:, s3: or data: URLs.
-        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
+        "DOWNLOAD_HANDLERS": {
+            "file": None, "ftp": None, "s3": None, "data": None,
+            # Scrapy's HTTP/1.1 handler with limits on the response headers (crawler/httphandler.py).
+            "http": "crawler.httphandler.BoundedHTTP11DownloadHandler",
+            "https": "crawler.httphandler.BoundedHTTP11DownloadHandler",
+        },
+        "HEADERS_MAX_COUNT": crawl.max_headers,
+        "HEADERS_MAX_BYTES": crawl.max_header_bytes,
         "WARC_ENABLED": settings.warc.enabled,
         "WARC_DIR": str(db_path.parent / WARC_DIR_NAME),
         "WARC_OPERATOR": settings.warc.operator,
@@ -246,13 +255,13 @@ def _locked_crawl(
     finally:
         store.close()
     never_captured = sum(1 for s in targets if s.id not in captured)
-    if never_captured >= POOL_MIN_PAGES and extract_workers(settings, len(targets)):
+    if never_captured and extract_workers(settings, len(targets)):
         from crawler.pipelines import start_extraction_server
 
         # Seeds never captured will all need extraction: start the pool's server now rather than at
         # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
         # seeds may need no extraction at all, and leaves the server to the first page that does.
-        start_extraction_server()
+        start_extraction_server(warm=len(targets) >= POOL_MIN_PAGES)
     # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
     # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
     targets = [Target(s.id, s.fetch_url) for s in targets]
@@ -342,7 +351,10 @@ def _run_scrapy(
     from crawler.spiders.revisit import RevisitSpider
 
     process = CrawlerProcess(
-        scrapy_settings(settings, db_path, run_id, verbose, extract_workers(settings, len(targets)))
+        scrapy_settings(
+            settings, db_path, run_id, verbose, extract_workers(settings, len(targets)),
+            warm_workers=len(targets) >= POOL_MIN_PAGES,
+        )
     )
     if not verbose:
         # Fetch failures are recorded as captures with a reason; their tracebacks are noise here.
