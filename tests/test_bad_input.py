@@ -3,6 +3,7 @@ and a configuration problem stops `crawler crawl` with exit code 2 before it wri
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -29,6 +30,8 @@ BAD_SEEDS: dict[str, bytes] = {
     "blank.md": b"\n  \n\t\n",
     "binary.md": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
     "huge.txt": b"---\nurl: https://example.org/huge\n---\n" + b"x" * (21 * 1024 * 1024),
+    # The bytes ff fe in the name, not UTF-8 (Python holds them as surrogates): every crawl died in sync_seeds.
+    "bad\udcff\udcfe.md": b"---\nurl: https://example.org/c\n---\nText.\n",
 }
 # The one line each broken seed gets (after "warning: seed ID skipped: PATH: ").
 PROBLEMS = {
@@ -45,7 +48,13 @@ PROBLEMS = {
     "blank": "file is empty; add the article text (and front matter with a url) or remove it",
     "binary": "file is binary (contains NUL bytes; UTF-16 text does too); save it as UTF-8 text or remove it",
     "huge": "file is larger than the 20 MB limit for seed files; shorten it or remove it from the seed folder",
+    "bad\\xff\\xfe": "file name is not valid UTF-8 (the \\x.. are its undecodable bytes); rename the file",
 }
+
+
+def shown(path: Path) -> Path:
+    """A seed file's path as the crawler prints it: bytes of the name that are not UTF-8 as \\xNN."""
+    return path.with_name(os.fsencode(path.name).decode("utf-8", "backslashreplace"))
 
 
 def write_seeds(server: PageServer, project: Project) -> None:
@@ -65,13 +74,13 @@ def write_seeds(server: PageServer, project: Project) -> None:
 
 def test_bad_seeds_end_to_end(page_server: PageServer, project: Project) -> None:
     write_seeds(page_server, project)
-    paths = {p.stem: p for p in project.seeds.iterdir()}
+    paths = {shown(p).stem: shown(p) for p in project.seeds.iterdir()}
 
     listed = project.run("seeds")
     assert listed.returncode == 0
     expected_broken = sorted(f"broken: {paths[s]}: {problem}" for s, problem in PROBLEMS.items())
     assert sorted(line for line in listed.stderr.splitlines() if line.startswith("broken:")) == expected_broken
-    assert "14 seeds: 4 crawlable, 1 without URL, 9 broken" in listed.stderr
+    assert "15 seeds: 4 crawlable, 1 without URL, 10 broken" in listed.stderr
     assert "warning: shared_a: same URL as seed shared_b" in listed.stderr.splitlines()
 
     checked = project.run("seeds", "--check")
