@@ -157,6 +157,13 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
         ("crawl:\n  retries: -1\n", "error: bad value for 'crawl.retries' in {config}: Input should be greater than or equal to 0"),
         ("crawl: [1, 2\n", "error: bad YAML in {config}:2: expected ',' or ']', but got '<stream end>'; fix the file"),
         ("- just\n- a list\n", "error: config file {config} must hold a mapping of sections, not list"),
+        # Numbers that hung the crawl holding the lock, or failed every run (issue 15).
+        ("crawl:\n  timeout: .inf\n", "error: bad value for 'crawl.timeout' in {config}: Input should be a finite number"),
+        ("crawl:\n  download_delay: .nan\n", "error: bad value for 'crawl.download_delay' in {config}: Input should be a finite number"),
+        ("crawl:\n  timeout: 1e300\n", "error: bad value for 'crawl.timeout' in {config}: Input should be less than or equal to 3600"),
+        ("crawl:\n  page_time_limit: 0\n", "error: bad value for 'crawl.page_time_limit' in {config}: Input should be greater than 0"),
+        ("schedule:\n  interval: 99999999999w\n", "error: bad value for 'schedule.interval' in {config}: Value error, '99999999999w' is too long; a duration is at most 3650d (10 years)"),
+        ("schedule:\n  max_interval: '1" + "0" * 400 + "'\n", "error: bad value for 'schedule.max_interval' in {config}: Value error, '10000000000000000000...(401 characters)' is too long; a duration is at most 3650d (10 years)"),
     ],
 )
 def test_bad_configuration_stops_before_writing(project: Project, config: str, message: str) -> None:
@@ -242,3 +249,32 @@ def test_scrapy_setting_that_breaks_the_crawl(page_server: PageServer, project: 
     assert run["status"] == "failed" and "no_such_module" in run["error"]
     capture = project.rows("SELECT outcome, error FROM captures")[0]
     assert capture["outcome"] == "failed" and capture["error"].startswith("no response recorded: the crawl stopped early")
+
+
+@pytest.mark.parametrize(
+    ("revisit", "shown"),
+    [("99999999999w", "99999999999w"), ("1" + "0" * 400, "10000000000000000000...(401 characters)"), ("-5", "-5")],
+)
+def test_out_of_range_revisit_is_one_warning_and_the_seed_still_runs(
+    page_server: PageServer, project: Project, revisit: str, shown: str
+) -> None:
+    url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
+    path = project.seeds / "far.md"
+    path.write_text(f"---\nurl: {url}\nrevisit: {revisit}\n---\n\nText.\n", encoding="utf-8")
+    result = project.run("crawl")
+    assert result.returncode == 0, result.stderr
+    problem = (
+        f"a duration cannot be negative: {shown}" if revisit.startswith("-")
+        else f"'{shown}' is too long; a duration is at most 3650d (10 years)"
+    )
+    assert result.stderr.splitlines() == [
+        f"warning: seed far: {path}: front matter 'revisit': {problem}; using schedule.interval (1d)"
+    ]
+    assert [c["outcome"] for c in project.rows("SELECT outcome FROM captures")] == ["new_version"]
+    assert project.rows("SELECT interval_seconds FROM seeds")[0]["interval_seconds"] == 86400
+
+
+def test_schedule_every_out_of_range_is_one_line(project: Project) -> None:
+    result = invoke(project, "schedule", "--every", "99999999999w")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --every: '99999999999w' is too long; a duration is at most 3650d (10 years)\n"
