@@ -125,12 +125,18 @@ def write_feed(path: Path, events: Sequence[Mapping[str, Any]], archive_dir: Pat
         entry.published(_moment(event["at"]))
         entry.content(message.body, type="text")
         entry.category(term=event["kind"])
-        if event.get("url"):
+        # Only a web address is a link: a seed's URL is whatever its file said (javascript:, data:, ...).
+        if _is_http(event.get("url")):
             entry.link(href=event["url"], rel="alternate")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_bytes(fg.atom_str(pretty=True))
     os.replace(temporary, path)
+
+
+def _is_http(url: Any) -> bool:
+    """True for an http or https URL."""
+    return isinstance(url, str) and url[:8].lower().startswith(("http://", "https://"))
 
 
 def _moment(value: str) -> datetime:
