@@ -206,8 +206,10 @@ class NotifySection(Section):
     # Changes older than this are not sent (a target added later does not get the whole history).
     max_age: str = "7d"
     max_attempts: int = Field(5, ge=1, le=1000)  # a failed send is retried on later runs up to this many times
+    # All of one run's notifications, every target in parallel, end by then (unanswered: failed, retried later).
+    deadline: str = "60s"
 
-    @field_validator("max_age")
+    @field_validator("max_age", "deadline")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)

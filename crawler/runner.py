@@ -24,6 +24,9 @@ from crawler.warc import INDEX_NAME, WARC_DIR_NAME, write_index
 
 log = logging.getLogger(__name__)
 
+# Taken by the feed and notifications after a run, so two runs finishing together never send twice.
+NOTIFY_LOCK_NAME = ".notify.lock"
+
 # Scrapy loggers that report per-request failures the archive already records.
 QUIET_LOGGERS = (
     "scrapy.downloadermiddlewares.robotstxt",
@@ -220,10 +223,31 @@ def crawl(
         from crawler.cluster.coordinator import enqueue_run
 
         return enqueue_run(settings, seeds_dir, archive_dir, wanted, trigger, due_only, now)
-    with archive_lock(archive_dir):
-        return _locked_crawl(
-            settings, seeds_dir, archive_dir, wanted, trigger, verbose, on_capture, on_start, due_only, now
-        )
+    started: list[int] = []
+    try:
+        with archive_lock(archive_dir):
+            return _locked_crawl(
+                settings, seeds_dir, archive_dir, wanted, trigger, verbose, on_capture, on_start, due_only, now,
+                started,
+            )
+    finally:
+        if started:
+            # After the lock is released: a slow notification target must not make the next cron run
+            # exit 75. The Atom feed and notifications are logged, never raised: they cannot fail the run.
+            announce_run(settings, archive_dir, started[0])
+
+
+def announce_run(settings: Settings, archive_dir: Path, run_id: int) -> None:
+    """Rewrite the feed and send the notifications after a run, one process at a time (a skipped one sends next time)."""
+    try:
+        with archive_lock(archive_dir, name=NOTIFY_LOCK_NAME, what="notification round"):
+            store = Store.in_archive(archive_dir, create=False)
+            try:
+                announce(store, settings, archive_dir, run_id)
+            finally:
+                store.close()
+    except CrawlerError as exc:
+        log.info("notify: skipped: %s", exc)
 
 
 def _locked_crawl(
@@ -237,8 +261,9 @@ def _locked_crawl(
     on_start: Callable[[int], None] | None,
     due_only: bool,
     now: datetime | None,
+    started: list[int],
 ) -> RunSummary:
-    """The body of crawl(), run while holding the archive lock."""
+    """The body of crawl(), run while holding the archive lock; the run's id is appended to started."""
     seeds = load_seeds(seeds_dir, settings.seeds.urls)
     targets = select_seeds(seeds, wanted)
     warnings = seed_warnings([] if wanted else seeds)
@@ -251,6 +276,7 @@ def _locked_crawl(
             due = set(store.due_seed_ids(iso(now or datetime.now(timezone.utc))))
             targets = [s for s in targets if s.id in due]
         run_id = store.start_run(trigger, len(targets), pid=os.getpid())
+        started.append(run_id)
         captured = store.seeds_with_versions()
     finally:
         store.close()
@@ -283,8 +309,6 @@ def _locked_crawl(
             store.finish_run(run_id, status=status, error=error)
             if settings.warc.enabled:
                 write_index(store.path.parent / WARC_DIR_NAME / INDEX_NAME, store.warc_records())
-            # The Atom feed and notifications: logged, never raised, so they cannot fail the run.
-            announce(store, settings, store.path.parent, run_id)
             summary = RunSummary(
                 run_id, len(targets), store.by_outcome(run_id), status, warnings
             )

@@ -26,8 +26,11 @@ from warcio.archiveiterator import ArchiveIterator
 from conftest import Project, free_port
 from crawler.netguard import address_problem, scheme_problem
 from fault_server import (
+    HOLD_SECONDS,
+    Connection,
     FaultServer,
     delayed,
+    dynamic,
     drip,
     endless_headers,
     gated,
@@ -504,3 +507,47 @@ def test_a_killed_extraction_process_does_not_lose_the_run(project: Project) -> 
     )
     outcomes = {c["seed_id"]: c["outcome"] for c in project.rows("SELECT seed_id, outcome FROM captures")}
     assert outcomes == {f"page_{n}": "new_version" for n in range(pages)}
+
+
+def lock_is_free(archive_dir: Path) -> bool:
+    """True when no process holds the archive's run lock (taken and given back at once)."""
+    import fcntl
+
+    with open(archive_dir / ".crawler.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return True
+
+
+def test_notifications_go_out_after_the_lock_in_parallel_under_one_deadline(project: Project) -> None:
+    server = FaultServer().start()
+    lock_free_when_asked: list[bool] = []
+
+    def never_answers(conn: Connection) -> None:
+        # A notification target that accepts the request and never answers (Apprise waits for its timeouts).
+        lock_free_when_asked.append(lock_is_free(project.archive))
+        conn.stopping.wait(HOLD_SECONDS)
+
+    hooks = [server.route("/hook/a", never_answers), server.route("/hook/b", never_answers)]
+    project.config.write_text(
+        FAULT_CONFIG + "notify:\n  deadline: 2s\n  apprise:\n"
+        + "".join(f"    - {url.replace('http://', 'json://')}\n" for url in hooks),
+        encoding="utf-8",
+    )
+    page = dynamic(lambda n: article_page(EN_TITLE, [*EN_PARAGRAPHS, f"Correction number {n}."], lang="en"))
+    project.seed("changing", server.route("/changing", page), seed_body(EN_TITLE, EN_PARAGRAPHS))
+    try:
+        first = project.run("crawl")  # the first version is not a change: nothing to send
+        second = project.run("crawl")
+    finally:
+        server.stop()
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    # Both targets were asked (in parallel: one after the other, the second would wait for the first's
+    # timeouts, past the deadline), and only once the archive lock was free for the next run.
+    assert lock_free_when_asked == [True, True]
+    sent = project.rows("SELECT event, status, error FROM notifications ORDER BY target")
+    assert sent == [{"event": "version:2", "status": "failed", "error": "no answer within 2 s (notify.deadline)"}] * 2
+    assert second.stderr.count("no answer within 2 s (notify.deadline)") == 2
