@@ -425,11 +425,11 @@ def test_gzip_bomb_is_valid_gzip_past_the_limit() -> None:
 
 
 def test_readme_table_shows_these_errors() -> None:
-    """Every error the README's Reliability table shows is one this crawl produces."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    """Every error the table in docs/reliability.md shows is one this crawl produces."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "reliability.md").read_text(encoding="utf-8")
+    section = doc.split("## What misbehaving servers and pages become", 1)[1].split("\n## ", 1)[0]
     rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ") and "`" in line]
-    assert len(rows) >= 15
+    assert len(rows) >= 22
     patterns = [e.error for e in EXPECTED.values() if e.error]
     for row in rows:
         outcome, error = row[1].strip("` "), row[2].rstrip(" |")
@@ -551,3 +551,25 @@ def test_notifications_go_out_after_the_lock_in_parallel_under_one_deadline(proj
     sent = project.rows("SELECT event, status, error FROM notifications ORDER BY target")
     assert sent == [{"event": "version:2", "status": "failed", "error": "no answer within 2 s (notify.deadline)"}] * 2
     assert second.stderr.count("no answer within 2 s (notify.deadline)") == 2
+
+
+def test_page_pool_replaces_a_worker_past_the_limit_or_dead() -> None:
+    """The pool itself: a page past the limit and a worker that dies each cost one worker, not the pool."""
+    import math
+    import multiprocessing
+
+    from crawler.pagepool import PagePool, PageTimeout, WorkerDied
+
+    pool = PagePool(1, multiprocessing.get_context("forkserver"), limit=1)
+    try:
+        assert pool.run(math.sqrt, 16) == 4.0
+        with pytest.raises(PageTimeout, match=r"analysis ran longer than 1 s"):
+            pool.run(time.sleep, 30)  # stands for a regular expression stuck in C: only a kill ends it
+        with pytest.raises(WorkerDied, match=r"the extraction process was killed by SIGABRT"):
+            pool.run(os.abort)
+        with pytest.raises(ValueError, match="math domain error"):
+            pool.run(math.sqrt, -1)  # an exception is the page's result: its worker goes on
+        assert pool.run(math.sqrt, 81) == 9.0
+        assert pool.replaced == 2
+    finally:
+        pool.shutdown()
