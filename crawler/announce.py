@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
+import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,6 +19,8 @@ from crawler.due import iso, parse_duration
 log = logging.getLogger(__name__)
 
 FEED_NAME = "changes.atom"
+# Seconds one run's notifications may take in all (notify.deadline's default).
+DEFAULT_DEADLINE = 60.0
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://archive-crawler.invalid/changes")
 
 
@@ -125,12 +130,18 @@ def write_feed(path: Path, events: Sequence[Mapping[str, Any]], archive_dir: Pat
         entry.published(_moment(event["at"]))
         entry.content(message.body, type="text")
         entry.category(term=event["kind"])
-        if event.get("url"):
+        # Only a web address is a link: a seed's URL is whatever its file said (javascript:, data:, ...).
+        if _is_http(event.get("url")):
             entry.link(href=event["url"], rel="alternate")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_bytes(fg.atom_str(pretty=True))
     os.replace(temporary, path)
+
+
+def _is_http(url: Any) -> bool:
+    """True for an http or https URL."""
+    return isinstance(url, str) and url[:8].lower().startswith(("http://", "https://"))
 
 
 def _moment(value: str) -> datetime:
@@ -153,13 +164,20 @@ class Sent:
 
 
 def notify(store: Any, urls: Sequence[str], events: Sequence[Mapping[str, Any]], run_id: int | None,
-           max_attempts: int) -> Sent:
-    """Send each event not yet sent to each Apprise URL, once; failures are recorded and logged, never raised."""
+           max_attempts: int, deadline: float = DEFAULT_DEADLINE) -> Sent:
+    """Send each event not yet sent to each Apprise URL, once; failures are recorded and logged, never raised.
+
+    Targets are sent to in parallel (a thread each), all under one deadline: an unreachable target
+    cost Apprise's own timeouts once per event, one target after another (97 s for two of them).
+    A send still unanswered at the deadline is recorded failed, and retried on a later run.
+    """
     result = Sent()
     if not urls or not events:
         return result
     import apprise
 
+    answers: queue.Queue[tuple[str, str, str, bool, str | None]] = queue.Queue()
+    pending: dict[tuple[str, str], str] = {}  # (target, event) -> masked URL, until answered
     for url in urls:
         target = target_key(url)
         sender = apprise.Apprise()
@@ -169,21 +187,53 @@ def notify(store: Any, urls: Sequence[str], events: Sequence[Mapping[str, Any]],
             continue
         masked = sender[0].url(privacy=True)
         done = store.notifications(target)
+        todo = []
         for event in events:
             previous = done.get(event["event"])
             if previous and (previous["status"] == "sent" or previous["attempts"] >= max_attempts):
                 continue
-            message = describe(event)
+            todo.append(event)
+            pending[(target, event["event"])] = masked
+        if todo:
+            # A daemon thread: one still waiting on a dead server at the deadline must not keep the
+            # process alive (the database is written here, by this thread, never by a sender).
+            threading.Thread(
+                target=_send_all, args=(sender, target, masked, todo, answers), name=f"notify-{target}", daemon=True
+            ).start()
+    end = time.monotonic() + deadline
+    while pending:
+        try:
+            target, masked, event_id, ok, error = answers.get(timeout=max(0.0, end - time.monotonic()))
+        except queue.Empty:
+            break
+        pending.pop((target, event_id), None)
+        store.record_notification(event_id, target, masked, run_id, ok, error)
+        if ok:
+            result.sent += 1
+        else:
+            result.failed += 1
+            log.error("notify: could not send %s to %s: %s", event_id, masked, error)
+    for (target, event_id), masked in pending.items():
+        error = f"no answer within {deadline:g} s (notify.deadline)"
+        store.record_notification(event_id, target, masked, run_id, False, error)
+        result.failed += 1
+        log.error("notify: could not send %s to %s: %s", event_id, masked, error)
+    return result
+
+
+def _send_all(sender: Any, target: str, masked: str, events: Sequence[Mapping[str, Any]], answers: queue.Queue) -> None:
+    """Send events to one target in turn, putting (target, masked, event, ok, error) on answers for each."""
+    import apprise
+
+    for event in events:
+        message = describe(event)
+        try:
             with apprise.LogCapture(level=apprise.logging.WARNING) as captured:
                 ok = bool(sender.notify(title=message.title, body=message.body))
             error = None if ok else (" ".join(captured.getvalue().split()) or "Apprise reported a failure")
-            store.record_notification(event["event"], target, masked, run_id, ok, error)
-            if ok:
-                result.sent += 1
-            else:
-                result.failed += 1
-                log.error("notify: could not send %s to %s: %s", event["event"], masked, error)
-    return result
+        except Exception as exc:  # noqa: BLE001 (a plugin's bug is this target's failure, reported as such)
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        answers.put((target, masked, event["event"], ok, error))
 
 
 def _scheme(url: str) -> str:
@@ -206,7 +256,7 @@ def announce(store: Any, settings: Any, archive_dir: Path, run_id: int | None,
         since = (now or datetime.now(timezone.utc)) - timedelta(seconds=parse_duration(notify_settings.max_age))
         try:
             result = notify(store, notify_settings.apprise, store.change_events(iso(since)), run_id,
-                            notify_settings.max_attempts)
+                            notify_settings.max_attempts, parse_duration(notify_settings.deadline))
         except Exception as exc:  # a notification service must never fail the run
             log.error("notify: notifications stopped: %s: %s", type(exc).__name__, exc)
     return result

@@ -24,7 +24,8 @@ CLI_ENV_VARS = {"CRAWLER_SEEDS", "CRAWLER_ARCHIVE", "CRAWLER_CONFIG"}
 class Section(BaseModel):
     """A config section: unknown keys are errors, not silent defaults."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # No inf or nan: `timeout: .inf` or `download_delay: .inf` hung a crawl, holding the archive lock.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class SeedsSection(Section):
@@ -38,22 +39,29 @@ class CrawlSection(Section):
 
     user_agent: str = f"archive-crawler/{__version__} (scheduled article revisits; add your contact here)"
     obey_robots_txt: bool = True
-    concurrent_requests: int = Field(16, ge=1)
-    concurrent_per_domain: int = Field(1, ge=1)
-    download_delay: float = Field(1.0, ge=0)
+    # Upper bounds catch typos (1e300, a stray digit) that would otherwise hang a run holding the lock.
+    concurrent_requests: int = Field(16, ge=1, le=10_000)
+    concurrent_per_domain: int = Field(1, ge=1, le=10_000)
+    download_delay: float = Field(1.0, ge=0, le=3600)
     autothrottle: bool = True
-    timeout: float = Field(30.0, gt=0)
-    max_response_bytes: int = Field(10 * 1024 * 1024, gt=0)
-    retries: int = Field(2, ge=0)
+    timeout: float = Field(30.0, gt=0, le=3600)
+    max_response_bytes: int = Field(10 * 1024 * 1024, gt=0, le=2**40)
+    # What a server may send before the body: header lines, and their bytes (status line included).
+    max_headers: int = Field(500, ge=1, le=100_000)
+    max_header_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    retries: int = Field(2, ge=0, le=100)
     # Processes that extract, normalise and diff off the fetching thread: a number, 0 (in the crawl
-    # process) or "auto" (one per core when a run has enough pages to repay starting them).
+    # process, with no page_time_limit) or "auto" (one, or one per core when a run has enough pages).
     extract_workers: int | Literal["auto"] = "auto"
+    # Seconds one page's extraction and change analysis may take in a worker before it is killed
+    # (and replaced) and the capture recorded failed: no page can stall a run.
+    page_time_limit: float = Field(60.0, gt=0, le=86400)
 
     @field_validator("extract_workers")
     @classmethod
     def _workers(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value < 0:
-            raise ValueError("extract_workers must be 0 or more, or 'auto'")
+        if isinstance(value, int) and not 0 <= value <= 1024:
+            raise ValueError("extract_workers must be 0 to 1024, or 'auto'")
         return value
 
 
@@ -63,7 +71,7 @@ class ScheduleSection(Section):
     interval: str = "1d"  # a seed's starting revisit interval
     min_interval: str = "1h"  # a change brings a seed's interval back down to this
     max_interval: str = "30d"  # unchanged captures lengthen it up to this
-    factor: float = Field(1.5, ge=1.0)
+    factor: float = Field(1.5, ge=1.0, le=100)
     failure_backoff: str = "1h"  # first wait after a failed fetch, doubled per failure in a row
     max_failure_backoff: str = "7d"
     seeds: dict[str, str] = Field(default_factory=dict)  # seed id -> interval
@@ -118,7 +126,7 @@ class WarcSection(Section):
     # Who runs the crawl (a name and a contact), written in each file's warcinfo record.
     operator: str = ""
     # A new file is started once the current one reaches this size: 1 GiB, as IIPC recommends.
-    rotate_bytes: int = Field(1024**3, gt=0)
+    rotate_bytes: int = Field(1024**3, gt=0, le=2**40)
 
 
 class NetworkSection(Section):
@@ -156,7 +164,7 @@ class RemovalSection(Section):
     notices: dict[str, list[str]] = Field(default_factory=dict)
     not_found: list[str] = Field(default_factory=list)  # extra "not found" wording for soft 404s
     collapse_ratio: float = Field(0.2, ge=0, le=1)  # text at most this share of the previous one
-    notice_max_chars: int = Field(200, ge=0)  # built-in notices count on pages with at most this much text
+    notice_max_chars: int = Field(200, ge=0, le=10**9)  # built-in notices count on pages with at most this much text
     home_redirect: bool = True  # a redirect to the site's home page is a soft 404
 
     @field_validator("notices")
@@ -186,20 +194,22 @@ class RemovalSection(Section):
 class StateSection(Section):
     """A seed's state (alive, gone, removed, failing) changes after this many captures agree."""
 
-    confirm: int = Field(2, ge=1)
+    confirm: int = Field(2, ge=1, le=1000)
 
 
 class NotifySection(Section):
     """Telling people about changes after each run: an Atom feed and Apprise notifications."""
 
     feed: bool = True  # write archive/changes.atom after each run
-    feed_entries: int = Field(50, ge=1)
+    feed_entries: int = Field(50, ge=1, le=100_000)
     apprise: list[str] = Field(default_factory=list)  # Apprise URLs, e.g. mailtos://..., json://host/path
     # Changes older than this are not sent (a target added later does not get the whole history).
     max_age: str = "7d"
-    max_attempts: int = Field(5, ge=1)  # a failed send is retried on later runs up to this many times
+    max_attempts: int = Field(5, ge=1, le=1000)  # a failed send is retried on later runs up to this many times
+    # All of one run's notifications, every target in parallel, end by then (unanswered: failed, retried later).
+    deadline: str = "60s"
 
-    @field_validator("max_age")
+    @field_validator("max_age", "deadline")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -214,7 +224,7 @@ class ClusterSection(Section):
     redis_url: str | None = None
     key_prefix: str = "archive-crawler"  # every Redis key starts with this (several archives, one Redis)
     lease: str = "60s"  # a task a worker took and stopped renewing (killed, hung) is handed out again after this
-    max_attempts: int = Field(3, ge=1)  # leases lost in a row before the task becomes a failed capture
+    max_attempts: int = Field(3, ge=1, le=1000)  # leases lost in a row before the task becomes a failed capture
 
     @field_validator("lease")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -15,17 +16,33 @@ _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w
 ANSWERED = frozenset({"new_version", "unchanged", "not_modified", "gone", "removed", "no_content"})
 
 
+# The longest duration accepted anywhere: longer ones are typos, and dates a few thousand years out
+# overflow Python's datetime (every run then failed on that seed, or exited before opening the archive).
+MAX_DURATION_DAYS = 3650
+MAX_DURATION = MAX_DURATION_DAYS * 86400.0
+
+
 def parse_duration(value: str | int | float) -> float:
-    """Seconds in a duration such as '30m', '2s', '6h', '1d', '1w' or a plain number of seconds."""
+    """Seconds in a duration such as '30m', '2s', '6h', '1d', '1w' or a plain number of seconds (at most 10 years)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value < 0:
-            raise ValueError(f"a duration cannot be negative: {value}")
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"'{value}' is not a duration; write e.g. 30s, 15m, 6h, 1d or 2w")
-    number, unit = match.groups()
-    return float(number) * _UNIT_SECONDS[(unit or "s").lower()]
+            raise ValueError(f"a duration cannot be negative: {_short(value)}")
+        seconds = float(value) if value <= MAX_DURATION else math.inf  # a 400-digit int overflows float()
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"'{_short(value)}' is not a duration; write e.g. 30s, 15m, 6h, 1d or 2w")
+        number, unit = match.groups()
+        seconds = float(number) * _UNIT_SECONDS[(unit or "s").lower()]
+    if not seconds <= MAX_DURATION:
+        raise ValueError(f"'{_short(value)}' is too long; a duration is at most {MAX_DURATION_DAYS}d (10 years)")
+    return seconds
+
+
+def _short(value: object) -> str:
+    """A value for a one-line message: at most 40 characters."""
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def format_duration(seconds: float) -> str:
@@ -99,7 +116,8 @@ def next_state(
     high = max(policy.max_interval, state.base_interval)
     if outcome == "failed":
         failures = state.failures + 1
-        wait = min(policy.failure_backoff * 2 ** (failures - 1), policy.max_failure_backoff)
+        # The exponent capped: 2 ** 1100 times a float overflows, and the maximum is long reached by then.
+        wait = min(policy.failure_backoff * 2 ** min(failures - 1, 64), policy.max_failure_backoff)
         return DueState(state.base_interval, state.interval, failures, iso(now + timedelta(seconds=wait)))
     if outcome == "new_version" and first_version:
         interval = state.base_interval

@@ -44,14 +44,14 @@ _MONTHS = (
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|okt(?:ober)?|nov(?:ember)?|dec(?:ember)?|dez(?:ember)?)\.?"
 )
 _DATE = (
-    r"(?:\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?"
-    r"|\d{1,2}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{2,4}"
+    r"(?:\d{4}\s*+[-/.年]\s*+\d{1,2}\s*+[-/.月]\s*+\d{1,2}(?:\s*+日)?"
+    r"|\d{1,2}\s*+[./-]\s*+\d{1,2}\s*+[./-]\s*+\d{2,4}"
     r"|\d{1,2}月\d{1,2}日"
     rf"|{_MONTHS}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
     rf"|\d{{1,2}}\.?\s+{_MONTHS}\s+\d{{4}})"
 )
-_TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?\s?m\.?)?(?:\s*(?:uhr|utc|gmt|[+-]\d{2}:?\d{2}))?"
-_STAMP = rf"(?:{_DATE}(?:\s*[,，T]?\s*(?:at\s+|um\s+)?{_TIME})?|{_TIME})"
+_TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:\s*+[ap]\.?\s?m\.?)?(?:\s*+(?:uhr|utc|gmt|[+-]\d{2}:?\d{2}))?"
+_STAMP = rf"(?:{_DATE}(?:\s*+(?:[,，T]\s*+)?(?:at\s++|um\s++)?{_TIME})?|{_TIME})"
 _STAMP_LABEL = (
     r"(?:(?:last\s+)?(?:updated|modified|posted|published|edited)(?:\s+(?:on|at))?"
     r"|stand|aktualisiert(?:\s+am)?|veröffentlicht(?:\s+am)?|zuletzt\s+aktualisiert(?:\s+am)?"
@@ -59,29 +59,40 @@ _STAMP_LABEL = (
 )
 _AGO_UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|[smhd])"
 _AGO_LONG_UNIT = r"(?:weeks?|months?|years?|wks?|mos?|yrs?)"
-_AGO_COUNT = r"(?:about\s+|over\s+|almost\s+|nearly\s+)?(?:\d+|an?|one|a\s+few|few)\s*"
+_AGO_COUNT = r"(?:about\s++|over\s++|almost\s++|nearly\s++)?(?:\d+|an?|one|a\s++few|few)\s*+"
 _PUBLISHED = r"(?:(?:last\s+)?(?:updated|posted|published|edited|modified)\s+)"
 
-_PAREN_NUM = rf"[(（]\s*{_NUM}\s*[)）]"  # "Comments (12)", "评论（12）"
+_PAREN_NUM = rf"[(（]\s*+{_NUM}\s*+[)）]"  # "Comments (12)", "评论（12）"
 # Separators between the parts of a byline or meta line; a counter next to one is not prose.
 _SEP = r"|·•/,;:()\[\]<>«»\-–—，；：、（）【】《》「」"
 _END = rf"[{_SEP}.!?。！？]"
 
+# Linear time on any text, because anyone who can write on a watched page controls these inputs.
+# A run of counters with two ways to split it ("\s*[sep]?\s*" around one space, a number that can
+# end before a comma) backtracks 2^n ways when its end fails: "likes (1) " * 21 + "q" took 15 s and
+# doubled with each repetition. So: one parse only (atomic tokens "(?>...)", possessive spaces "\s*+"
+# where what follows cannot be a space), and at most _MAX_RUN + 1 counters in one match, so that a
+# failed end costs a bounded retreat per start, not one as long as the run (quadratic on a long line).
+# A longer run is still stripped, in matches of that length.
+_MAX_RUN = 15
 # Counters standing apart from the prose. A Latin one needs a separator or a sentence edge on both
 # sides (a space is just a space between Latin words); a CJK one also accepts a space.
-_LATIN_TOKEN = rf"(?:{_NUM}\s*{_EN_LABEL}\b|{_EN_LABEL}\s*(?:[:：]?\s*{_NUM}|{_PAREN_NUM})|{_AGO_COUNT}{_AGO_LONG_UNIT}\s+ago\b|just\s+now)"
-_CJK_TOKEN = rf"(?:{_ZH_LABEL}\s*(?:[:：]?\s*{_NUM}(?:\s*次)?|{_PAREN_NUM})|{_NUM}\s*[人次]?\s*{_ZH_AFTER})"
+_LATIN_TOKEN = (
+    rf"(?>{_NUM}\s*+{_EN_LABEL}\b|{_EN_LABEL}\s*+(?:(?:[:：]\s*+)?{_NUM}|{_PAREN_NUM})"
+    rf"|{_AGO_COUNT}{_AGO_LONG_UNIT}\s++ago\b|just\s++now)"
+)
+_CJK_TOKEN = rf"(?:{_ZH_LABEL}\s*+(?:(?:[:：]\s*+)?{_NUM}(?:\s*+次)?|{_PAREN_NUM})|{_NUM}\s*+(?:[人次]\s*+)?{_ZH_AFTER})"
 # "(?<!\d[-/,.:])": the "234" of "got 1,234 views" is not after a separator, nor "01" of "2024-03-01".
-_LATIN_RUN = rf"{_LATIN_TOKEN}(?:\s*[{_SEP}]?\s*{_LATIN_TOKEN})*"
+_LATIN_RUN = rf"{_LATIN_TOKEN}(?:\s*+(?:[{_SEP}]\s*+)?{_LATIN_TOKEN}){{0,{_MAX_RUN}}}"
 # A bullet or bar ("by Jane Doe 1,234 views · 5 min") marks a meta line on its own, whatever the other side.
 _LATIN_BOUNDED = "|".join(
     (
-        rf"(?:^|(?<=[{_SEP}])(?<!\d[-/,.:]))\s*{_LATIN_RUN}\s*(?=$|{_END})",
+        rf"(?:^|(?<=[{_SEP}])(?<!\d[-/,.:]))\s*+{_LATIN_RUN}\s*+(?=$|{_END})",
         rf"(?<![\w.,]){_LATIN_RUN}(?=\s*[|·•])",
-        rf"(?<=[|·•])\s*{_LATIN_RUN}(?=\s|$|{_END})",
+        rf"(?<=[|·•])\s*+{_LATIN_RUN}(?=\s|$|{_END})",
     )
 )
-_CJK_BOUNDED = rf"(?:^|(?<=[\s{_SEP}])(?<!\d[-/,.:]))\s*{_CJK_TOKEN}(?=$|\s|{_END})"
+_CJK_BOUNDED = rf"(?:^|(?<=[\s{_SEP}])(?<!\d[-/,.:])){_CJK_TOKEN}(?=$|\s|{_END})"
 
 _EN_NEEDLES = (
     "view", "read", "like", "comment", "share", "reaction", "clap", "retweet", "upvote", "repl", "aufrufe",
@@ -105,16 +116,16 @@ _STEPS: tuple[tuple[bool, tuple[str, ...], str], ...] = (
     (True, ("前",), r"(?:(?:更新|发布|发表)于?\s*)?\d+\s*(?:秒|分钟|小时|天|周|个月)前"),
     (True, ("今天", "昨天", "前天"), rf"(?:今天|昨天|前天)\s*{_TIME}"),
     (False, ("刚刚",), r"(?:更新|发布|发表)于?\s*刚刚"),
-    (True, _STAMP_NEEDLES, rf"\b{_STAMP_LABEL}\s*[:：]?\s*{_STAMP}"),
+    (True, _STAMP_NEEDLES, rf"\b{_STAMP_LABEL}\s*+(?:[:：]\s*+)?{_STAMP}"),
     # "views: 1,234": a label with a colon is a counter wherever it stands.
-    (True, (":", "："), rf"\b{_EN_LABEL}\s*[:：]\s*{_NUM}"),
+    (True, (":", "："), rf"\b{_EN_LABEL}\s*+[:：]\s*+{_NUM}"),
     (True, ("©", "copyright"), r"(?:©|\bcopyright\b)\s*(?:©\s*)?\d{4}(?:\s*[-–]\s*\d{4})?"),
     # Bounded: counters standing apart from the prose.
     (False, _EN_NEEDLES, _LATIN_BOUNDED),
     (True, _ZH_NEEDLES, _CJK_BOUNDED),
 )
 # A whole sentence that is only a date, a time or a count (with an optional label).
-_WHOLE = rf"\s*(?:{_STAMP_LABEL}\s*[:：]?\s*)?(?:{_STAMP}|{_NUM}|刚刚|just\s+now)\s*[.。]?\s*"
+_WHOLE = rf"\s*+(?:{_STAMP_LABEL}\s*+(?:[:：]\s*+)?)?(?:{_STAMP}|{_NUM}|刚刚|just\s++now)\s*+(?:[.。]\s*+)?"
 
 _FLAGS = re.IGNORECASE
 _BUILTIN = tuple((digit, needles, re.compile(pattern, _FLAGS)) for digit, needles, pattern in _STEPS)

@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import select
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
@@ -16,6 +15,7 @@ from crawler.due import RevisitPolicy, next_state
 from crawler.extract import BUILTIN_PROFILES, SiteProfile
 from crawler.fingerprint import rules_salt
 from crawler.noise import NoiseRules
+from crawler.pagepool import PagePool, PageTimeout, WorkerDied
 from crawler.removal import RemovalRules
 from crawler.seedstate import DEFAULT_CONFIRM
 from crawler.store import Store
@@ -82,16 +82,18 @@ def _analyse_in_worker(
     )
 
 
-def extraction_context() -> multiprocessing.context.BaseContext:
-    """The pool's process context: forkserver, its server preloading and warming up the extraction stack."""
+def extraction_context(warm: bool = True) -> multiprocessing.context.BaseContext:
+    """The pool's process context: forkserver, its server preloading (and with warm, warming up) the extraction stack."""
     # forkserver, not fork: the crawl process has a running reactor and threads by the time the pool
     # starts. The server imports the extraction stack once and forks each worker from it, ready to go.
+    # The warm-up (dateparser's every language, seconds of CPU) repays itself over many pages only:
+    # a small run's one worker compiles what its few pages need.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["crawler.warmup"])
+    context.set_forkserver_preload(["crawler.warmup" if warm else "crawler.capture"])
     return context
 
 
-def start_extraction_server() -> None:
+def start_extraction_server(warm: bool = True) -> None:
     """Start the pool's forkserver now, so its seconds of warm-up overlap the crawl's own start-up.
 
     The server loads crawler.warmup on the other core while this process reads seeds and starts
@@ -99,7 +101,7 @@ def start_extraction_server() -> None:
     """
     from multiprocessing import forkserver
 
-    extraction_context()
+    extraction_context(warm)
     forkserver.ensure_running()
 
 
@@ -113,7 +115,11 @@ class ArchivePipeline:
         self.store: Store | None = None
         self.policy = RevisitPolicy()
         self.workers = 0
-        self.pool: ProcessPoolExecutor | None = None
+        self.warm_workers = True
+        self.pool: PagePool | None = None
+        # Seconds one page's extraction and change analysis may take in a worker (None: no limit).
+        self.page_time_limit: float | None = None
+        self._pool_gate: asyncio.Semaphore | None = None
         self.removal = RemovalRules()
         self.state_confirm = DEFAULT_CONFIRM
         self.noise = NoiseRules()
@@ -135,6 +141,8 @@ class ArchivePipeline:
         pipeline.policy = RevisitPolicy(**settings.getdict("ARCHIVE_REVISIT_POLICY"))
         pipeline.workers = settings.getint("ARCHIVE_EXTRACT_WORKERS")
         pipeline.removal, pipeline.noise = removal, noise
+        pipeline.warm_workers = settings.getbool("ARCHIVE_EXTRACT_WARM", True)
+        pipeline.page_time_limit = settings.getfloat("ARCHIVE_PAGE_TIME_LIMIT") or None
         pipeline.state_confirm = settings.getint("ARCHIVE_STATE_CONFIRM", DEFAULT_CONFIRM)
         return pipeline
 
@@ -142,17 +150,18 @@ class ArchivePipeline:
         """Open the archive once for the whole crawl, and the extraction pool if one is wanted."""
         self.store = Store(self.db_path, create=False)
         if self.workers > 0:
-            self.pool = ProcessPoolExecutor(
+            self.pool = PagePool(
                 self.workers,
-                mp_context=extraction_context(),
+                extraction_context(self.warm_workers),
                 initializer=_init_worker,
                 initargs=(tuple(self.profiles), os.getpid(), self.removal, self.noise),
+                limit=self.page_time_limit,
             )
 
     def close_spider(self, spider: Any = None) -> None:
         """Close the archive and the pool."""
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown()
         if self.store is not None:
             self.store.close()
 
@@ -160,6 +169,35 @@ class ArchivePipeline:
         """The seed's normalised original text (read per capture: each seed comes once per run)."""
         row = self.store.seed(seed_id)
         return row["original_text"] if row else None
+
+    async def _analyse_in_pool(self, args: tuple) -> Any:
+        """analyse() in a pool worker, under the page limit; a page that trips it, or kills two workers, fails."""
+        # Only as many pages as workers leave the reactor at once: a page waiting for a worker would
+        # otherwise hold one of the few threads asyncio.to_thread shares with everything else.
+        if self._pool_gate is None:
+            self._pool_gate = asyncio.Semaphore(self.pool.size)
+        item = args[0]
+        async with self._pool_gate:
+            for attempt in (1, 2):
+                try:
+                    # From a thread: starting a worker waits for the forkserver's seconds of warm-up, and
+                    # the wait for a page's answer is a blocking one; on the reactor they would time
+                    # downloads out.
+                    return await asyncio.to_thread(self.pool.run, _analyse_in_worker, *args)
+                except PageTimeout:
+                    reason = (
+                        f"extraction and change analysis stopped after {self.page_time_limit:g} s "
+                        "(crawl.page_time_limit); the page is kept in the WARC file"
+                    )
+                    self.crawler.stats.inc_value("archive/page_time_limit")
+                    break
+                except WorkerDied as exc:
+                    # Killed from outside (the OOM killer, a person) or by this page: one more try
+                    # on a new worker tells which; the run goes on either way.
+                    self.crawler.stats.inc_value("archive/worker_died")
+                    reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
+        # Outside the pool: a failed capture with the reason, decided without parsing the page.
+        return analyse(dict(item, error=reason), *args[1:4], self.profiles)
 
     async def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
         """Analyse the response (in the pool when there is one) and write the capture in one transaction."""
@@ -174,10 +212,7 @@ class ArchivePipeline:
         # Failures, 304s, unchanged bytes and unchanged fingerprints are decided without extracting:
         # no trip to the pool (an all-unchanged revisit never even starts it).
         if self.pool is not None and needs_extraction(item, latest, known, known_fingerprint):
-            # Submitted from a thread: the first submit starts the forkserver, which loads and warms up
-            # the extraction stack for seconds; on the reactor thread that would time downloads out.
-            submitted = await asyncio.to_thread(self.pool.submit, _analyse_in_worker, *args)
-            result = await asyncio.wrap_future(submitted)
+            result = await self._analyse_in_pool(args)
         else:
             result = analyse(
                 *args[:4], self.profiles, known_payload=known, removal_rules=self.removal, known_metadata=meta,

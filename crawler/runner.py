@@ -23,6 +23,9 @@ from crawler.warc import INDEX_NAME, WARC_DIR_NAME, write_index
 
 log = logging.getLogger(__name__)
 
+# Taken by the feed and notifications after a run, so two runs finishing together never send twice.
+NOTIFY_LOCK_NAME = ".notify.lock"
+
 # Scrapy loggers that report per-request failures the archive already records.
 QUIET_LOGGERS = (
     "scrapy.downloadermiddlewares.robotstxt",
@@ -136,7 +139,8 @@ def select_seeds(seeds: Sequence[Seed], wanted: Sequence[str]) -> list[Seed]:
 
 
 def scrapy_settings(
-    settings: Settings, db_path: Path, run_id: int, verbose: int = 0, extract_workers: int = 0
+    settings: Settings, db_path: Path, run_id: int, verbose: int = 0, extract_workers: int = 0,
+    warm_workers: bool = True,
 ) -> dict[str, Any]:
     """Scrapy settings from the crawl section, then the verbatim `scrapy:` mapping on top."""
     crawl = settings.crawl
@@ -169,6 +173,8 @@ def scrapy_settings(
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
         "ARCHIVE_REVISIT_POLICY": asdict(settings.schedule.policy()),
         "ARCHIVE_EXTRACT_WORKERS": extract_workers,
+        "ARCHIVE_EXTRACT_WARM": warm_workers,
+        "ARCHIVE_PAGE_TIME_LIMIT": crawl.page_time_limit,
         # What comparisons ignore (change section): plain values, the pipeline builds NoiseRules.
         "ARCHIVE_NOISE": {"builtin": settings.change.builtin_noise, "ignore": settings.change.ignore},
         "ARCHIVE_REMOVAL": asdict(settings.removal.rules()),
@@ -184,7 +190,14 @@ def scrapy_settings(
         },
         "NETWORK_BLOCK_PRIVATE": settings.network.block_private,
         # Only http and https are ever fetched: no handler for file:, ftp:, s3: or data: URLs.
-        "DOWNLOAD_HANDLERS": {"file": None, "ftp": None, "s3": None, "data": None},
+        "DOWNLOAD_HANDLERS": {
+            "file": None, "ftp": None, "s3": None, "data": None,
+            # Scrapy's HTTP/1.1 handler with limits on the response headers (crawler/httphandler.py).
+            "http": "crawler.httphandler.BoundedHTTP11DownloadHandler",
+            "https": "crawler.httphandler.BoundedHTTP11DownloadHandler",
+        },
+        "HEADERS_MAX_COUNT": crawl.max_headers,
+        "HEADERS_MAX_BYTES": crawl.max_header_bytes,
         "WARC_ENABLED": settings.warc.enabled,
         "WARC_DIR": str(db_path.parent / WARC_DIR_NAME),
         "WARC_OPERATOR": settings.warc.operator,
@@ -234,10 +247,33 @@ def crawl(
         from crawler.cluster.coordinator import enqueue_run
 
         return enqueue_run(settings, seeds_dir, archive_dir, wanted, trigger, due_only, now)
-    with archive_lock(archive_dir):
-        return _locked_crawl(
-            settings, seeds_dir, archive_dir, wanted, trigger, verbose, on_capture, on_start, due_only, now
-        )
+    started: list[int] = []
+    try:
+        with archive_lock(archive_dir):
+            return _locked_crawl(
+                settings, seeds_dir, archive_dir, wanted, trigger, verbose, on_capture, on_start, due_only, now,
+                started,
+            )
+    finally:
+        if started:
+            # After the lock is released: a slow notification target must not make the next cron run
+            # exit 75. The Atom feed and notifications are logged, never raised: they cannot fail the run.
+            announce_run(settings, archive_dir, started[0])
+
+
+def announce_run(settings: Settings, archive_dir: Path, run_id: int) -> None:
+    """Rewrite the feed and send the notifications after a run, one process at a time (a skipped one sends next time)."""
+    try:
+        with archive_lock(archive_dir, name=NOTIFY_LOCK_NAME, what="notification round"):
+            store = Store.in_archive(archive_dir, create=False)
+            try:
+                # A run that captured nothing (it could not start) has nothing to announce: the feed stays.
+                if store.by_outcome(run_id):
+                    announce(store, settings, archive_dir, run_id)
+            finally:
+                store.close()
+    except CrawlerError as exc:
+        log.info("notify: skipped: %s", exc)
 
 
 def _locked_crawl(
@@ -251,8 +287,9 @@ def _locked_crawl(
     on_start: Callable[[int], None] | None,
     due_only: bool,
     now: datetime | None,
+    started: list[int],
 ) -> RunSummary:
-    """The body of crawl(), run while holding the archive lock."""
+    """The body of crawl(), run while holding the archive lock; the run's id is appended to started."""
     seeds = load_seeds(seeds_dir, settings.seeds.urls)
     targets = select_seeds(seeds, wanted)
     warnings = seed_warnings([] if wanted else seeds)
@@ -265,17 +302,18 @@ def _locked_crawl(
             due = set(store.due_seed_ids(iso(now or datetime.now(timezone.utc))))
             targets = [s for s in targets if s.id in due]
         run_id = store.start_run(trigger, len(targets), pid=os.getpid())
+        started.append(run_id)
         captured = store.seeds_with_versions()
     finally:
         store.close()
     never_captured = sum(1 for s in targets if s.id not in captured)
-    if never_captured >= POOL_MIN_PAGES and extract_workers(settings, len(targets)):
+    if never_captured and extract_workers(settings, len(targets)):
         from crawler.pipelines import start_extraction_server
 
         # Seeds never captured will all need extraction: start the pool's server now rather than at
         # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
         # seeds may need no extraction at all, and leaves the server to the first page that does.
-        start_extraction_server()
+        start_extraction_server(warm=len(targets) >= POOL_MIN_PAGES)
     # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
     # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
     targets = [Target(s.id, s.fetch_url) for s in targets]
@@ -304,10 +342,6 @@ def _locked_crawl(
             if settings.warc.enabled:
                 write_index(store.path.parent / WARC_DIR_NAME / INDEX_NAME, store.warc_records())
             by_outcome = store.by_outcome(run_id)
-            if by_outcome:
-                # The Atom feed and notifications: logged, never raised, so they cannot fail the run.
-                # A run that captured nothing has nothing to announce, and leaves the feed as it was.
-                announce(store, settings, store.path.parent, run_id)
             summary = RunSummary(
                 run_id, len(targets), by_outcome, status, warnings,
                 failure_reasons=store.failure_reasons(run_id),
@@ -334,7 +368,7 @@ def check_extraction_stack() -> None:
         ) from None
 
 
-# Below this many pages a pool's start-up (a fresh interpreter per core) costs more than it saves.
+# Below this many pages one worker is enough: more start-ups (a process each) would cost more than they save.
 POOL_MIN_PAGES = 20
 
 
@@ -343,7 +377,9 @@ def extract_workers(settings: Settings, pages: int) -> int:
     wanted = settings.crawl.extract_workers
     if wanted == "auto":
         cores = os.cpu_count() or 1
-        return cores if cores > 1 and pages >= POOL_MIN_PAGES else 0
+        # At least one: only a page analysed in another process can be stopped when it runs past
+        # crawl.page_time_limit (a regular expression stuck in C ignores signals and threads).
+        return max(1, min(cores, pages)) if pages >= POOL_MIN_PAGES else 1
     return int(wanted)
 
 
@@ -362,7 +398,10 @@ def _run_scrapy(
     from crawler.spiders.revisit import RevisitSpider
 
     process = CrawlerProcess(
-        scrapy_settings(settings, db_path, run_id, verbose, extract_workers(settings, len(targets)))
+        scrapy_settings(
+            settings, db_path, run_id, verbose, extract_workers(settings, len(targets)),
+            warm_workers=len(targets) >= POOL_MIN_PAGES,
+        )
     )
     if not verbose:
         # Fetch failures are recorded as captures with a reason; their tracebacks are noise here.

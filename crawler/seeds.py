@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import os
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -152,6 +153,15 @@ def parse_seed(path: Path, raw: bytes, url_overrides: Mapping[str, str] = _NO_OV
 def load_seed(path: Path, url_overrides: Mapping[str, str] = _NO_OVERRIDES) -> Seed:
     """Read one seed file and parse it; an unreadable file gives a "broken" Seed."""
     path = Path(path)
+    shown = printable_name(path.name)
+    if shown != path.name:
+        # The id keys the archive and is printed everywhere: a name Python can only hold as
+        # surrogates ("bad\udcff.md") cannot be stored in SQLite or written to a UTF-8 stream.
+        return _broken_seed(
+            Path(shown).stem,
+            path.with_name(shown),
+            "file name is not valid UTF-8 (the \\x.. are its undecodable bytes); rename the file",
+        )
     try:
         with path.open("rb") as handle:
             # One byte past the limit is enough for parse_seed to reject a huge file without reading it all.
@@ -160,6 +170,15 @@ def load_seed(path: Path, url_overrides: Mapping[str, str] = _NO_OVERRIDES) -> S
         reason = exc.strerror or type(exc).__name__
         return _broken_seed(path.stem, path, f"cannot read the file: {reason}; check that it exists and is readable")
     return parse_seed(path, raw, url_overrides)
+
+
+def printable_name(name: str) -> str:
+    """A file name as UTF-8 text, bytes that are not UTF-8 shown as \\xNN (the name itself when it is UTF-8)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return name
 
 
 def load_seeds(folder: Path, url_overrides: Mapping[str, str] = _NO_OVERRIDES) -> list[Seed]:

@@ -114,6 +114,45 @@ def drip(interval: float = 0.2, chunk: bytes = b"<p>.</p>\n") -> Fault:
     return fault
 
 
+def endless_headers(continued: bool = False) -> Fault:
+    """A status line, then header lines without end (until the client leaves); continued: one header
+    folded over endless continuation lines instead of new headers."""
+
+    def fault(conn: Connection) -> None:
+        if not conn.send(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nX-Start: 1\r\n"):
+            return
+        line = (b" " if continued else b"X-Filler: ") + b"x" * 1000 + b"\r\n"
+        batch = line * 64
+        while not conn.stopping.is_set():
+            if not conn.send(batch):
+                return
+
+    return fault
+
+
+def many_headers(count: int, body: bytes | str = b"<p>ok</p>") -> Fault:
+    """A complete 200 with count extra header lines (a finite but absurd head)."""
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    extra = "".join(f"X-Header-{n}: {n}\r\n" for n in range(count)).encode("latin-1")
+
+    def fault(conn: Connection) -> None:
+        start = f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {len(data)}\r\nConnection: close\r\n"
+        conn.send(start.encode("latin-1") + extra + b"\r\n" + data)
+
+    return fault
+
+
+def gated(gate: threading.Event, fault: Fault) -> Fault:
+    """fault, once the test sets gate (or the server stops): the run stays in progress until then."""
+
+    def gated_fault(conn: Connection) -> None:
+        gate.wait(HOLD_SECONDS)
+        if not conn.stopping.is_set():
+            fault(conn)
+
+    return gated_fault
+
+
 def delayed(seconds: float, fault: Fault) -> Fault:
     """fault, after a pause (a bounded wait on the stop event, so stopping the server ends it)."""
 

@@ -3,6 +3,7 @@ and a configuration problem stops `crawler crawl` with exit code 2 before it wri
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -29,6 +30,8 @@ BAD_SEEDS: dict[str, bytes] = {
     "blank.md": b"\n  \n\t\n",
     "binary.md": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
     "huge.txt": b"---\nurl: https://example.org/huge\n---\n" + b"x" * (21 * 1024 * 1024),
+    # The bytes ff fe in the name, not UTF-8 (Python holds them as surrogates): every crawl died in sync_seeds.
+    "bad\udcff\udcfe.md": b"---\nurl: https://example.org/c\n---\nText.\n",
 }
 # The one line each broken seed gets (after "warning: seed ID skipped: PATH: ").
 PROBLEMS = {
@@ -45,7 +48,13 @@ PROBLEMS = {
     "blank": "file is empty; add the article text (and front matter with a url) or remove it",
     "binary": "file is binary (contains NUL bytes; UTF-16 text does too); save it as UTF-8 text or remove it",
     "huge": "file is larger than the 20 MB limit for seed files; shorten it or remove it from the seed folder",
+    "bad\\xff\\xfe": "file name is not valid UTF-8 (the \\x.. are its undecodable bytes); rename the file",
 }
+
+
+def shown(path: Path) -> Path:
+    """A seed file's path as the crawler prints it: bytes of the name that are not UTF-8 as \\xNN."""
+    return path.with_name(os.fsencode(path.name).decode("utf-8", "backslashreplace"))
 
 
 def write_seeds(server: PageServer, project: Project) -> None:
@@ -65,13 +74,13 @@ def write_seeds(server: PageServer, project: Project) -> None:
 
 def test_bad_seeds_end_to_end(page_server: PageServer, project: Project) -> None:
     write_seeds(page_server, project)
-    paths = {p.stem: p for p in project.seeds.iterdir()}
+    paths = {shown(p).stem: shown(p) for p in project.seeds.iterdir()}
 
     listed = project.run("seeds")
     assert listed.returncode == 0
     expected_broken = sorted(f"broken: {paths[s]}: {problem}" for s, problem in PROBLEMS.items())
     assert sorted(line for line in listed.stderr.splitlines() if line.startswith("broken:")) == expected_broken
-    assert "14 seeds: 4 crawlable, 1 without URL, 9 broken" in listed.stderr
+    assert "15 seeds: 4 crawlable, 1 without URL, 10 broken" in listed.stderr
     assert "warning: shared_a: same URL as seed shared_b" in listed.stderr.splitlines()
 
     checked = project.run("seeds", "--check")
@@ -147,6 +156,13 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
         ("crawl:\n  retries: -1\n", "error: bad value for 'crawl.retries' in {config}: Input should be greater than or equal to 0"),
         ("crawl: [1, 2\n", "error: bad YAML in {config}:2: expected ',' or ']', but got '<stream end>'; fix the file"),
         ("- just\n- a list\n", "error: config file {config} must hold a mapping of sections, not list"),
+        # Numbers that hung the crawl holding the lock, or failed every run (issue 15).
+        ("crawl:\n  timeout: .inf\n", "error: bad value for 'crawl.timeout' in {config}: Input should be a finite number"),
+        ("crawl:\n  download_delay: .nan\n", "error: bad value for 'crawl.download_delay' in {config}: Input should be a finite number"),
+        ("crawl:\n  timeout: 1e300\n", "error: bad value for 'crawl.timeout' in {config}: Input should be less than or equal to 3600"),
+        ("crawl:\n  page_time_limit: 0\n", "error: bad value for 'crawl.page_time_limit' in {config}: Input should be greater than 0"),
+        ("schedule:\n  interval: 99999999999w\n", "error: bad value for 'schedule.interval' in {config}: Value error, '99999999999w' is too long; a duration is at most 3650d (10 years)"),
+        ("schedule:\n  max_interval: '1" + "0" * 400 + "'\n", "error: bad value for 'schedule.max_interval' in {config}: Value error, '10000000000000000000...(401 characters)' is too long; a duration is at most 3650d (10 years)"),
     ],
 )
 def test_bad_configuration_stops_before_writing(project: Project, config: str, message: str) -> None:
@@ -266,3 +282,32 @@ def test_crawl_that_cannot_start_blames_no_seed(page_server: PageServer, project
     assert project.rows("SELECT id, state, next_due_at, interval_seconds FROM seeds") == seeds_before
     assert project.rows("SELECT count(*) AS n FROM state_changes WHERE new_state = 'failing'") == [{"n": 0}]
     assert feed.read_bytes() == feed_before
+
+
+@pytest.mark.parametrize(
+    ("revisit", "shown"),
+    [("99999999999w", "99999999999w"), ("1" + "0" * 400, "10000000000000000000...(401 characters)"), ("-5", "-5")],
+)
+def test_out_of_range_revisit_is_one_warning_and_the_seed_still_runs(
+    page_server: PageServer, project: Project, revisit: str, shown: str
+) -> None:
+    url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
+    path = project.seeds / "far.md"
+    path.write_text(f"---\nurl: {url}\nrevisit: {revisit}\n---\n\nText.\n", encoding="utf-8")
+    result = project.run("crawl")
+    assert result.returncode == 0, result.stderr
+    problem = (
+        f"a duration cannot be negative: {shown}" if revisit.startswith("-")
+        else f"'{shown}' is too long; a duration is at most 3650d (10 years)"
+    )
+    assert result.stderr.splitlines() == [
+        f"warning: seed far: {path}: front matter 'revisit': {problem}; using schedule.interval (1d)"
+    ]
+    assert [c["outcome"] for c in project.rows("SELECT outcome FROM captures")] == ["new_version"]
+    assert project.rows("SELECT interval_seconds FROM seeds")[0]["interval_seconds"] == 86400
+
+
+def test_schedule_every_out_of_range_is_one_line(project: Project) -> None:
+    result = invoke(project, "schedule", "--every", "99999999999w")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --every: '99999999999w' is too long; a duration is at most 3650d (10 years)\n"

@@ -249,3 +249,66 @@ def test_a_users_metadata_adds_to_the_archives(web: WebArchive, tmp_path: Path) 
     shipped = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
     assert metadata["title"] == "Our archive"
     assert set(metadata["databases"]["archive"]["queries"]) == {"mine", *shipped["databases"]["archive"]["queries"]}
+# Seed ids people give their files: spaces, Chinese, and the characters that end a URL path.
+AWKWARD_IDS = ["two words", "档案 笔记", "what? #1", "50% off"]
+
+
+@pytest.fixture(scope="module")
+def awkward(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive of seeds with awkward ids and one whose front matter URL is javascript: (no crawl needed)."""
+    from conftest import Project
+    from crawler.runner import seed_row
+    from crawler.seeds import load_seeds
+    from crawler.store import Store
+
+    project = Project(tmp_path_factory.mktemp("awkward"))
+    project.seeds.mkdir()
+    for seed_id in AWKWARD_IDS:
+        project.seed(seed_id, f"https://example.org/{len(seed_id)}", f"The saved text of {seed_id}.")
+    (project.seeds / "script.md").write_text("---\nurl: javascript:alert(document.domain)\n---\nText.\n", encoding="utf-8")
+    store = Store.in_archive(project.archive)
+    try:
+        store.sync_seeds(seed_row(seed) for seed in load_seeds(project.seeds, {}))
+    finally:
+        store.close()
+    return project.db_path
+
+
+def fetch_db(db_path: Path, *paths: str) -> list[Any]:
+    """GET each path from a Datasette serving db_path with the project's metadata and plugin."""
+
+    async def run() -> list[Any]:
+        ds = Datasette([str(db_path)], metadata=yaml.safe_load(METADATA.read_text(encoding="utf-8")))
+        return [await ds.client.get(path) for path in paths]
+
+    return asyncio.run(run())
+
+
+def test_every_seed_id_links_to_its_own_article_page(awkward: Path) -> None:
+    (articles,) = fetch_db(awkward, "/-/articles")
+    hrefs = [a.get("href") for a in lxml.html.fromstring(articles.text).iter("a")]
+    links = [h for h in hrefs if h.startswith("/-/article/")]
+    assert len(links) == len(AWKWARD_IDS) + 1
+    for link, response in zip(links, fetch_db(awkward, *links)):
+        assert response.status_code == 200, link
+    pages = {h: lxml.html.fromstring(r.text).find(".//h1").text_content() for h, r in zip(links, fetch_db(awkward, *links))}
+    # Each link opens its own seed (the title is the saved text's first line).
+    assert sorted(pages.values()) == sorted([f"The saved text of {i}." for i in AWKWARD_IDS] + ["Text."])
+
+
+def test_only_http_urls_become_links(awkward: Path) -> None:
+    for response in fetch_db(awkward, "/-/articles", "/-/article/script"):
+        hrefs = [a.get("href") or "" for a in lxml.html.fromstring(response.text).iter("a")]
+        assert not [h for h in hrefs if h.lower().startswith("javascript:")]
+        assert "javascript:alert(document.domain)" in response.text, "the URL is still shown, as text"
+
+
+def test_feed_links_only_http_urls(tmp_path: Path) -> None:
+    from crawler.announce import write_feed
+
+    event = {"kind": "state", "new_state": "gone", "old_state": "alive", "since": "2026-01-01T00:00:00+00:00",
+             "at": "2026-01-01T00:00:00+00:00", "seed_id": "script", "event": "e1"}
+    write_feed(tmp_path / "a.atom", [dict(event, url="javascript:alert(1)")], tmp_path)
+    write_feed(tmp_path / "b.atom", [dict(event, url="https://example.org/a")], tmp_path)
+    assert "<link" not in (tmp_path / "a.atom").read_text(encoding="utf-8").split("<entry>")[1]
+    assert 'href="https://example.org/a"' in (tmp_path / "b.atom").read_text(encoding="utf-8")

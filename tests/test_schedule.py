@@ -323,3 +323,16 @@ def test_readme_systemd_unit_names_the_daemon() -> None:
     # The unit's arguments parse as a real command line (up to the daemon itself).
     result = CliRunner().invoke(cli, [*exec_start[1:], "--help"])
     assert result.exit_code == 0 and "daemon" in result.stdout
+
+
+def test_backoff_after_thousands_of_failures_stays_at_its_maximum() -> None:
+    # 2 ** 1100 times a float overflowed: a seed failing hourly for years would have failed every run after.
+    after = next_state("failed", DueState(86400, 86400, 5000, None), POLICY, T0)
+    assert after.failures == 5001 and after.next_due_at == iso(T0 + timedelta(seconds=POLICY.max_failure_backoff))
+
+
+@pytest.mark.parametrize("value", ["3651d", "99999999999w", 10**400, float("inf"), "1" + "0" * 400])
+def test_durations_are_at_most_ten_years(value: object) -> None:
+    with pytest.raises(ValueError, match="is too long; a duration is at most 3650d"):
+        parse_duration(value)  # type: ignore[arg-type]
+    assert parse_duration("3650d") == 3650 * 86400

@@ -16,6 +16,7 @@ from twisted.internet import error as net_error
 from twisted.python.failure import Failure
 from twisted.web import _newclient
 
+from crawler.httphandler import ResponseHeadersTooLarge
 from crawler.netguard import RefusedRequest
 
 
@@ -83,7 +84,7 @@ def _specific_reason(
     where = urlsplit(request.url).netloc if request is not None else "the server"
     limit = f"the {max_bytes}-byte limit (crawl.max_response_bytes)" if max_bytes else "the size limit"
     cause = exc.__cause__
-    if isinstance(exc, RefusedRequest):
+    if isinstance(exc, (RefusedRequest, ResponseHeadersTooLarge)):
         return str(exc)
     if isinstance(exc, IgnoreRequest) and getattr(cause, "decompressed_size", None) is not None:
         # Scrapy's HttpCompressionMiddleware stops inflating at DOWNLOAD_MAXSIZE: no OOM, no page.

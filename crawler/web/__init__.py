@@ -14,6 +14,7 @@ import json
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 
@@ -22,7 +23,7 @@ from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup
 
 from crawler.search import excerpt, fts_query
-from crawler.web.render import diff_html, marked_excerpt, outcome_legend, timeline_svg
+from crawler.web.render import diff_html, http_url, marked_excerpt, outcome_legend, quoted, timeline_svg
 
 # The name Datasette gives archive/archive.db (its file name without extension).
 ARCHIVE_DATABASE = "archive"
@@ -80,7 +81,7 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
     if value is None:
         return None
     if (column == "seed_id" and table in _SEED_LINK_VIEWS) or (column == "id" and table == "seed_overview"):
-        return Markup('<a href="{}article/{}">{}</a>').format(base, value, value)
+        return Markup('<a href="{}article/{}">{}</a>').format(base, quoted(value), value)
     if column == "latest_version_id" and table == "seed_overview":
         return Markup('<a href="{}diff/{}?base=original">latest vs original</a>').format(base, value)
     if column == "version_id" and table in ("changes", "search"):
@@ -137,7 +138,8 @@ async def articles_page(datasette: Any, request: Any) -> Response:
 async def article_page(datasette: Any, request: Any) -> Response:
     """One seed: its timeline, versions with their change measures, metadata changes and captures."""
     db = await _archive(datasette)
-    seed_id = request.url_vars["seed_id"]
+    # Datasette matches routes on the raw path: the id arrives percent-encoded (spaces, Chinese, ?, #).
+    seed_id = unquote(request.url_vars["seed_id"])
     overview = await _rows(db, "SELECT * FROM seed_overview WHERE id = ?", [seed_id])
     if not overview:
         raise NotFound(f"no seed {seed_id}")
@@ -216,4 +218,4 @@ def _percent(value: Any) -> str:
 @hookimpl
 def extra_template_vars() -> dict[str, Any]:
     """Helpers for the plugin's templates."""
-    return {"crawler_percent": _percent}
+    return {"crawler_percent": _percent, "crawler_http_url": http_url, "crawler_quote": quoted}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any, Iterable, Mapping
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -174,3 +175,15 @@ def outcome_legend() -> Markup:
         .format(colour, outcome.replace("_", " "))
         for outcome, colour in OUTCOME_COLOURS.items()
     )
+
+
+def http_url(value: Any) -> str | None:
+    """value when it is an http(s) URL, else None: archived URLs become links only then (never javascript:)."""
+    if isinstance(value, str) and value[:8].lower().startswith(("http://", "https://")):
+        return value
+    return None
+
+
+def quoted(seed_id: Any) -> str:
+    """A seed id as one path segment of a link: spaces, Chinese, '?', '#' and '/' percent-encoded."""
+    return quote(str(seed_id), safe="")

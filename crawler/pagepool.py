@@ -1,0 +1,182 @@
+"""Processes that analyse pages one at a time each, every page under a time limit enforced from outside.
+
+concurrent.futures.ProcessPoolExecutor cannot do either job: it has no way to stop one task that
+runs too long (a regular expression that backtracks holds its worker, and SIGTERM, for good), and
+one worker that dies (the OOM killer, a crash in a C library) breaks the whole executor, failing
+every page after it. Here each worker has its own pipe: the parent waits for its answer at most
+`limit` seconds, then kills that worker and starts another; a worker that died is replaced the
+same way. Blocking calls: run them from a thread, not the reactor's.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from multiprocessing.connection import Connection
+from typing import Any, Callable, Sequence
+
+log = logging.getLogger(__name__)
+
+# A worker gets this long to start (the forkserver's warm-up, on a busy machine) before it counts as dead.
+START_SECONDS = 120.0
+
+
+class PageTimeout(Exception):
+    """A page's analysis ran past the limit; its worker was killed."""
+
+
+class WorkerDied(Exception):
+    """The worker analysing a page ended without answering (killed, out of memory, crashed)."""
+
+
+def _serve(conn: Connection, initializer: Callable[..., None] | None, initargs: Sequence[Any]) -> None:
+    """A worker's loop: (function, args) in, ("ok", result) or ("error", exception) out; None ends it."""
+    # The crawl process handles Ctrl-C and shuts the pool down; a worker must not die of it mid-page.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
+    conn.send("ready")
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        function, args = message
+        try:
+            answer: tuple[str, Any] = ("ok", function(*args))
+        except Exception as exc:  # noqa: BLE001 (sent back and raised in the parent, which decides)
+            answer = ("error", exc)
+        try:
+            conn.send(answer)
+        except Exception as exc:  # noqa: BLE001 (an answer that cannot be pickled)
+            conn.send(("error", RuntimeError(f"the analysis result could not be sent back: {exc!r}")))
+
+
+class _Worker:
+    """One process and the parent's end of its pipe."""
+
+    def __init__(self, context: Any, initializer: Callable[..., None] | None, initargs: Sequence[Any]):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, initializer, tuple(initargs)), daemon=True)
+        self.process.start()
+        child.close()
+        # Wait for the initializer: its seconds must not count against the first page's limit.
+        if not self.conn.poll(START_SECONDS):
+            self.kill()
+            raise WorkerDied(f"an extraction process did not start within {START_SECONDS:g} s")
+        try:
+            self.conn.recv()
+        except (EOFError, OSError):
+            raise WorkerDied(self.ended()) from None
+
+    def call(self, function: Callable[..., Any], args: Sequence[Any], limit: float | None) -> Any:
+        """function(*args) in this worker; PageTimeout past limit seconds, WorkerDied if it ends."""
+        try:
+            self.conn.send((function, tuple(args)))
+            if not self.conn.poll(limit):
+                raise PageTimeout(f"analysis ran longer than {limit:g} s")
+            status, value = self.conn.recv()
+        except (EOFError, OSError):
+            raise WorkerDied(self.ended()) from None
+        if status == "error":
+            raise value
+        return value
+
+    def ended(self) -> str:
+        """How the process ended, for the capture's error."""
+        self.process.join(5)
+        code = self.process.exitcode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"the extraction process was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
+        return f"the extraction process ended with exit code {code}"
+
+    def kill(self) -> None:
+        """End the process now (SIGKILL: a process stuck in C code ignores SIGTERM)."""
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        """Ask the process to end after its current page, then make sure it has."""
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.process.join(5)
+        if self.process.is_alive():
+            self.kill()
+        else:
+            self.conn.close()
+
+
+class PagePool:
+    """Up to `size` worker processes, started when first needed and replaced when killed or dead."""
+
+    def __init__(
+        self,
+        size: int,
+        context: Any,
+        initializer: Callable[..., None] | None = None,
+        initargs: Sequence[Any] = (),
+        limit: float | None = None,
+    ):
+        self.size = max(1, size)
+        self.limit = limit
+        self._context = context
+        self._initializer = initializer
+        self._initargs = tuple(initargs)
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        # Counts workers that exist or are being started; a caller beyond size waits for one to free.
+        self._slots = threading.BoundedSemaphore(self.size)
+        self._closed = False
+        self.replaced = 0  # workers killed for a limit or found dead, and so replaced
+
+    def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """function(*args) in a worker, under the limit (PageTimeout) and surviving its death (WorkerDied)."""
+        with self._slots:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("the page pool is shut down")
+                worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                worker = _Worker(self._context, self._initializer, self._initargs)
+            try:
+                result = worker.call(function, args, self.limit)
+            except PageTimeout:
+                worker.kill()
+                self.replaced += 1
+                raise
+            except WorkerDied:
+                worker.kill()
+                self.replaced += 1
+                raise
+            except BaseException:
+                # The function raised in the worker: the worker itself is fine.
+                self._release(worker)
+                raise
+            self._release(worker)
+            return result
+
+    def _release(self, worker: _Worker) -> None:
+        """Put a healthy worker back for the next page (or stop it if the pool closed meanwhile)."""
+        with self._lock:
+            if not self._closed:
+                self._idle.append(worker)
+                return
+        worker.stop()
+
+    def shutdown(self) -> None:
+        """Stop the idle workers; busy ones stop when their page is done."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop()
