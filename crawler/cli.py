@@ -141,6 +141,9 @@ def crawl(obj: Context, seed_ids: tuple[str, ...]) -> None:
 class Progress:
     """Progress on stderr: a bar on a terminal, otherwise a line every `every` seconds of a long run."""
 
+    # Fewer seeds than this make a short run: its summary is all there is to say.
+    MIN_SEEDS = 50
+
     def __init__(self, every: float = 10.0, stream: Any = None) -> None:
         self.stream = stream or sys.stderr
         self.every = every
@@ -171,7 +174,7 @@ class Progress:
             self.bar.update(1)
             return
         now = time.monotonic()
-        if now - self.last_line >= self.every and self.done < self.total:
+        if self.total >= self.MIN_SEEDS and now - self.last_line >= self.every and self.done < self.total:
             self.last_line = now
             click.echo(
                 f"crawling: {self.done}/{self.total} seeds done ({self.failed} failed), "

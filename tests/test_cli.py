@@ -127,3 +127,21 @@ def write_config(tmp_path: Path, text: str = "") -> Path:
     path = tmp_path / "crawler.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_progress_lines_for_long_runs_off_a_terminal() -> None:
+    """Off a terminal a long run prints a progress line now and then; a short run prints none."""
+    import io
+
+    from crawler.cli import Progress
+
+    long_run, short_run = io.StringIO(), io.StringIO()
+    for stream, total in ((long_run, 60), (short_run, 5)):
+        progress = Progress(every=0, stream=stream)
+        progress.start(total)
+        for outcome in ("new_version", "failed", "unchanged"):
+            progress.advance({"outcome": outcome})
+        progress.finish()
+    lines = long_run.getvalue().splitlines()
+    assert lines[-1].startswith("crawling: 3/60 seeds done (1 failed), ") and lines[-1].endswith(" s so far")
+    assert short_run.getvalue() == ""
