@@ -13,7 +13,7 @@ from crawler import __version__
 from crawler.due import RevisitPolicy, parse_duration
 from crawler.errors import ConfigError
 from crawler.noise import NoiseRules
-from crawler.removal import RemovalRules, check_patterns
+from crawler.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules, check_patterns
 
 DEFAULT_CONFIG_PATH = Path("config/crawler.yaml")
 ENV_PREFIX = "CRAWLER_"
@@ -148,12 +148,32 @@ class ChangeSection(Section):
         return NoiseRules.from_config(self.ignore, builtin=self.builtin_noise)
 
 
+class NoticeRule(Section):
+    """A takedown notice of one site, with the cause it means (docs/takedowns.md)."""
+
+    pattern: str  # a regular expression matched in the page's visible text
+    cause: str = DEFAULT_NOTICE_CAUSE  # from the vocabulary; blocked_by_site makes it a failed fetch
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        check_patterns([value])
+        return value
+
+    @field_validator("cause")
+    @classmethod
+    def _cause(cls, value: str) -> str:
+        if value not in ALL_CAUSES:
+            raise ValueError(f"unknown cause {value!r}; use one of {', '.join(ALL_CAUSES)}")
+        return value
+
+
 class RemovalSection(Section):
     """When an answered page counts as a removed article (outcome removed; see crawler/removal.py)."""
 
-    # Per domain (a host or parent domain; "*" for every site): regular expressions of its
-    # takedown notices, matched against the page's visible text.
-    notices: dict[str, list[str]] = Field(default_factory=dict)
+    # Per domain (a host or parent domain; "*" for every site): its takedown notices, each a regular
+    # expression (cause taken_down) or {pattern, cause}, matched against the page's visible text.
+    notices: dict[str, list[str | NoticeRule]] = Field(default_factory=dict)
     not_found: list[str] = Field(default_factory=list)  # extra "not found" wording for soft 404s
     collapse_ratio: float = Field(0.2, ge=0, le=1)  # text at most this share of the previous one
     notice_max_chars: int = Field(200, ge=0)  # built-in notices count on pages with at most this much text
@@ -161,9 +181,9 @@ class RemovalSection(Section):
 
     @field_validator("notices")
     @classmethod
-    def _notice_patterns(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+    def _notice_patterns(cls, value: dict[str, list[str | NoticeRule]]) -> dict[str, list[str | NoticeRule]]:
         for patterns in value.values():
-            check_patterns(patterns)
+            check_patterns([p for p in patterns if isinstance(p, str)])
         return value
 
     @field_validator("not_found")
@@ -175,7 +195,12 @@ class RemovalSection(Section):
     def rules(self) -> RemovalRules:
         """The detection rules these settings describe."""
         return RemovalRules(
-            notices={domain: tuple(patterns) for domain, patterns in self.notices.items()},
+            notices={
+                domain: tuple(
+                    (p, DEFAULT_NOTICE_CAUSE) if isinstance(p, str) else (p.pattern, p.cause) for p in patterns
+                )
+                for domain, patterns in self.notices.items()
+            },
             not_found=tuple(self.not_found),
             collapse_ratio=self.collapse_ratio,
             notice_max_chars=self.notice_max_chars,
