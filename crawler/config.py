@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crawler import __version__
-from crawler.due import RevisitPolicy, parse_duration
+from crawler.due import RevisitPolicy, check_account_rule, parse_duration
 from crawler.errors import ConfigError
 from crawler.noise import NoiseRules
 from crawler.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules, check_patterns
@@ -71,6 +71,15 @@ class ScheduleSection(Section):
     every: str | None = None  # the daemon: start a run this often...
     cron: str | None = None  # ...or on this cron expression (minute hour day month weekday)
     misfire_grace: str = "10m"  # a run missed by less than this (daemon busy or asleep) still starts
+    # Article age -> longest revisit interval (docs/takedowns.md "Age curve"); {} turns it off.
+    age_curve: dict[str, str] = Field(
+        default_factory=lambda: {"0h": "1h", "72h": "1h", "7d": "6h", "30d": "1d", "365d": "30d"}
+    )
+    # Domain -> how its seeds are grouped into accounts: query:NAME, host, path:N or author.
+    accounts: dict[str, str] = Field(default_factory=lambda: {"mp.weixin.qq.com": "query:__biz"})
+    # A fetch budget: when more is due, the most valuable visits go first (None: no limit).
+    max_fetches_per_hour: int | None = Field(None, ge=1)
+    max_fetches_per_run: int | None = Field(None, ge=1)
 
     @field_validator(
         "interval", "min_interval", "max_interval", "failure_backoff", "max_failure_backoff", "misfire_grace", "every"
@@ -88,6 +97,22 @@ class ScheduleSection(Section):
             parse_duration(duration)
         return value
 
+    @field_validator("age_curve")
+    @classmethod
+    def _curve(cls, value: dict[str, str]) -> dict[str, str]:
+        for age, interval in value.items():
+            parse_duration(age)
+            if parse_duration(interval) <= 0:
+                raise ValueError(f"the interval for age {age} must be longer than 0s")
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: dict[str, str]) -> dict[str, str]:
+        for rule in value.values():
+            check_account_rule(rule)
+        return value
+
     def policy(self) -> RevisitPolicy:
         """The revisit policy these settings describe."""
         return RevisitPolicy(
@@ -97,6 +122,9 @@ class ScheduleSection(Section):
             factor=self.factor,
             failure_backoff=parse_duration(self.failure_backoff),
             max_failure_backoff=parse_duration(self.max_failure_backoff),
+            age_curve=tuple(
+                sorted((parse_duration(age), parse_duration(interval)) for age, interval in self.age_curve.items())
+            ),
         )
 
 
