@@ -73,7 +73,7 @@ class ScheduleSection(Section):
     misfire_grace: str = "10m"  # a run missed by less than this (daemon busy or asleep) still starts
     # Article age -> longest revisit interval (docs/takedowns.md "Age curve"); {} turns it off.
     age_curve: dict[str, str] = Field(
-        default_factory=lambda: {"0h": "1h", "72h": "1h", "7d": "6h", "30d": "1d", "365d": "30d"}
+        default_factory=lambda: {"0h": "2h", "24h": "1h", "72h": "1h", "96h": "1d", "30d": "7d", "365d": "30d"}
     )
     # Domain -> how its seeds are grouped into accounts: query:NAME, host, path:N or author.
     accounts: dict[str, str] = Field(default_factory=lambda: {"mp.weixin.qq.com": "query:__biz"})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
@@ -30,8 +32,8 @@ MAX_ACCOUNT_RISK = 10.0
 DEFAULT_AGE_CURVE: tuple[tuple[float, float], ...] = (
     (0.0, 3600.0),
     (72 * 3600.0, 3600.0),
-    (7 * 86400.0, 6 * 3600.0),
-    (30 * 86400.0, 86400.0),
+    (7 * 86400.0, 12 * 3600.0),
+    (30 * 86400.0, 3 * 86400.0),
     (365 * 86400.0, 30 * 86400.0),
 )
 
@@ -85,17 +87,22 @@ def age_interval(curve: Sequence[Sequence[float]], age: float) -> float | None:
     """
     if not curve:
         return None
-    points = [(float(a), float(i)) for a, i in curve]
-    age = max(age, 0.0)
-    if age <= points[0][0]:
-        return points[0][1]
-    for (a0, i0), (a1, i1) in zip(points, points[1:]):
-        if age <= a1:
-            if a1 <= a0 or i0 <= 0 or i1 <= 0:
-                return i1
-            share = (age - a0) / (a1 - a0)
-            return math.exp(math.log(i0) + share * (math.log(i1) - math.log(i0)))
-    return points[-1][1]
+    ages, logs = _curve_table(curve if isinstance(curve, tuple) else tuple(tuple(point) for point in curve))
+    if age <= ages[0]:
+        return math.exp(logs[0])
+    if age >= ages[-1]:
+        return math.exp(logs[-1])
+    right = bisect.bisect_left(ages, age)
+    a0, a1 = ages[right - 1], ages[right]
+    share = (age - a0) / (a1 - a0) if a1 > a0 else 1.0
+    return math.exp(logs[right - 1] + share * (logs[right] - logs[right - 1]))
+
+
+@lru_cache(maxsize=16)
+def _curve_table(curve: tuple[tuple[float, ...], ...]) -> tuple[list[float], list[float]]:
+    """A curve's ages (ascending) and log intervals, computed once per curve."""
+    points = sorted((float(age), float(interval)) for age, interval in curve)
+    return [age for age, _ in points], [math.log(max(interval, 1.0)) for _, interval in points]
 
 
 def parse_moment(value: Any) -> datetime | None:
@@ -105,6 +112,14 @@ def parse_moment(value: Any) -> datetime | None:
     """
     if value is None or value == "":
         return None
+    if isinstance(value, str):
+        try:
+            # The archive's own timestamps (the common case) parse as they are.
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment.astimezone(timezone.utc)
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
@@ -193,6 +208,8 @@ class Candidate:
     last_capture_at: str | None
     published_at: datetime | None
     account: str | None = None
+    state: str | None = None  # seeds.state: a removed or gone seed is worth its own interval, not its age's
+    interval: float | None = None  # seeds.interval_seconds
 
 
 def visit_value(candidate: Candidate, now: datetime, policy: "RevisitPolicy", risk: float = 1.0) -> float:
@@ -201,12 +218,28 @@ def visit_value(candidate: Candidate, now: datetime, policy: "RevisitPolicy", ri
     The hazard is the inverse of the age curve's interval (the curve is dense where removals are
     likely). The waiting time grows without bound for a seed left out, so no seed starves.
     """
-    age = (now - candidate.published_at).total_seconds() if candidate.published_at else float("inf")
-    interval = age_interval(policy.age_curve, age) if math.isfinite(age) else None
-    interval = interval or policy.interval
-    since = candidate.last_capture_at or candidate.next_due_at
-    waited = max((now - (parse_moment(since) or now)).total_seconds(), 0.0) + 1.0
-    return risk * waited / interval
+    return _Valuer(now, policy).value(candidate, risk)
+
+
+class _Valuer:
+    """visit_value for many candidates at one moment: the curve and the clock read once."""
+
+    def __init__(self, now: datetime, policy: "RevisitPolicy"):
+        self.now = now.timestamp()
+        self.policy = policy
+        self.curve = tuple(tuple(point) for point in policy.age_curve)
+
+    def value(self, candidate: Candidate, risk: float = 1.0) -> float:
+        """The candidate's visit value."""
+        interval = None
+        if candidate.state in ("removed", "gone"):
+            # Confirmed gone: it may come back, but its age says nothing about when.
+            interval = candidate.interval
+        elif candidate.published_at is not None and self.curve:
+            interval = age_interval(self.curve, self.now - candidate.published_at.timestamp())
+        since = parse_moment(candidate.last_capture_at or candidate.next_due_at)
+        waited = max(self.now - since.timestamp(), 0.0) if since is not None else 0.0
+        return risk * (waited + 1.0) / (interval or self.policy.interval)
 
 
 def plan_visits(
@@ -215,21 +248,28 @@ def plan_visits(
     policy: "RevisitPolicy",
     limit: int | None = None,
     risks: Mapping[str, int] | None = None,
+    alerts: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The ids of the due seeds to visit now, at most limit, the most valuable first.
 
-    Seeds never captured come first (their text must be kept before anything happens to it),
-    oldest first; then the rest by visit_value. Without a limit every due seed is visited.
+    First the seeds never captured (their text must be kept before anything happens to it) and
+    the seeds whose account was censored or blocked since their last visit (alerts: account ->
+    when, ISO), oldest first; then the rest by visit_value. Without a limit every due seed is visited.
     """
     risks = risks or {}
+    alerts = alerts or {}
+    valuer = _Valuer(now, policy)
     fresh: list[tuple[str, str]] = []
     known: list[tuple[float, str]] = []
     for candidate in candidates:
-        if candidate.last_capture_at is None:
+        alert = alerts.get(candidate.account) if candidate.account else None
+        if candidate.last_capture_at is None or (
+            alert and alert > candidate.last_capture_at and candidate.state not in ("removed", "gone")
+        ):
             fresh.append((candidate.next_due_at, candidate.id))
             continue
         risk = account_risk(risks.get(candidate.account, 0)) if candidate.account else 1.0
-        known.append((visit_value(candidate, now, policy, risk), candidate.id))
+        known.append((valuer.value(candidate, risk), candidate.id))
     fresh.sort()
     known.sort(key=lambda pair: -pair[0])
     chosen = [seed_id for _, seed_id in fresh] + [seed_id for _, seed_id in known]

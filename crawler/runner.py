@@ -14,7 +14,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 from crawler.announce import announce
 from crawler.config import Settings
 from crawler.due import (
-    RISK_CAUSES, Candidate, account_key, iso, next_state, plan_visits, publication_time, seed_interval,
+    RECHECK_ACCOUNT_CAUSES, RISK_CAUSES, Candidate, account_key, iso, next_state, plan_visits, publication_time, seed_interval,
 )
 from crawler.lock import archive_lock
 from crawler.errors import ConfigError, CrawlerError, SeedError
@@ -120,10 +120,13 @@ def due_seed_ids(store: Store, settings: Settings, now: datetime, limit: int | N
         Candidate(
             row["id"], row["next_due_at"], row["last_capture_at"],
             publication_time(row["date"], row["extracted_date"], row["first_seen_at"]), row["account"],
+            row["state"], row["interval_seconds"],
         )
         for row in store.due_candidates(iso(now))
     ]
-    return plan_visits(candidates, now, policy, limit, store.account_risks(RISK_CAUSES))
+    risks = {account: count for account, (count, _) in store.account_removals(RISK_CAUSES).items()}
+    alerts = {account: latest for account, (_, latest) in store.account_removals(RECHECK_ACCOUNT_CAUSES).items()}
+    return plan_visits(candidates, now, policy, limit, risks, alerts)
 
 
 def seed_warnings(seeds: Sequence[Seed]) -> list[str]:

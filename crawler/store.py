@@ -592,34 +592,36 @@ class Store:
         pairs = [(account, seed_id, account) for seed_id, account in accounts.items() if account]
         if pairs:
             with self.db.atomic():
-                self.db.executemany("UPDATE seeds SET account = ? WHERE id = ? AND account IS NOT ?", pairs)
+                self.db.conn.executemany("UPDATE seeds SET account = ? WHERE id = ? AND account IS NOT ?", pairs)
 
-    def account_risks(self, causes: Iterable[str]) -> dict[str, int]:
-        """Per account, how many of its seeds were ever captured removed with one of these causes."""
+    def account_removals(self, causes: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """Per account: how many of its seeds were captured removed with one of these causes, and the latest when."""
         wanted = sorted(set(causes))
         if not wanted:
             return {}
         rows = self.db.execute(
             f"""
-            SELECT s.account, count(DISTINCT c.seed_id) FROM captures c JOIN seeds s ON s.id = c.seed_id
+            SELECT s.account, count(DISTINCT c.seed_id), max(c.fetched_at) FROM captures c JOIN seeds s ON s.id = c.seed_id
             WHERE c.cause IN ({', '.join('?' * len(wanted))}) AND c.outcome = 'removed' AND s.account IS NOT NULL
             GROUP BY s.account
             """,
             wanted,
         )
-        return dict(rows.fetchall())
+        return {account: (count, latest) for account, count, latest in rows.fetchall()}
 
     def due_candidates(self, now: str) -> list[dict[str, Any]]:
         """Crawlable seeds due at `now` with what the budgeted selection weighs (crawler/due.py plan_visits)."""
-        return list(self.db.query(
+        cursor = self.db.execute(
             """
-            SELECT s.id, s.next_due_at, s.last_capture_at, s.first_seen_at, s.date, s.account,
-                   (SELECT v.published FROM versions v WHERE v.seed_id = s.id ORDER BY v.version LIMIT 1)
-                       AS extracted_date
-            FROM seeds s WHERE s.status = 'ok' AND s.next_due_at <= ? ORDER BY s.next_due_at
+            SELECT s.id, s.next_due_at, s.last_capture_at, s.first_seen_at, s.date, s.account, s.state,
+                   s.interval_seconds, v.published AS extracted_date
+            FROM seeds s LEFT JOIN versions v ON v.seed_id = s.id AND v.version = 1
+            WHERE s.status = 'ok' AND s.next_due_at <= ? ORDER BY s.next_due_at
             """,
             [now],
-        ))
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
     def seed_timing(self, seed_id: str) -> tuple[str | None, str | None, str | None]:
         """A seed's front matter date, its first version's extracted date and when it was first seen."""
