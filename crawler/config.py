@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crawler import __version__
-from crawler.due import RevisitPolicy, check_account_rule, parse_duration
+from crawler.due import DEFAULT_AGE_CURVE, RevisitPolicy, check_account_rule, format_duration, parse_duration
 from crawler.errors import ConfigError
 from crawler.noise import NoiseRules
 from crawler.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules, check_patterns
@@ -73,7 +73,7 @@ class ScheduleSection(Section):
     misfire_grace: str = "10m"  # a run missed by less than this (daemon busy or asleep) still starts
     # Article age -> longest revisit interval (docs/takedowns.md "Age curve"); {} turns it off.
     age_curve: dict[str, str] = Field(
-        default_factory=lambda: {"0h": "2h", "24h": "1h", "72h": "1h", "96h": "1d", "30d": "7d", "365d": "30d"}
+        default_factory=lambda: {format_duration(age): format_duration(every) for age, every in DEFAULT_AGE_CURVE}
     )
     # Domain -> how its seeds are grouped into accounts: query:NAME, host, path:N or author.
     accounts: dict[str, str] = Field(default_factory=lambda: {"mp.weixin.qq.com": "query:__biz"})
@@ -201,17 +201,22 @@ class RemovalSection(Section):
 
     # Per domain (a host or parent domain; "*" for every site): its takedown notices, each a regular
     # expression (cause taken_down) or {pattern, cause}, matched against the page's visible text.
-    notices: dict[str, list[str | NoticeRule]] = Field(default_factory=dict)
+    notices: dict[str, list[NoticeRule]] = Field(default_factory=dict)
     not_found: list[str] = Field(default_factory=list)  # extra "not found" wording for soft 404s
     collapse_ratio: float = Field(0.2, ge=0, le=1)  # text at most this share of the previous one
     notice_max_chars: int = Field(200, ge=0)  # built-in notices count on pages with at most this much text
     home_redirect: bool = True  # a redirect to the site's home page is a soft 404
 
-    @field_validator("notices")
+    @field_validator("notices", mode="before")
     @classmethod
-    def _notice_patterns(cls, value: dict[str, list[str | NoticeRule]]) -> dict[str, list[str | NoticeRule]]:
-        for patterns in value.values():
-            check_patterns([p for p in patterns if isinstance(p, str)])
+    def _bare_patterns(cls, value: Any) -> Any:
+        # A bare regular expression is a notice whose cause is not said (taken_down).
+        if isinstance(value, dict):
+            return {
+                domain: [{"pattern": p} if isinstance(p, str) else p for p in patterns]
+                if isinstance(patterns, list) else patterns
+                for domain, patterns in value.items()
+            }
         return value
 
     @field_validator("not_found")
@@ -223,12 +228,7 @@ class RemovalSection(Section):
     def rules(self) -> RemovalRules:
         """The detection rules these settings describe."""
         return RemovalRules(
-            notices={
-                domain: tuple(
-                    (p, DEFAULT_NOTICE_CAUSE) if isinstance(p, str) else (p.pattern, p.cause) for p in patterns
-                )
-                for domain, patterns in self.notices.items()
-            },
+            notices={domain: tuple((p.pattern, p.cause) for p in patterns) for domain, patterns in self.notices.items()},
             not_found=tuple(self.not_found),
             collapse_ratio=self.collapse_ratio,
             notice_max_chars=self.notice_max_chars,

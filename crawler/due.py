@@ -26,14 +26,17 @@ RISK_CAUSES = frozenset({"censored", "account_blocked", "complaint", "author_del
 # Each risky removal in an account multiplies its seeds' visit value by one more, up to this.
 MAX_ACCOUNT_RISK = 10.0
 
-# The default age curve: article age -> revisit interval, dense while removals are likeliest
-# (93% of WeChat's violation removals came within 72 hours of publication), then a geometric
-# back-off (log-interpolated between the points; the last interval holds beyond the last age).
+# The default age curve: article age -> longest revisit interval. Dense while removals are likeliest
+# (93% of WeChat's violation removals came within 72 hours of publication, the most on the day
+# after): every two hours at first, hourly from the first day through the third, then a geometric
+# back-off (log-interpolated between the points) to daily, weekly after a month, monthly after a
+# year; the last interval holds beyond the last age.
 DEFAULT_AGE_CURVE: tuple[tuple[float, float], ...] = (
-    (0.0, 3600.0),
+    (0.0, 2 * 3600.0),
+    (24 * 3600.0, 3600.0),
     (72 * 3600.0, 3600.0),
-    (7 * 86400.0, 12 * 3600.0),
-    (30 * 86400.0, 3 * 86400.0),
+    (96 * 3600.0, 86400.0),
+    (30 * 86400.0, 7 * 86400.0),
     (365 * 86400.0, 30 * 86400.0),
 )
 
@@ -87,22 +90,24 @@ def age_interval(curve: Sequence[Sequence[float]], age: float) -> float | None:
     """
     if not curve:
         return None
-    ages, logs = _curve_table(curve if isinstance(curve, tuple) else tuple(tuple(point) for point in curve))
+    ages, logs, intervals = _curve_table(curve if isinstance(curve, tuple) else tuple(tuple(p) for p in curve))
     if age <= ages[0]:
-        return math.exp(logs[0])
+        return intervals[0]
     if age >= ages[-1]:
-        return math.exp(logs[-1])
+        return intervals[-1]
     right = bisect.bisect_left(ages, age)
     a0, a1 = ages[right - 1], ages[right]
+    if age == a1:
+        return intervals[right]
     share = (age - a0) / (a1 - a0) if a1 > a0 else 1.0
     return math.exp(logs[right - 1] + share * (logs[right] - logs[right - 1]))
 
 
 @lru_cache(maxsize=16)
-def _curve_table(curve: tuple[tuple[float, ...], ...]) -> tuple[list[float], list[float]]:
-    """A curve's ages (ascending) and log intervals, computed once per curve."""
-    points = sorted((float(age), float(interval)) for age, interval in curve)
-    return [age for age, _ in points], [math.log(max(interval, 1.0)) for _, interval in points]
+def _curve_table(curve: tuple[tuple[float, ...], ...]) -> tuple[list[float], list[float], list[float]]:
+    """A curve's ages (ascending), log intervals and intervals, computed once per curve."""
+    points = sorted((float(age), max(float(interval), 1.0)) for age, interval in curve)
+    return [a for a, _ in points], [math.log(i) for _, i in points], [i for _, i in points]
 
 
 def parse_moment(value: Any) -> datetime | None:
