@@ -14,7 +14,8 @@ from typing import Any, Callable, NamedTuple, Sequence
 from crawler.announce import announce
 from crawler.config import Settings
 from crawler.due import (
-    RECHECK_ACCOUNT_CAUSES, RISK_CAUSES, Candidate, account_key, iso, next_state, plan_visits, publication_time, seed_interval,
+    RECHECK_ACCOUNT_CAUSES, RISK_CAUSES, Candidate, account_key, iso, next_state, plan_visits, publication_time,
+    seed_interval,
 )
 from crawler.lock import archive_lock
 from crawler.errors import ConfigError, CrawlerError, SeedError

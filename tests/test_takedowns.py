@@ -311,3 +311,18 @@ def test_fetch_budget_per_run_and_per_hour(page_server: PageServer, project: Pro
     assert project.rows("SELECT count(*) AS n FROM captures")[0]["n"] == 6, "5 fetched this hour already: 1 more"
     assert project.run("run").returncode == 0
     assert project.rows("SELECT count(*) AS n FROM captures")[0]["n"] == 6, "the hour's budget is spent"
+
+
+def test_a_crawl_schedules_young_articles_by_their_age(page_server: PageServer, project: Project) -> None:
+    today = datetime.now(timezone.utc) - timedelta(hours=30)
+    for seed_id, published in (("young", today.isoformat(timespec="seconds")), ("old", "2020-05-01")):
+        url = page_server.page(f"/s/{seed_id}", wechat_page(TITLE, ZH_PARAGRAPHS))
+        (project.seeds / f"{seed_id}.md").write_text(
+            f"---\nurl: {url}\ndate: {published}\n---\n\n{seed_body(TITLE, ZH_PARAGRAPHS)}", encoding="utf-8"
+        )
+    assert project.run("crawl").returncode == 0
+    rows = {r["id"]: r for r in project.rows(
+        "SELECT s.id, s.next_due_at, c.fetched_at FROM seeds s JOIN captures c ON c.seed_id = s.id")}
+    wait = {k: datetime.fromisoformat(r["next_due_at"]) - datetime.fromisoformat(r["fetched_at"]) for k, r in rows.items()}
+    assert wait["young"] == timedelta(hours=1), "a day-old article is due again within the hour"
+    assert wait["old"] == timedelta(days=1), "an old one starts at the seed's interval"
