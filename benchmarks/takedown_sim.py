@@ -204,6 +204,8 @@ def simulate(
     last_change: dict[str, float] = {}
     detected: dict[str, float] = {}
     last_alive_version: dict[str, int] = {}
+    # Where the fetches went: by the article's age, and visits to articles already seen removed.
+    spent = {"age < 1d": 0, "1-3d": 0, "3-7d": 0, "> 7d": 0, "already seen removed": 0}
     # In memory-backed storage where there is one: the archive is real SQLite, its fsyncs are not the question.
     with tempfile.TemporaryDirectory(dir="/dev/shm" if Path("/dev/shm").is_dir() else None) as folder:
         store = Store.in_archive(Path(folder))
@@ -237,6 +239,12 @@ def simulate(
                     article = by_id[seed_id]
                     fetches += 1
                     removed = article.removed_at is not None and article.removed_at <= t
+                    days_old = (t - article.published) / DAY
+                    if seed_id in detected:
+                        spent["already seen removed"] += 1
+                    else:
+                        spent["age < 1d" if days_old < 1 else "1-3d" if days_old < 3 else "3-7d" if days_old < 7
+                              else "> 7d"] += 1
                     cause = notice = None
                     first = False
                     if removed:
@@ -293,6 +301,7 @@ def simulate(
         "p90_h": latencies[min(len(latencies) - 1, math.ceil(0.9 * len(latencies)) - 1)] / HOUR,
         "last_text_share": last_text / len(removed),
         "fetches": fetches,
+        "fetches_by_age": spent,
         "median_h_by_cause": {c: statistics.median(v) / HOUR for c, v in sorted(by_cause.items())},
         "seconds": time.perf_counter() - started,
     }

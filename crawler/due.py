@@ -22,7 +22,7 @@ ANSWERED = frozenset({"new_version", "unchanged", "not_modified", "gone", "remov
 # blocks come in bursts (88% of WeChat "account blocked" removals came within an hour of another).
 RECHECK_ACCOUNT_CAUSES = frozenset({"censored", "account_blocked"})
 # Removals that raise the priority of the account's other seeds (docs/takedowns.md "Accounts").
-RISK_CAUSES = frozenset({"censored", "account_blocked", "complaint", "author_deleted"})
+RISK_CAUSES = frozenset({"censored", "account_blocked", "complaint"})
 # Each risky removal in an account multiplies its seeds' visit value by one more, up to this.
 MAX_ACCOUNT_RISK = 10.0
 
