@@ -130,5 +130,5 @@ def test_metadata_drift():
 def test_bad_notice_pattern_is_a_config_error(tmp_path):
     path = tmp_path / "crawler.yaml"
     path.write_text('removal:\n  notices:\n    example.org: ["(unclosed"]\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"bad value for 'removal.notices' .*'\(unclosed' is not a regular expression"):
+    with pytest.raises(ConfigError, match=r"bad value for 'removal\.notices\.example\.org\.0\.pattern' .*'\(unclosed' is not a regular expression"):
         load_settings(path, environ={})
