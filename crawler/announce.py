@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from crawler.due import iso, parse_duration
+from crawler.removal import cause_words
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,14 @@ def describe(event: Mapping[str, Any]) -> Message:
         lines += _changed_lines(event.get("diff") or "")
     elif kind == "state":
         was = f" (was {event['old_state']})" if event.get("old_state") else ""
-        title = f"{name}: {event['new_state']}{was}"
-        lines.append(f"{_STATE_WORDS[event['new_state']]} since {event['since']}.")
+        cause = f", {event['cause']}" if event.get("cause") and event["new_state"] == "removed" else ""
+        title = f"{name}: {event['new_state']}{cause}{was}"
+        lines.append(f"{_STATE_WORDS[event['new_state']]} since {local_time(event['since'])}.")
+        words = state_cause(event)
+        if words:
+            lines.append(f"Cause: {words}.")
+        if event["new_state"] in ("removed", "gone"):
+            lines.append(bracket(event) + ".")
         if event.get("reason"):
             lines.append(f"Reason: {event['reason']}")
     else:
@@ -69,6 +76,30 @@ _STATE_WORDS = {
     "removed": "The page answers but the article has been taken down",
     "failing": "Fetching the page keeps failing",
 }
+
+
+def state_cause(event: Mapping[str, Any]) -> str | None:
+    """A removal's cause in words with its notice ("censored: 此内容因违规无法查看"), None for other states."""
+    if event.get("new_state") != "removed":
+        return None
+    return cause_words(event.get("cause"), event.get("notice"), event.get("reason"))
+
+
+def bracket(event: Mapping[str, Any]) -> str:
+    """When a removal happened, as far as the captures can tell: "last seen alive A → first seen removed B"."""
+    alive = event.get("last_seen_alive_at")
+    seen = f"last seen alive {local_time(alive)}" if alive else "never seen alive"
+    return f"{seen[0].upper()}{seen[1:]} → first seen {event['new_state']} {local_time(event['since'])}"
+
+
+def local_time(value: str | None) -> str:
+    """An archive timestamp (ISO, UTC) in this machine's local time, to the minute, with its zone."""
+    if not value:
+        return "-"
+    try:
+        return _moment(value).astimezone().strftime("%Y-%m-%d %H:%M %Z").strip()
+    except ValueError:
+        return value
 
 
 # Changed sentences quoted in a version's announcement; the whole diff is in the archive.
@@ -103,7 +134,15 @@ def event_line(event: Mapping[str, Any]) -> str:
             f"+{event.get('chars_added') or 0}/-{event.get('chars_removed') or 0} characters"
         )
     elif event["kind"] == "state":
-        details.append(f"since {event['since']}" + (f": {event['reason']}" if event.get("reason") else ""))
+        words = state_cause(event)
+        if words:
+            details.append(words)
+        if event["new_state"] in ("removed", "gone"):
+            details.append(bracket(event)[0].lower() + bracket(event)[1:])
+        else:
+            details.append(f"since {local_time(event['since'])}")
+        if event.get("reason") and not words:
+            details.append(event["reason"])
     details += [_metadata_line(m) for m in event.get("metadata") or ()]
     return f"{event['at']}\t{event['seed_id']}\t{event['kind']}\t{what}\t{'; '.join(details)}"
 

@@ -224,7 +224,8 @@ def analyse(
         removal_rules or RemovalRules(),
     )
     if verdict:
-        capture.outcome, capture.error = verdict
+        capture.outcome, capture.error = verdict.outcome, verdict.error
+        capture.cause, capture.notice = verdict.cause, verdict.notice
         capture.title = extracted.title if extracted else None
         return result
     if not text:

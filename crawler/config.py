@@ -10,10 +10,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crawler import __version__
-from crawler.due import RevisitPolicy, parse_duration
+from crawler.due import DEFAULT_AGE_CURVE, RevisitPolicy, check_account_rule, format_duration, parse_duration
 from crawler.errors import ConfigError
 from crawler.noise import NoiseRules
-from crawler.removal import RemovalRules, check_patterns
+from crawler.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules, check_patterns
 
 DEFAULT_CONFIG_PATH = Path("config/crawler.yaml")
 ENV_PREFIX = "CRAWLER_"
@@ -79,6 +79,15 @@ class ScheduleSection(Section):
     every: str | None = None  # the daemon: start a run this often...
     cron: str | None = None  # ...or on this cron expression (minute hour day month weekday)
     misfire_grace: str = "10m"  # a run missed by less than this (daemon busy or asleep) still starts
+    # Article age -> longest revisit interval (docs/takedowns.md "Age curve"); {} turns it off.
+    age_curve: dict[str, str] = Field(
+        default_factory=lambda: {format_duration(age): format_duration(every) for age, every in DEFAULT_AGE_CURVE}
+    )
+    # Domain -> how its seeds are grouped into accounts: query:NAME, host, path:N or author.
+    accounts: dict[str, str] = Field(default_factory=lambda: {"mp.weixin.qq.com": "query:__biz"})
+    # A fetch budget: when more is due, the most valuable visits go first (None: no limit).
+    max_fetches_per_hour: int | None = Field(None, ge=1)
+    max_fetches_per_run: int | None = Field(None, ge=1)
 
     @field_validator(
         "interval", "min_interval", "max_interval", "failure_backoff", "max_failure_backoff", "misfire_grace", "every"
@@ -96,6 +105,22 @@ class ScheduleSection(Section):
             parse_duration(duration)
         return value
 
+    @field_validator("age_curve")
+    @classmethod
+    def _curve(cls, value: dict[str, str]) -> dict[str, str]:
+        for age, interval in value.items():
+            parse_duration(age)
+            if parse_duration(interval) <= 0:
+                raise ValueError(f"the interval for age {age} must be longer than 0s")
+        return value
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts(cls, value: dict[str, str]) -> dict[str, str]:
+        for rule in value.values():
+            check_account_rule(rule)
+        return value
+
     def policy(self) -> RevisitPolicy:
         """The revisit policy these settings describe."""
         return RevisitPolicy(
@@ -105,6 +130,9 @@ class ScheduleSection(Section):
             factor=self.factor,
             failure_backoff=parse_duration(self.failure_backoff),
             max_failure_backoff=parse_duration(self.max_failure_backoff),
+            age_curve=tuple(
+                sorted((parse_duration(age), parse_duration(interval)) for age, interval in self.age_curve.items())
+            ),
         )
 
 
@@ -156,22 +184,47 @@ class ChangeSection(Section):
         return NoiseRules.from_config(self.ignore, builtin=self.builtin_noise)
 
 
+class NoticeRule(Section):
+    """A takedown notice of one site, with the cause it means (docs/takedowns.md)."""
+
+    pattern: str  # a regular expression matched in the page's visible text
+    cause: str = DEFAULT_NOTICE_CAUSE  # from the vocabulary; blocked_by_site makes it a failed fetch
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        check_patterns([value])
+        return value
+
+    @field_validator("cause")
+    @classmethod
+    def _cause(cls, value: str) -> str:
+        if value not in ALL_CAUSES:
+            raise ValueError(f"unknown cause {value!r}; use one of {', '.join(ALL_CAUSES)}")
+        return value
+
+
 class RemovalSection(Section):
     """When an answered page counts as a removed article (outcome removed; see crawler/removal.py)."""
 
-    # Per domain (a host or parent domain; "*" for every site): regular expressions of its
-    # takedown notices, matched against the page's visible text.
-    notices: dict[str, list[str]] = Field(default_factory=dict)
+    # Per domain (a host or parent domain; "*" for every site): its takedown notices, each a regular
+    # expression (cause taken_down) or {pattern, cause}, matched against the page's visible text.
+    notices: dict[str, list[NoticeRule]] = Field(default_factory=dict)
     not_found: list[str] = Field(default_factory=list)  # extra "not found" wording for soft 404s
     collapse_ratio: float = Field(0.2, ge=0, le=1)  # text at most this share of the previous one
     notice_max_chars: int = Field(200, ge=0, le=10**9)  # built-in notices count on pages with at most this much text
     home_redirect: bool = True  # a redirect to the site's home page is a soft 404
 
-    @field_validator("notices")
+    @field_validator("notices", mode="before")
     @classmethod
-    def _notice_patterns(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        for patterns in value.values():
-            check_patterns(patterns)
+    def _bare_patterns(cls, value: Any) -> Any:
+        # A bare regular expression is a notice whose cause is not said (taken_down).
+        if isinstance(value, dict):
+            return {
+                domain: [{"pattern": p} if isinstance(p, str) else p for p in patterns]
+                if isinstance(patterns, list) else patterns
+                for domain, patterns in value.items()
+            }
         return value
 
     @field_validator("not_found")
@@ -183,7 +236,7 @@ class RemovalSection(Section):
     def rules(self) -> RemovalRules:
         """The detection rules these settings describe."""
         return RemovalRules(
-            notices={domain: tuple(patterns) for domain, patterns in self.notices.items()},
+            notices={domain: tuple((p.pattern, p.cause) for p in patterns) for domain, patterns in self.notices.items()},
             not_found=tuple(self.not_found),
             collapse_ratio=self.collapse_ratio,
             notice_max_chars=self.notice_max_chars,

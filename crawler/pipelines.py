@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from crawler.capture import analyse, needs_extraction, page_fingerprint, rules_from_settings
-from crawler.due import RevisitPolicy, next_state
+from crawler.due import RevisitPolicy, account_key, next_state, publication_time
 from crawler.extract import BUILTIN_PROFILES, SiteProfile
 from crawler.fingerprint import rules_salt
 from crawler.noise import NoiseRules
@@ -123,6 +123,7 @@ class ArchivePipeline:
         self.removal = RemovalRules()
         self.state_confirm = DEFAULT_CONFIRM
         self.noise = NoiseRules()
+        self.accounts: dict[str, str] = {}
 
     @property
     def salt(self) -> str:
@@ -139,6 +140,7 @@ class ArchivePipeline:
         pipeline = cls(settings["ARCHIVE_DB"], settings.getint("ARCHIVE_RUN_ID"), profiles)
         pipeline.crawler = crawler
         pipeline.policy = RevisitPolicy(**settings.getdict("ARCHIVE_REVISIT_POLICY"))
+        pipeline.accounts = dict(settings.getdict("ARCHIVE_ACCOUNTS"))
         pipeline.workers = settings.getint("ARCHIVE_EXTRACT_WORKERS")
         pipeline.removal, pipeline.noise = removal, noise
         pipeline.warm_workers = settings.getbool("ARCHIVE_EXTRACT_WARM", True)
@@ -218,13 +220,21 @@ class ArchivePipeline:
                 *args[:4], self.profiles, known_payload=known, removal_rules=self.removal, known_metadata=meta,
                 noise=self.noise, known_fingerprint=known_fingerprint, fingerprint_salt=self.salt,
             )
+        front_date, extracted_date, first_seen = self.store.seed_timing(seed_id)
+        if extracted_date is None and result.new_version is not None:
+            extracted_date = result.new_version.published
         due = next_state(
             result.capture.outcome,
             self.store.due_state(seed_id, self.policy.interval),
             self.policy,
             datetime.now(timezone.utc),
             first_version=latest is None,
+            published_at=publication_time(front_date, extracted_date, first_seen),
         )
+        author = result.new_version.author if result.new_version else (latest or {}).get("author")
+        if author and "author" in self.accounts.values():
+            # Accounts by author are known only once a page has been read.
+            self.store.assign_accounts({seed_id: account_key(item["url"], self.accounts, author)})
         capture_id, version_id = self.store.record_capture(
             result.capture,
             new_version=result.new_version,

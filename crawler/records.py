@@ -23,6 +23,10 @@ class CaptureRecord:
     final_url: str | None = None
     status_code: int | None = None
     error: str | None = None
+    # Why the article is removed (crawler/removal.py CAUSES), or blocked_by_site for a wall; and
+    # the notice the page showed. Both None for every other capture.
+    cause: str | None = None
+    notice: str | None = None
     elapsed_ms: int | None = None
     content_type: str | None = None
     body_bytes: int | None = None

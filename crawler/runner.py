@@ -7,13 +7,16 @@ import json
 import logging
 import os
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
 from crawler.announce import announce
 from crawler.config import Settings
-from crawler.due import iso, seed_interval
+from crawler.due import (
+    RECHECK_ACCOUNT_CAUSES, RISK_CAUSES, Candidate, account_key, iso, next_state, plan_visits, publication_time,
+    seed_interval,
+)
 from crawler.lock import archive_lock
 from crawler.errors import ConfigError, CrawlerError, RunInterruptedError, SeedError
 from crawler.seeds import Seed, load_seeds
@@ -110,6 +113,47 @@ def seed_row(seed: Seed, base_interval: float | None = None) -> dict[str, Any]:
     }
 
 
+def seed_accounts(settings: Settings, seeds: Sequence[Seed]) -> dict[str, str | None]:
+    """Each seed's account from its URL (schedule.accounts); accounts by author come with captures."""
+    rules = settings.schedule.accounts
+    return {s.id: account_key(s.fetch_url, rules) for s in seeds if s.status == "ok"} if rules else {}
+
+
+def fetch_budget(store: Store, settings: Settings, now: datetime) -> int | None:
+    """How many fetches this run may make (schedule.max_fetches_per_hour / _per_run), None for no limit."""
+    schedule = settings.schedule
+    limits = []
+    if schedule.max_fetches_per_run is not None:
+        limits.append(schedule.max_fetches_per_run)
+    if schedule.max_fetches_per_hour is not None:
+        spent = store.fetches_since(iso(now - timedelta(hours=1)))
+        limits.append(max(schedule.max_fetches_per_hour - spent, 0))
+    return min(limits) if limits else None
+
+
+def due_seed_ids(store: Store, settings: Settings, now: datetime, limit: int | None = None) -> list[str]:
+    """The seeds to visit now: every due seed, or within the fetch budget the most valuable ones.
+
+    limit overrides the budget the settings give (the takedown simulation passes its own).
+    """
+    if limit is None:
+        limit = fetch_budget(store, settings, now)
+    if limit is None:
+        return store.due_seed_ids(iso(now))
+    policy = settings.schedule.policy()
+    candidates = [
+        Candidate(
+            row["id"], row["next_due_at"], row["last_capture_at"],
+            publication_time(row["date"], row["extracted_date"], row["first_seen_at"]), row["account"],
+            row["state"], row["interval_seconds"],
+        )
+        for row in store.due_candidates(iso(now))
+    ]
+    risks = {account: count for account, (count, _) in store.account_removals(RISK_CAUSES).items()}
+    alerts = {account: latest for account, (_, latest) in store.account_removals(RECHECK_ACCOUNT_CAUSES).items()}
+    return plan_visits(candidates, now, policy, limit, risks, alerts)
+
+
 def seed_warnings(seeds: Sequence[Seed]) -> list[str]:
     """One line per seed a full crawl skips or should flag: broken, without URL, sharing a URL."""
     lines = []
@@ -172,6 +216,7 @@ def scrapy_settings(
         "ARCHIVE_RUN_ID": run_id,
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
         "ARCHIVE_REVISIT_POLICY": asdict(settings.schedule.policy()),
+        "ARCHIVE_ACCOUNTS": dict(settings.schedule.accounts),
         "ARCHIVE_EXTRACT_WORKERS": extract_workers,
         "ARCHIVE_EXTRACT_WARM": warm_workers,
         "ARCHIVE_PAGE_TIME_LIMIT": crawl.page_time_limit,
@@ -298,8 +343,9 @@ def _locked_crawl(
     try:
         store.mark_interrupted_runs()
         store.sync_seeds(rows)
+        store.assign_accounts(seed_accounts(settings, seeds))
         if due_only:
-            due = set(store.due_seed_ids(iso(now or datetime.now(timezone.utc))))
+            due = set(due_seed_ids(store, settings, now or datetime.now(timezone.utc)))
             targets = [s for s in targets if s.id in due]
         run_id = store.start_run(trigger, len(targets), pid=os.getpid())
         started.append(run_id)

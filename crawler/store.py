@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import sqlite_utils
 
-from crawler.due import DueState
+from crawler.due import RECHECK_ACCOUNT_CAUSES, DueState
 from crawler.errors import ArchiveUnusableError, StoreError
 from crawler.drift import FIELDS as METADATA_FIELDS, MetadataChange
 from crawler.records import CaptureRecord, DiffRecord, VersionRecord, utcnow
@@ -255,6 +255,26 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE captures ADD COLUMN reader_fingerprint TEXT;
     """,
+    # Takedowns (issue #18): a removal's cause and notice, the bracket "last seen alive -> first seen
+    # removed" on each state change, seeds grouped by account, and the removals people read.
+    """
+    ALTER TABLE captures ADD COLUMN cause TEXT;            -- removed: why (crawler/removal.py CAUSES); failed: blocked_by_site
+    ALTER TABLE captures ADD COLUMN notice TEXT;           -- the notice's wording, as the page showed it
+    ALTER TABLE state_changes ADD COLUMN cause TEXT;
+    ALTER TABLE state_changes ADD COLUMN notice TEXT;
+    ALTER TABLE state_changes ADD COLUMN last_seen_alive_at TEXT;  -- the last capture that found the article before
+    ALTER TABLE seeds ADD COLUMN account TEXT;             -- the account the seed belongs to (schedule.accounts)
+    CREATE INDEX seeds_account ON seeds(account) WHERE account IS NOT NULL;
+    CREATE INDEX captures_cause ON captures(cause) WHERE cause IS NOT NULL;
+
+    CREATE VIEW removals AS
+    SELECT sc.id, sc.seed_id, s.title AS seed_title, s.url, s.account, sc.new_state AS state, sc.cause,
+           coalesce(sc.cause, sc.new_state) || ': ' || coalesce(sc.notice, sc.reason, '') AS cause_in_words,
+           sc.notice, sc.last_seen_alive_at, sc.since AS first_seen_removed_at, sc.changed_at AS confirmed_at,
+           sc.reason
+    FROM state_changes sc JOIN seeds s ON s.id = sc.seed_id
+    WHERE sc.new_state IN ('removed', 'gone');
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SEARCH_SCHEMA = 4  # the schema version that added search_docs and search_fts
@@ -327,12 +347,13 @@ class Store:
 
     # -- seeds -------------------------------------------------------------
 
-    def sync_seeds(self, rows: Iterable[dict[str, Any]]) -> None:
+    def sync_seeds(self, rows: Iterable[dict[str, Any]], now: str | None = None) -> None:
         """Insert or update seed rows (one transaction); first_seen_at and the schedule are kept.
 
-        A new seed is due at once. A seed whose configured interval changed restarts from it.
+        A new seed is due at once (now: ISO UTC, default the current time). A seed whose configured
+        interval changed restarts from it.
         """
-        now = utcnow()
+        now = now or utcnow()
         # One read of what is known, then batched upserts: per-row statements cost ~0.2 ms
         # each, which at 100,000 seeds would be most of a cron run.
         known = {
@@ -562,8 +583,80 @@ class Store:
                     [capture.seed_id, capture_id, version_id, change.field, change.old_value, change.new_value,
                      capture.fetched_at],
                 )
-            self._move_state(capture, capture_id, state_confirm)
+            old = self._move_state(capture, capture_id, state_confirm)
+            if (
+                capture.outcome == "removed"
+                and capture.cause in RECHECK_ACCOUNT_CAUSES
+                and old is not None
+                and "removed" not in (old.state, old.pending_state)
+            ):
+                self._recheck_account(capture.seed_id, capture.fetched_at)
         return capture_id, version_id
+
+    def _recheck_account(self, seed_id: str, at: str) -> int:
+        """Make the other live seeds of seed_id's account due at `at` (a newly seen censorship or block)."""
+        cursor = self.db.execute(
+            "UPDATE seeds SET next_due_at = ? WHERE account = (SELECT account FROM seeds WHERE id = ?) "
+            "AND id != ? AND status = 'ok' AND next_due_at > ? "
+            "AND coalesce(state, '') NOT IN ('removed', 'gone')",
+            [at, seed_id, seed_id, at],
+        )
+        return cursor.rowcount
+
+    def assign_accounts(self, accounts: Mapping[str, str | None]) -> None:
+        """Set seeds' accounts (seed id -> account key); None leaves a seed's account as it is."""
+        pairs = [(account, seed_id, account) for seed_id, account in accounts.items() if account]
+        if pairs:
+            with self.db.atomic():
+                self.db.conn.executemany("UPDATE seeds SET account = ? WHERE id = ? AND account IS NOT ?", pairs)
+
+    def account_removals(self, causes: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """Per account: how many of its seeds were captured removed with one of these causes, and the latest when."""
+        wanted = sorted(set(causes))
+        if not wanted:
+            return {}
+        rows = self.db.execute(
+            f"""
+            SELECT s.account, count(DISTINCT c.seed_id), max(c.fetched_at) FROM captures c JOIN seeds s ON s.id = c.seed_id
+            WHERE c.cause IN ({', '.join('?' * len(wanted))}) AND c.outcome = 'removed' AND s.account IS NOT NULL
+            GROUP BY s.account
+            """,
+            wanted,
+        )
+        return {account: (count, latest) for account, count, latest in rows.fetchall()}
+
+    def due_candidates(self, now: str) -> list[dict[str, Any]]:
+        """Crawlable seeds due at `now` with what the budgeted selection weighs (crawler/due.py plan_visits)."""
+        cursor = self.db.execute(
+            """
+            SELECT s.id, s.next_due_at, s.last_capture_at, s.first_seen_at, s.date, s.account, s.state,
+                   s.interval_seconds, v.published AS extracted_date
+            FROM seeds s LEFT JOIN versions v ON v.seed_id = s.id AND v.version = 1
+            WHERE s.status = 'ok' AND s.next_due_at <= ? ORDER BY s.next_due_at
+            """,
+            [now],
+        )
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def seed_timing(self, seed_id: str) -> tuple[str | None, str | None, str | None]:
+        """A seed's front matter date, its first version's extracted date and when it was first seen."""
+        row = self.db.execute(
+            "SELECT s.date, (SELECT v.published FROM versions v WHERE v.seed_id = s.id ORDER BY v.version LIMIT 1), "
+            "s.first_seen_at FROM seeds s WHERE s.id = ?",
+            [seed_id],
+        ).fetchone()
+        return tuple(row) if row else (None, None, None)  # type: ignore[return-value]
+
+    def fetches_since(self, since: str) -> int:
+        """Fetch attempts made by runs started at or after since (ISO UTC), finished or running."""
+        row = self.db.execute(
+            "SELECT coalesce(sum(CASE WHEN finished_at IS NULL "
+            "THEN (SELECT count(*) FROM captures c WHERE c.run_id = r.id) ELSE fetched + failed END), 0) "
+            "FROM runs r WHERE started_at >= ?",
+            [since],
+        ).fetchone()
+        return row[0]
 
     def _insert(self, table: str, row: Mapping[str, Any]) -> int:
         """Insert one row into an existing table and return its rowid; lists and dicts stored as JSON.
@@ -583,7 +676,7 @@ class Store:
         ]
         return self.db.execute(sql, values).lastrowid
 
-    def _move_state(self, capture: CaptureRecord, capture_id: int, confirm: int) -> None:
+    def _move_state(self, capture: CaptureRecord, capture_id: int, confirm: int) -> SeedState | None:
         """Apply one capture to its seed's state columns, logging a change in state_changes; in a transaction."""
         row = self.db.execute(
             "SELECT state, state_since, last_seen_alive_at, pending_state, pending_count, pending_since "
@@ -591,11 +684,11 @@ class Store:
             [capture.seed_id],
         ).fetchone()
         if row is None:
-            return
+            return None
         old = SeedState(*row[:4], row[4] or 0, row[5])
         new = next_seed_state(old, capture.outcome, capture.fetched_at, confirm)
         if new == old:
-            return
+            return old
         self.db.execute(
             "UPDATE seeds SET state = ?, state_since = ?, last_seen_alive_at = ?, pending_state = ?, "
             "pending_count = ?, pending_since = ? WHERE id = ?",
@@ -604,11 +697,12 @@ class Store:
         )
         if new.state != old.state:
             self.db.execute(
-                "INSERT INTO state_changes (seed_id, capture_id, old_state, new_state, since, changed_at, reason) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO state_changes (seed_id, capture_id, old_state, new_state, since, changed_at, reason, "
+                "cause, notice, last_seen_alive_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [capture.seed_id, capture_id, old.state, new.state, new.state_since, capture.fetched_at,
-                 capture.error],
+                 capture.error, capture.cause, capture.notice, new.last_seen_alive_at],
             )
+        return old
 
     def current_metadata(self, latest: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The seed's title, author and published as last seen: the latest version's, then drift recorded since."""
@@ -650,7 +744,8 @@ class Store:
         for row in self.db.query(
             """
             SELECT sc.id AS state_change_id, sc.seed_id, sc.changed_at AS at, sc.old_state, sc.new_state,
-                   sc.since, sc.reason, sc.capture_id, s.title AS seed_title, s.url
+                   sc.since, sc.reason, sc.cause, sc.notice, sc.last_seen_alive_at, sc.capture_id,
+                   s.title AS seed_title, s.url
             FROM state_changes sc JOIN seeds s ON s.id = sc.seed_id
             WHERE sc.changed_at >= ? AND NOT (sc.old_state IS NULL AND sc.new_state = 'alive')
             ORDER BY sc.changed_at DESC, sc.id DESC LIMIT ?

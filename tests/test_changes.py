@@ -268,8 +268,10 @@ def test_feed_and_notifications_once_per_change(page_server: PageServer, project
     assert len(hook.posts) == 1, "one removed answer is not a removal yet"
     crawl(project)
     assert len(hook.posts) == 2
-    assert hook.posts[1]["title"] == f"{TITLE}: removed (was alive)"
+    assert hook.posts[1]["title"] == f"{TITLE}: removed, author_deleted (was alive)"
     assert "WeChat notice: 该内容已被发布者删除" in hook.posts[1]["message"]
+    assert "Cause: author_deleted: 该内容已被发布者删除." in hook.posts[1]["message"]
+    assert "Last seen alive " in hook.posts[1]["message"] and " → first seen removed " in hook.posts[1]["message"]
 
     sent = project.rows("SELECT event, status, attempts, target_url FROM notifications ORDER BY id")
     assert [(r["event"], r["status"]) for r in sent if r["status"] == "sent"] == [("version:2", "sent"), ("state:2", "sent")]
@@ -281,7 +283,7 @@ def test_feed_and_notifications_once_per_change(page_server: PageServer, project
     feed = feedparser.parse((project.archive / "changes.atom").read_text(encoding="utf-8"))
     assert not feed.bozo, feed.bozo_exception
     # Newest first, each entry linking to the article, with a stable id of its own.
-    assert [e.title for e in feed.entries] == [f"{TITLE}: removed (was alive)", hook.posts[0]["title"]]
+    assert [e.title for e in feed.entries] == [f"{TITLE}: removed, author_deleted (was alive)", hook.posts[0]["title"]]
     assert all(e.link == page_server.url("/s/a") for e in feed.entries)
     assert len({e.id for e in feed.entries}) == 2 and feed.entries[1].id == version_entry[0].id
     assert "WeChat notice: 该内容已被发布者删除" in feed.entries[0].content[0].value

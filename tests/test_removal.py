@@ -45,7 +45,10 @@ def test_wechat_notice_template_but_not_an_article_with_a_dialog():
 
 def test_verification_wall_is_a_failed_fetch_not_a_removal():
     wall = page(wechat_notice("环境异常", "当前环境异常，完成验证后即可继续访问。"), "")
-    assert assess(wall) == ("failed", "blocked: a verification page instead of the article ('环境异常'); retried later")
+    verdict = assess(wall)
+    assert (verdict.outcome, verdict.cause, verdict.error) == (
+        "failed", "blocked_by_site", "blocked: a verification page instead of the article ('环境异常'); retried later"
+    )
     assert removal_reason(wall) is None
 
 
@@ -127,5 +130,5 @@ def test_metadata_drift():
 def test_bad_notice_pattern_is_a_config_error(tmp_path):
     path = tmp_path / "crawler.yaml"
     path.write_text('removal:\n  notices:\n    example.org: ["(unclosed"]\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"bad value for 'removal.notices' .*'\(unclosed' is not a regular expression"):
+    with pytest.raises(ConfigError, match=r"bad value for 'removal\.notices\.example\.org\.0\.pattern' .*'\(unclosed' is not a regular expression"):
         load_settings(path, environ={})

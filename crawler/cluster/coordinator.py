@@ -18,7 +18,9 @@ from crawler.config import Settings
 from crawler.errors import CrawlerError
 from crawler.due import iso, parse_duration
 from crawler.lock import archive_lock
-from crawler.runner import RunSummary, seed_interval_of, seed_row, seed_warnings, select_seeds
+from crawler.runner import (
+    RunSummary, due_seed_ids, seed_accounts, seed_interval_of, seed_row, seed_warnings, select_seeds,
+)
 from crawler.seeds import load_seeds
 from crawler.store import Store
 
@@ -88,8 +90,9 @@ def enqueue_run(
         try:
             _mark_interrupted_runs(store, queue)
             store.sync_seeds(rows)
+            store.assign_accounts(seed_accounts(settings, targets))
             if due_only:
-                due = set(store.due_seed_ids(iso(now or datetime.now(timezone.utc))))
+                due = set(due_seed_ids(store, settings, now or datetime.now(timezone.utc)))
                 targets = [s for s in targets if s.id in due]
             busy = queue.in_flight([s.id for s in targets])
             targets = [replace(s, body="", extra={}) for s in targets if s.id not in busy]

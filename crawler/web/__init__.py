@@ -147,7 +147,9 @@ async def article_page(datasette: Any, request: Any) -> Response:
     captures = await _rows(
         db,
         """
-        SELECT c.id, c.fetched_at, c.outcome, c.status_code, c.error, c.version_id, v.version,
+        SELECT c.id, c.fetched_at, c.outcome, c.status_code, c.version_id, v.version,
+               -- A removal's cause in words with its notice ("censored: 此内容因违规无法查看").
+               CASE WHEN c.cause IS NULL THEN c.error ELSE c.cause || ': ' || coalesce(c.notice, c.error) END AS error,
                (SELECT similarity FROM diffs d WHERE d.version_id = c.version_id AND d.base = 'original') AS similarity
         FROM captures c LEFT JOIN versions v ON v.id = c.version_id
         WHERE c.seed_id = ? ORDER BY c.fetched_at DESC, c.id DESC LIMIT 500
