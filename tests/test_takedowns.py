@@ -154,7 +154,7 @@ def test_cause_and_bracket_in_feed_changes_and_datasette(page_server: PageServer
 
     from conftest import ROOT
 
-    metadata = yaml.safe_load((ROOT / "config" / "datasette" / "metadata.yml").read_text(encoding="utf-8"))
+    metadata = yaml.safe_load((ROOT / "crawler" / "web" / "metadata.yml").read_text(encoding="utf-8"))
     canned = metadata["databases"]["archive"]["queries"]["removed_or_gone"]["sql"]
     shown = project.rows(canned)
     assert [(r["cause_in_words"], r["last_seen_alive_at"], r["first_seen_removed_at"]) for r in shown] == [
