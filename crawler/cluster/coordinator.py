@@ -18,7 +18,7 @@ from crawler.config import Settings
 from crawler.errors import CrawlerError
 from crawler.due import iso, parse_duration
 from crawler.lock import archive_lock
-from crawler.runner import RunSummary, seed_interval_of, seed_row, seed_warnings, select_seeds
+from crawler.runner import RunSummary, first_per_id, seed_interval_of, seed_row, seed_warnings, select_seeds
 from crawler.seeds import load_seeds
 from crawler.store import Store
 
@@ -82,7 +82,10 @@ def enqueue_run(
         seeds = load_seeds(seeds_dir, settings.seeds.urls)
         targets = select_seeds(seeds, wanted)
         warnings = seed_warnings([] if wanted else seeds)
-        rows = [seed_row(s, seed_interval_of(settings, s, warnings) if s.status == "ok" else None) for s in seeds]
+        rows = [
+            seed_row(s, seed_interval_of(settings, s, warnings) if s.status == "ok" else None)
+            for s in first_per_id(seeds)
+        ]
         del seeds
         store = Store.in_archive(archive_dir)
         try:
