@@ -10,13 +10,16 @@ same way. Blocking calls: run them from a thread, not the reactor's.
 
 from __future__ import annotations
 
-import logging
+import ctypes
+import os
+import select
 import signal
 import threading
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Sequence
 
-log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # A worker gets this long to start (the forkserver's warm-up, on a busy machine) before it counts as dead.
 START_SECONDS = 120.0
@@ -34,6 +37,7 @@ def _serve(conn: Connection, initializer: Callable[..., None] | None, initargs: 
     """A worker's loop: (function, args) in, ("ok", result) or ("error", exception) out; None ends it."""
     # The crawl process handles Ctrl-C and shuts the pool down; a worker must not die of it mid-page.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
     if initializer is not None:
         initializer(*initargs)
     conn.send("ready")
@@ -53,6 +57,44 @@ def _serve(conn: Connection, initializer: Callable[..., None] | None, initargs: 
             conn.send(answer)
         except Exception as exc:  # noqa: BLE001 (an answer that cannot be pickled)
             conn.send(("error", RuntimeError(f"the analysis result could not be sent back: {exc!r}")))
+
+
+def exit_with(pid: int) -> None:
+    """End this process when process pid ends, even by SIGKILL (Linux pidfd; elsewhere nothing).
+
+    A killed crawl never shuts its pool down: its workers (and the forkserver, which they keep
+    alive) would wait for work forever, a few processes leaked per crash.
+    """
+    if not hasattr(os, "pidfd_open"):
+        return
+    try:
+        watched = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(0)
+
+    def watch() -> None:
+        # A pidfd becomes readable when the process exits: a blocking wait, no polling.
+        select.select([watched], [], [])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()
+
+
+def _die_with_parent() -> None:
+    """SIGKILL this process when its parent ends (Linux prctl PR_SET_PDEATHSIG; elsewhere nothing).
+
+    The parent is the forkserver, which ends with the crawl. A thread watching the crawl cannot end
+    a worker whose main thread is inside a regular expression: C code holding the GIL never lets
+    the thread run; a signal from the kernel does not need it.
+    """
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request was in place
+        os._exit(0)
 
 
 class _Worker:

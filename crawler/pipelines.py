@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import select
-import threading
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
@@ -15,7 +13,7 @@ from crawler.due import RevisitPolicy, account_key, next_state, publication_time
 from crawler.extract import BUILTIN_PROFILES, SiteProfile
 from crawler.fingerprint import rules_salt
 from crawler.noise import NoiseRules
-from crawler.pagepool import PagePool, PageTimeout, WorkerDied
+from crawler.pagepool import PagePool, PageTimeout, WorkerDied, exit_with
 from crawler.removal import RemovalRules
 from crawler.seedstate import DEFAULT_CONFIRM
 from crawler.store import Store
@@ -41,28 +39,7 @@ def _init_worker(
     _WORKER_NOISE = noise or NoiseRules()
     _WORKER_SALT = rules_salt(tuple(profiles), _WORKER_REMOVAL, _WORKER_NOISE)
     if crawl_pid is not None:
-        _exit_with(crawl_pid)
-
-
-def _exit_with(pid: int) -> None:
-    """End this worker when process pid ends, even by SIGKILL (Linux pidfd; elsewhere nothing).
-
-    A killed crawl never shuts its pool down: its workers (and the forkserver, which they keep
-    alive) would wait for work forever, a few processes leaked per crash.
-    """
-    if not hasattr(os, "pidfd_open"):
-        return
-    try:
-        watched = os.pidfd_open(pid)
-    except ProcessLookupError:
-        os._exit(0)
-
-    def watch() -> None:
-        # A pidfd becomes readable when the process exits: a blocking wait, no polling.
-        select.select([watched], [], [])
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-crawl", daemon=True).start()
+        exit_with(crawl_pid)
 
 
 def _analyse_in_worker(
@@ -89,7 +66,8 @@ def extraction_context(warm: bool = True) -> multiprocessing.context.BaseContext
     # The warm-up (dateparser's every language, seconds of CPU) repays itself over many pages only:
     # a small run's one worker compiles what its few pages need.
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["crawler.warmup" if warm else "crawler.capture"])
+    # serverguard first: a crawl killed during the warm-up's seconds must not leave the server behind.
+    context.set_forkserver_preload(["crawler.serverguard", "crawler.warmup" if warm else "crawler.capture"])
     return context
 
 

@@ -167,6 +167,20 @@ def seed_warnings(seeds: Sequence[Seed]) -> list[str]:
     return lines
 
 
+def first_per_id(seeds: Sequence[Seed]) -> list[Seed]:
+    """The first seed of each id: a second file with the same id (a.txt beside a.md) is reported, never stored.
+
+    Stored, its broken row replaced the good seed's, which was then never revisited.
+    """
+    seen: set[str] = set()
+    first = []
+    for seed in seeds:
+        if seed.id not in seen:
+            seen.add(seed.id)
+            first.append(seed)
+    return first
+
+
 def select_seeds(seeds: Sequence[Seed], wanted: Sequence[str]) -> list[Seed]:
     """The crawlable seeds among those named (all crawlable seeds when none are named)."""
     if not wanted:
@@ -338,7 +352,9 @@ def _locked_crawl(
     seeds = load_seeds(seeds_dir, settings.seeds.urls)
     targets = select_seeds(seeds, wanted)
     warnings = seed_warnings([] if wanted else seeds)
-    rows = [seed_row(s, seed_interval_of(settings, s, warnings) if s.status == "ok" else None) for s in seeds]
+    rows = [
+        seed_row(s, seed_interval_of(settings, s, warnings) if s.status == "ok" else None) for s in first_per_id(seeds)
+    ]
     store = Store.in_archive(archive_dir)
     try:
         store.mark_interrupted_runs()

@@ -311,3 +311,17 @@ def test_schedule_every_out_of_range_is_one_line(project: Project) -> None:
     result = invoke(project, "schedule", "--every", "99999999999w")
     assert result.exit_code == 2
     assert result.stderr == "error: --every: '99999999999w' is too long; a duration is at most 3650d (10 years)\n"
+
+
+def test_a_broken_duplicate_id_does_not_replace_the_good_seed(page_server: PageServer, project: Project) -> None:
+    url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
+    project.seed("a", url, seed_body(EN_TITLE, EN_PARAGRAPHS))
+    (project.seeds / "a.txt").write_bytes(b"---\nurl: [broken\n---\nText.\n")
+    result = project.run("crawl")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"warning: seed a skipped: {project.seeds / 'a.txt'}: seed file a.md has the same id 'a'; rename or remove one of them"
+    ]
+    rows = project.rows("SELECT id, status, url, path FROM seeds")
+    assert rows == [{"id": "a", "status": "ok", "url": url, "path": str(project.seeds / "a.md")}]
+    assert [c["outcome"] for c in project.rows("SELECT outcome FROM captures")] == ["new_version"]

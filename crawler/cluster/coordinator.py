@@ -19,7 +19,7 @@ from crawler.errors import CrawlerError
 from crawler.due import iso, parse_duration
 from crawler.lock import archive_lock
 from crawler.runner import (
-    RunSummary, due_seed_ids, seed_accounts, seed_interval_of, seed_row, seed_warnings, select_seeds,
+    RunSummary, due_seed_ids, first_per_id, seed_accounts, seed_interval_of, seed_row, seed_warnings, select_seeds,
 )
 from crawler.seeds import load_seeds
 from crawler.store import Store
@@ -84,7 +84,10 @@ def enqueue_run(
         seeds = load_seeds(seeds_dir, settings.seeds.urls)
         targets = select_seeds(seeds, wanted)
         warnings = seed_warnings([] if wanted else seeds)
-        rows = [seed_row(s, seed_interval_of(settings, s, warnings) if s.status == "ok" else None) for s in seeds]
+        rows = [
+            seed_row(s, seed_interval_of(settings, s, warnings) if s.status == "ok" else None)
+            for s in first_per_id(seeds)
+        ]
         del seeds
         store = Store.in_archive(archive_dir)
         try:
