@@ -18,6 +18,7 @@ from crawler.noise import NoiseRules
 from crawler.removal import RemovalRules
 from crawler.seedstate import DEFAULT_CONFIRM
 from crawler.store import Store
+from crawler.evidence import evidence_collector
 
 
 _WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
@@ -112,6 +113,7 @@ class ArchivePipeline:
         self.removal = RemovalRules()
         self.state_confirm = DEFAULT_CONFIRM
         self.noise = NoiseRules()
+        self.evidence = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ArchivePipeline":
@@ -137,6 +139,8 @@ class ArchivePipeline:
         if removal:
             pipeline.removal = RemovalRules(**removal)
         pipeline.state_confirm = settings.getint("ARCHIVE_STATE_CONFIRM", DEFAULT_CONFIRM)
+        # Images and a screenshot with each new version (docs/evidence.md); None when all of it is off.
+        pipeline.evidence = evidence_collector(crawler)
         noise = settings.getdict("ARCHIVE_NOISE")
         if noise:
             pipeline.noise = NoiseRules.from_config(noise.get("ignore"), builtin=noise.get("builtin", True))
@@ -184,6 +188,12 @@ class ArchivePipeline:
                 *args[:4], self.profiles, known_payload=known, removal_rules=self.removal, known_metadata=meta,
                 noise=self.noise,
             )
+        evidence = None
+        if self.evidence is not None and result.new_version is not None:
+            evidence = await self.evidence.collect(item, result.new_version, self.profiles)
+            result.capture.requisites_note = evidence.note
+        if item.get("rendered"):
+            result.capture.rendered = 1
         due = next_state(
             result.capture.outcome,
             self.store.due_state(seed_id, self.policy.interval),
@@ -201,6 +211,8 @@ class ArchivePipeline:
             due=due,
             metadata_changes=result.metadata_changes,
             state_confirm=self.state_confirm,
+            requisites=evidence.requisites if evidence else (),
+            screenshot=evidence.screenshot if evidence else None,
         )
         self.crawler.stats.inc_value(f"archive/outcome/{result.capture.outcome}")
         return {

@@ -36,6 +36,9 @@ class CaptureRecord:
     payload_digest: str | None = None
     etag: str | None = None
     last_modified: str | None = None
+    # Evidence (docs/evidence.md): 1 when rendered in the browser; what limited the page's requisites.
+    rendered: int | None = None
+    requisites_note: str | None = None
 
 
 @dataclass
