@@ -89,7 +89,8 @@ class EvidenceCollector:
             resources = {r["url"]: (r.get("mime"), r["_body"]) for r in requisites
                          if r.get("_body") is not None and not r.get("problem")}
             try:
-                shot, viewport = await self.browser.shoot(page_url, item.get("body") or b"", content_type, resources)
+                shot, viewport = await self.browser.shoot(page_url, item.get("body") or b"", content_type, resources,
+                                                          scripts=not item.get("rendered"))
             except Exception as exc:  # a browser crash costs the screenshot, never the capture
                 log.warning("no screenshot of %s: %s", page_url, " ".join(str(exc).split())[:300])
                 self.crawler.stats.inc_value("archive/evidence/screenshot_failed")
@@ -125,7 +126,9 @@ def evidence_collector(crawler: Any) -> EvidenceCollector | None:
         return None
     collector = EvidenceCollector.from_settings(crawler)
     from scrapy import signals
-    from scrapy.utils.defer import deferred_from_coro
 
-    crawler.signals.connect(lambda **_: deferred_from_coro(collector.close()), signal=signals.spider_closed, weak=False)
+    async def closed(**_: Any) -> None:
+        await collector.close()
+
+    crawler.signals.connect(closed, signal=signals.spider_closed, weak=False)
     return collector

@@ -51,7 +51,11 @@ class RequisiteFetcher:
                     row.update(outcome="skipped", error=f"the version's {self.max_total_bytes}-byte budget "
                                                         "(requisites.max_total_bytes) was spent")
                     return
-                await self._fetch_one(row, item["seed_id"], page_url, found.get("referrer_policy"))
+                loaded = (item.get("browser_records") or {}).get(row["url"])
+                if loaded is not None:
+                    _from_browser(row, loaded)  # rendered: the browser fetched it already
+                else:
+                    await self._fetch_one(row, item["seed_id"], page_url, found.get("referrer_policy"))
                 spent += row.get("bytes") or 0
 
         await asyncio.gather(*(one(row) for row in rows))
@@ -110,3 +114,14 @@ class RequisiteFetcher:
         from scrapy.utils.defer import maybe_deferred_to_future
 
         return await maybe_deferred_to_future(engine.download(request))
+
+
+def _from_browser(row: dict[str, Any], record: Mapping[str, Any]) -> None:
+    """A requisite row from the WARC record of a response the browser received while rendering."""
+    row.update(
+        status=record.get("status"), mime=record.get("mime"), bytes=record.get("body_bytes"),
+        warc_record_id=record["record_id"], payload_digest=record.get("payload_digest"),
+        outcome="duplicate" if record["record_type"] == "revisit" else "archived",
+    )
+    if not 200 <= (record.get("status") or 0) < 300:
+        row.update(outcome="failed", error=f"HTTP {record.get('status')}")

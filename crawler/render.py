@@ -161,6 +161,22 @@ async def abort_request(request: Any) -> bool:
     return any(address_problem(address) for address in addresses)
 
 
+# Resource types a revisit's render does without: the text is all it needs.
+LEAN_BLOCKED = frozenset({"image", "media", "font"})
+
+
+async def block_images(page: Any, request: Any = None) -> None:
+    """Page init callback for a revisit: refuse images, media and fonts, pass everything else on."""
+
+    async def lean(route: Any) -> None:
+        if route.request.resource_type in LEAN_BLOCKED:
+            await route.abort()
+        else:
+            await route.fallback()
+
+    await page.route("**/*", lean)
+
+
 class BrowserTraffic:
     """Responses one rendered page received, with their bodies, for the WARC middleware."""
 
@@ -245,11 +261,17 @@ class RenderMiddleware:
         render = self.render
         phone = is_phone(request.url, render.get("phone_domains") or ())
 
+        lean = bool(request.meta.get("render_lean"))
+        if lean:
+            # A revisit: the text decides whether anything changed, so the browser loads no images (an
+            # unchanged revisit fetches none); a new version's images are fetched as requisites after.
+            request.meta["playwright_page_init_callback"] = block_images
+
         async def settle_and_shoot(page: Any) -> dict[str, Any]:
             height = await page.evaluate(SETTLE_SCRIPT, [int(render.get("max_screenshot_height") or 20000), 3000])
             await traffic.settle(float(render.get("timeout") or 30))
             shot = None
-            if render.get("screenshots"):
+            if render.get("screenshots") and not lean:
                 shot = await screenshot(page, int(render.get("max_screenshot_height") or 20000),
                                         render.get("screenshot_format") or "png")
             return {"height": height, "screenshot": shot}
@@ -303,11 +325,14 @@ class ArchiveBrowser:
             return self._browser
 
     async def shoot(self, page_url: str, body: bytes, content_type: str | None,
-                    resources: Mapping[str, tuple[str | None, bytes]]) -> tuple[bytes, str]:
-        """A screenshot of an archived page: its body and archived images served, every other request refused."""
+                    resources: Mapping[str, tuple[str | None, bytes]], scripts: bool = True) -> tuple[bytes, str]:
+        """A screenshot of an archived page: its body and archived images served, every other request refused.
+
+        scripts=False for a DOM the browser built already (a rendered page): its scripts must not build it twice.
+        """
         browser = await self._ensure()
         phone = is_phone(page_url, self.render.get("phone_domains") or ())
-        options = context_options(self.render)["phone" if phone else "desktop"]
+        options = dict(context_options(self.render)["phone" if phone else "desktop"], java_script_enabled=scripts)
         timeout_ms = float(self.render.get("timeout") or 30) * 1000
         async with self._gate:
             context = await browser.new_context(**options)
@@ -336,8 +361,9 @@ class ArchiveBrowser:
                     log.debug("archived page %s did not finish loading: %s", page_url, exc)
                 from crawler.requisites import LAZY_ATTRIBUTES
 
-                await page.evaluate(UNLAZY_SCRIPT, list(LAZY_ATTRIBUTES))
-                await page.evaluate(SETTLE_SCRIPT, [int(self.render.get("max_screenshot_height") or 20000), 2000])
+                if scripts:
+                    await page.evaluate(UNLAZY_SCRIPT, list(LAZY_ATTRIBUTES))
+                    await page.evaluate(SETTLE_SCRIPT, [int(self.render.get("max_screenshot_height") or 20000), 2000])
                 shot = await screenshot(page, int(self.render.get("max_screenshot_height") or 20000),
                                         self.render.get("screenshot_format") or "png")
             finally:

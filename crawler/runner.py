@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
+from urllib.parse import urlsplit
 
 from crawler.announce import announce
 from crawler.config import Settings
@@ -37,6 +38,7 @@ class Target(NamedTuple):
     id: str
     fetch_url: str
     render: bool = False  # fetched through chromium (render.* in config)
+    known: bool = False  # the seed has a version already: a revisit
 
 
 @dataclass
@@ -233,11 +235,19 @@ def render_target(plan: dict[str, Any], seed_id: str, url: str) -> bool:
     return wants_rendering(plan, seed_id, url, plan["profile_domains"])
 
 
-def with_rendering(options: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """Scrapy settings with scrapy-playwright as the http(s) handler (it hands unrendered requests to Scrapy's)."""
+def with_rendering(options: dict[str, Any], settings: Settings, schemes: set[str]) -> dict[str, Any]:
+    """Scrapy settings with scrapy-playwright as the handler of the schemes rendered pages use.
+
+    It hands requests not marked for rendering to Scrapy's own handler. One scheme, one handler,
+    one chromium: each handler instance launches its own browser.
+    """
     from crawler.render import playwright_settings
 
     extra = playwright_settings(settings.render.model_dump(), settings.crawl.user_agent)
+    extra["DOWNLOAD_HANDLERS"] = {
+        scheme: handler for scheme, handler in extra["DOWNLOAD_HANDLERS"].items()
+        if handler is None or scheme in schemes
+    }
     # The `scrapy:` section still has the last word.
     return {**options, **{k: v for k, v in extra.items() if k not in settings.scrapy}}
 
@@ -327,7 +337,9 @@ def _locked_crawl(
     # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
     # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
     render = render_plan(settings)
-    targets = [Target(s.id, s.fetch_url, render_target(render, s.id, s.fetch_url)) for s in targets]
+    targets = [
+        Target(s.id, s.fetch_url, render_target(render, s.id, s.fetch_url), s.id in captured) for s in targets
+    ]
     del seeds, rows
     gc.collect()
     if on_start:
@@ -411,8 +423,9 @@ def _run_scrapy(
     from crawler.spiders.revisit import RevisitSpider
 
     options = scrapy_settings(settings, db_path, run_id, verbose, extract_workers(settings, len(targets)))
-    if any(t.render for t in targets):
-        options = with_rendering(options, settings)
+    rendered_schemes = {urlsplit(t.fetch_url).scheme for t in targets if t.render}
+    if rendered_schemes:
+        options = with_rendering(options, settings, rendered_schemes)
     process = CrawlerProcess(options)
     if not verbose:
         # Fetch failures are recorded as captures with a reason; their tracebacks are noise here.
@@ -433,7 +446,7 @@ def _run_scrapy(
     crawler.signals.connect(item_scraped, signal=signals.item_scraped)
     crawler.signals.connect(item_error, signal=signals.item_error)
     started = process.crawl(
-        crawler, targets=[{"seed_id": s.id, "url": s.fetch_url, "render": s.render} for s in targets]
+        crawler, targets=[{"seed_id": s.id, "url": s.fetch_url, "render": s.render, "known": s.known} for s in targets]
     )
     start_errors: list[str] = []
     # A crawler that cannot start (e.g. a `scrapy:` setting naming a missing class) must fail the run,

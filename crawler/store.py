@@ -644,6 +644,51 @@ class Store:
             "SELECT * FROM screenshots WHERE version_id = ? ORDER BY id LIMIT 1", [version_id]))
         return rows[0] if rows else None
 
+    def export_records(self, seed_ids: Iterable[str], since: str | None) -> list[dict[str, Any]]:
+        """WARC records of the chosen seeds' captures since a time (all seeds when none), their requisites and
+        screenshots, and the records their revisits refer to; each once, oldest first."""
+        where, params = self._export_filter(seed_ids, since)
+        rows = list(self.db.query(
+            f"SELECT w.* FROM warc_records w JOIN captures c ON c.id = w.capture_id WHERE {where} ORDER BY w.id",
+            params,
+        ))
+        rows += list(self.db.query(
+            "SELECT s.record_id, 'resource' AS record_type, NULL AS profile, s.target_uri, s.date, 200 AS status, "
+            "s.mime, s.payload_digest, NULL AS refers_to, s.filename, s.offset, s.length "
+            f"FROM screenshots s JOIN captures c ON c.id = s.capture_id WHERE {where} ORDER BY s.id",
+            params,
+        ))
+        chosen = {row["record_id"] for row in rows}
+        wanted = {row["refers_to"] for row in rows if row.get("refers_to") and row["refers_to"] not in chosen}
+        for record_id in sorted(wanted):
+            rows += list(self.db.query("SELECT * FROM warc_records WHERE record_id = ?", [record_id]))
+        return sorted(rows, key=lambda row: row["date"])
+
+    def export_pages(self, seed_ids: Iterable[str], since: str | None) -> list[dict[str, Any]]:
+        """One row per version first captured since a time: URL and WARC date of its page, title and text."""
+        where, params = self._export_filter(seed_ids, since)
+        return list(self.db.query(
+            "SELECT v.id AS version_id, v.seed_id, v.version, v.title, v.text, c.fetched_at, "
+            "coalesce(w.target_uri, c.final_url, c.url) AS url, w.date AS warc_date "
+            "FROM captures c JOIN versions v ON v.id = c.version_id "
+            "LEFT JOIN warc_records w ON w.record_id = c.warc_record_id "
+            f"WHERE c.outcome = 'new_version' AND {where} ORDER BY c.fetched_at, c.id",
+            params,
+        ))
+
+    @staticmethod
+    def _export_filter(seed_ids: Iterable[str], since: str | None) -> tuple[str, list[Any]]:
+        """A WHERE clause on captures c for the chosen seeds and time."""
+        seeds = list(seed_ids)
+        clauses, params = ["1"], []
+        if seeds:
+            clauses.append(f"c.seed_id IN ({', '.join('?' * len(seeds))})")
+            params += seeds
+        if since:
+            clauses.append("c.fetched_at >= ?")
+            params.append(since)
+        return " AND ".join(clauses), params
+
     def _insert(self, table: str, row: Mapping[str, Any]) -> int:
         """Insert one row into an existing table and return its rowid; lists and dicts stored as JSON.
 

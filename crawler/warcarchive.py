@@ -88,6 +88,34 @@ class WarcArchiveMiddleware:
             self._store.close()
             self._store = None
 
+    def _write_browser_traffic(self, request: Request, response: Response) -> None:
+        """A rendered page: write what the browser received (the page as sent, then its images, scripts...).
+
+        The rendered DOM Scrapy hands on is what extraction reads; the WARC keeps the server's bytes.
+        """
+        exchanges = request.meta.pop("render_exchanges")
+        page = next((e for e in reversed(exchanges) if e.url == response.url and not 300 <= e.status < 400), None)
+        records, loaded = [], {}
+        for exchange in exchanges:
+            previous = self.payloads.get(exchange.url)
+            if exchange is not page:
+                previous = self._same_payload(exchange.body, previous)
+            written = self.writer.write(exchange, previous)
+            if written.record_type == "response":
+                stored = StoredPayload(written.target_uri, written.date, written.record_id, written.payload_digest)
+                self.payloads[exchange.url] = stored
+                if exchange is not page:
+                    self.by_digest[written.payload_digest] = stored
+            record = written.as_dict()
+            records.append(record)
+            if exchange is page:
+                request.meta["warc"] = record
+            else:
+                loaded[exchange.url] = dict(record, body_bytes=len(exchange.body))
+        request.meta["warc_records"] = [*request.meta.get("warc_records", []), *records]
+        # What the browser loaded, by URL: requisites found in the article are taken from here, not fetched again.
+        request.meta["browser_records"] = loaded
+
     def _same_payload(self, body: bytes, previous: StoredPayload | None) -> StoredPayload | None:
         """previous when it holds this body, else the newest stored payload with the body's digest (any URL)."""
         digest = payload_digest(body)
@@ -120,6 +148,9 @@ class WarcArchiveMiddleware:
     def process_response(self, request: Request, response: Response, spider: Any = None) -> Response:
         """Write the exchange (or a revisit) to WARC and note where it is in the request's meta."""
         if self.writer is None or not ("seed_id" in request.meta or REQUISITE_META in request.meta):
+            return response
+        if request.meta.get("render_exchanges") is not None:
+            self._write_browser_traffic(request, response)
             return response
         exchange = Exchange(
             url=response.url,

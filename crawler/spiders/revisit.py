@@ -139,7 +139,8 @@ class RevisitSpider(scrapy.Spider):
                 dont_filter=True,
                 meta={"seed_id": target["seed_id"], "requested_url": target["url"],
                       # Rendered in the browser (crawler/render.py) when config chose this seed.
-                      **({"render": True} if target.get("render") else {})},
+                      **({"render": True} if target.get("render") else {}),
+                      **({"render_lean": True} if target.get("render") and target.get("known") else {})},
             )
 
     def parse(self, response: scrapy.http.Response) -> Any:
@@ -167,6 +168,7 @@ class RevisitSpider(scrapy.Spider):
             "rendered": bool(meta.get("rendered")),
             "screenshot": meta.get("screenshot"),
             "viewport": meta.get("viewport"),
+            "browser_records": meta.get("browser_records") or {},
         }
 
     def failed(self, failure: Failure) -> Any:
