@@ -81,7 +81,10 @@ class RequisiteFetcher:
         except Exception as exc:  # any download failure is this requisite's, recorded with its reason
             failure = Failure(exc)
             failure.request = request
-            row.update(outcome="failed", error=describe_failure(failure, self.timeout, self.max_bytes))
+            reason = describe_failure(failure, self.timeout, self.max_bytes)
+            # The words name the page's settings; a requisite has its own.
+            reason = reason.replace("(crawl.max_response_bytes)", "(requisites.max_bytes)")
+            row.update(outcome="failed", error=reason.replace("(crawl.timeout)", "(requisites.timeout)"))
             return
         record = response.meta.get("warc")
         mime = response.headers.get("Content-Type", b"").decode("latin-1").split(";")[0].strip().lower() or None

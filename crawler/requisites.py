@@ -159,7 +159,8 @@ def _images(region: lxml.html.HtmlElement, base: str) -> Iterable[str]:
         chosen = None
         for name in LAZY_ATTRIBUTES + ("src", "href", "{http://www.w3.org/1999/xlink}href"):
             value = (element.get(name) or "").strip()
-            if value and not _PLACEHOLDER.search(value):
+            # A lazy attribute names the real image by definition; src may be the loader's placeholder.
+            if value and (name in LAZY_ATTRIBUTES or not _PLACEHOLDER.search(value)):
                 chosen = value
                 break
         if chosen is None:
