@@ -6,11 +6,12 @@ back with warcio. Tests that need the browser are skipped when chromium or Playw
 
 from __future__ import annotations
 
-import shutil
+import asyncio
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+import lxml.html
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
@@ -139,6 +140,31 @@ def test_images_rendering_and_screenshots_for_new_versions_only(site: FaultServe
     assert [r["outcome"] for r in newest] == ["duplicate", "duplicate"]
     assert len(project.rows("SELECT id FROM screenshots")) == 4
     assert Counter(p for k, _, p in warc_records(project) if k == "response")[RED] == 1
+
+    # Datasette: the diff page shows both versions' screenshots as thumbnails that open full size.
+    latest = project.rows("SELECT id FROM versions WHERE seed_id = 'lazy' AND version = 2")[0]["id"]
+    shots = project.rows("SELECT s.id, s.filename FROM screenshots s JOIN versions v ON v.id = s.version_id "
+                         "WHERE v.seed_id = 'lazy' ORDER BY v.version")
+    diff, article, full = datasette_get(project, f"/-/diff/{latest}?base=previous", "/-/article/lazy",
+                                        f"/-/screenshot/{shots[1]['id']}")
+    assert diff.status_code == 200 and article.status_code == 200
+    figures = lxml.html.fromstring(diff.text).cssselect("figure.crawler-screenshot")
+    assert [f.cssselect("img")[0].get("src") for f in figures] == [f"/-/screenshot/{s['id']}" for s in shots]
+    assert [f.cssselect("a")[0].get("href") for f in figures] == [f"/-/screenshot/{s['id']}" for s in shots]
+    assert len(lxml.html.fromstring(article.text).cssselect("a.crawler-screenshot-link")) == 2
+    assert full.status_code == 200 and full.headers["content-type"] == "image/png"
+    assert full.content in {p for k, _, p in warc_records(project) if k == "resource"}
+
+
+def datasette_get(project: Project, *paths: str) -> list:
+    """GET each path from an in-process Datasette on the project's archive (the plugin included)."""
+    from datasette.app import Datasette
+
+    async def run() -> list:
+        ds = Datasette([str(project.db_path)])
+        return [await ds.client.get(path) for path in paths]
+
+    return asyncio.run(run())
 
 
 def test_requisites_stay_bounded_on_bad_input(site: FaultServer, project: Project) -> None:
