@@ -64,6 +64,16 @@ UNLAZY_SCRIPT = """(attributes) => {
 }"""
 
 
+# Wait (bounded) for the images of a page to finish loading or failing.
+IMAGES_SCRIPT = """async (waitMs) => {
+  const pending = Array.from(document.images).filter(i => !i.complete);
+  await Promise.race([
+    Promise.all(pending.map(i => new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); }))),
+    new Promise(r => setTimeout(r, waitMs)),
+  ]);
+}"""
+
+
 def chromium_problem(path: str) -> str | None:
     """One line saying what to install when chromium or Playwright is missing; None when rendering can run."""
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
@@ -180,8 +190,11 @@ async def block_images(page: Any, request: Any = None) -> None:
 class BrowserTraffic:
     """Responses one rendered page received, with their bodies, for the WARC middleware."""
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, documents_only: bool = False):
         self.max_bytes = max_bytes
+        # A revisit keeps only the page as sent: its scripts and styles are in the WARC files from
+        # earlier captures (replay finds them by URL), and most revisits change nothing.
+        self.documents_only = documents_only
         self.tasks: list[asyncio.Task] = []
         self.exchanges: list[Exchange] = []
         self.skipped = 0
@@ -190,6 +203,8 @@ class BrowserTraffic:
         """Playwright 'response' event: read the body in a task (event handlers must not block)."""
         if len(self.tasks) >= MAX_BROWSER_RESPONSES or not response.url.startswith(("http://", "https://")):
             self.skipped += 1
+            return
+        if self.documents_only and response.request.resource_type != "document":
             return
         self.tasks.append(asyncio.ensure_future(self._collect(response)))
 
@@ -257,11 +272,10 @@ class RenderMiddleware:
             return None
         from scrapy_playwright.page import PageMethod
 
-        traffic = BrowserTraffic(self.max_bytes)
         render = self.render
         phone = is_phone(request.url, render.get("phone_domains") or ())
-
         lean = bool(request.meta.get("render_lean"))
+        traffic = BrowserTraffic(self.max_bytes, documents_only=lean)
         if lean:
             # A revisit: the text decides whether anything changed, so the browser loads no images (an
             # unchanged revisit fetches none); a new version's images are fetched as requisites after.
@@ -313,6 +327,7 @@ class ArchiveBrowser:
         self._browser = None
         self._lock = asyncio.Lock()
         self._gate = asyncio.Semaphore(2)
+        self._contexts: dict[tuple[bool, bool], Any] = {}
 
     async def _ensure(self) -> Any:
         async with self._lock:
@@ -330,14 +345,12 @@ class ArchiveBrowser:
 
         scripts=False for a DOM the browser built already (a rendered page): its scripts must not build it twice.
         """
-        browser = await self._ensure()
         phone = is_phone(page_url, self.render.get("phone_domains") or ())
-        options = dict(context_options(self.render)["phone" if phone else "desktop"], java_script_enabled=scripts)
+        context = await self._context(phone, scripts)
         timeout_ms = float(self.render.get("timeout") or 30) * 1000
         async with self._gate:
-            context = await browser.new_context(**options)
+            page = await context.new_page()
             try:
-                page = await context.new_page()
                 page.set_default_timeout(timeout_ms)
                 served = False
 
@@ -362,16 +375,32 @@ class ArchiveBrowser:
                 from crawler.requisites import LAZY_ATTRIBUTES
 
                 if scripts:
+                    # The archived images are all in memory: no scrolling, just lazy sources made eager.
                     await page.evaluate(UNLAZY_SCRIPT, list(LAZY_ATTRIBUTES))
-                    await page.evaluate(SETTLE_SCRIPT, [int(self.render.get("max_screenshot_height") or 20000), 2000])
+                    await page.evaluate(IMAGES_SCRIPT, 1000)
                 shot = await screenshot(page, int(self.render.get("max_screenshot_height") or 20000),
                                         self.render.get("screenshot_format") or "png")
             finally:
-                await context.close()
+                await page.close()
         return shot, "phone" if phone else "desktop"
+
+    async def _context(self, phone: bool, scripts: bool) -> Any:
+        """A browser context per kind of screenshot, made once (a new one costs half a second)."""
+        browser = await self._ensure()
+        key = (phone, scripts)
+        async with self._lock:
+            if key not in self._contexts:
+                options = dict(context_options(self.render)["phone" if phone else "desktop"], java_script_enabled=scripts)
+                # Archived pages only: no cookies or storage carry from one page to the next that matter,
+                # and every request is answered from memory or refused.
+                self._contexts[key] = await browser.new_context(**options)
+            return self._contexts[key]
 
     async def close(self) -> None:
         """Close the browser and Playwright."""
+        for context in self._contexts.values():
+            await context.close()
+        self._contexts.clear()
         if self._browser is not None:
             await self._browser.close()
             self._browser = None
