@@ -83,3 +83,16 @@ def test_inspect_image_reads_sizes_and_flags_bombs_and_scripted_svg() -> None:
     jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00\xff\xc0\x00\x11\x08\x01\xe0\x02\x80\x03"
     assert (inspect_image(jpeg, "image/jpeg", 10**7).width, inspect_image(jpeg, "image/jpeg", 10**7).height) == (640, 480)
     assert inspect_image(b"not an image", "image/png", 1).width is None
+
+
+def test_which_pages_are_rendered() -> None:
+    from crawler.render import is_phone, wants_rendering
+
+    plan = {"seeds": ["s1"], "urls": ["https://app.example/*"], "profiles": ["wechat"]}
+    domains = {"wechat": ["mp.weixin.qq.com"]}
+    assert wants_rendering(plan, "s1", "https://news.example/a", domains)
+    assert wants_rendering(plan, "s2", "https://app.example/story/1", domains)
+    assert wants_rendering(plan, "s3", "https://mp.weixin.qq.com/s/abc", domains)
+    assert not wants_rendering(plan, "s4", "https://news.example/a", domains)
+    assert is_phone("https://mp.weixin.qq.com/s/abc", ["mp.weixin.qq.com"])
+    assert not is_phone("https://news.example/a", ["mp.weixin.qq.com"])
