@@ -119,6 +119,10 @@ def _first(item: Mapping[str, Any], name: str) -> str | None:
 
 def evidence_collector(crawler: Any) -> EvidenceCollector | None:
     """The crawl's collector, closed with the spider; None when requisites and screenshots are both off."""
+    if not hasattr(crawler, "signals"):
+        # The cluster's single writer (crawler/cluster/ingest.py) runs the pipeline without a
+        # downloader: it has nothing to fetch requisites with (docs/evidence.md, "Not done").
+        return None
     settings = crawler.settings
     requisites, render = settings.getdict("ARCHIVE_REQUISITES"), settings.getdict("ARCHIVE_RENDER")
     wanted = requisites.get("images") or requisites.get("stylesheets") or render.get("screenshots")
