@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from crawler.extract import SiteProfile, decode_html
 from crawler.fetchrequisites import RequisiteFetcher
-from crawler.requisites import _dimensions, find_requisites
+from crawler.requisites import find_requisites, image_size
 from crawler.warc import WarcWriterFiles
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class EvidenceCollector:
         mime = "image/jpeg" if shot[:3] == b"\xff\xd8\xff" else "image/png"
         record = self.writer.write_resource(f"urn:view:{page_url}", mime, shot,
                                             concurrent_to=(item.get("warc") or {}).get("record_id"))
-        size = _dimensions(shot) or (None, None)
+        size = image_size(shot) or (None, None)
         self.crawler.stats.inc_value("archive/evidence/screenshots")
         return dict(record.as_dict(), width=size[0], height=size[1], bytes=len(shot), viewport=viewport)
 

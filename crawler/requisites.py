@@ -257,7 +257,7 @@ def inspect_image(body: bytes, mime: str | None, max_pixels: int) -> Inspection:
         if _SVG_SCRIPT.search(body):
             return Inspection(problem="SVG carries script: archived as sent, never rendered or shown inline")
         return Inspection()
-    size = _dimensions(body)
+    size = image_size(body)
     if size is None:
         return Inspection()
     width, height = size
@@ -267,7 +267,7 @@ def inspect_image(body: bytes, mime: str | None, max_pixels: int) -> Inspection:
     return Inspection(width, height)
 
 
-def _dimensions(body: bytes) -> tuple[int, int] | None:
+def image_size(body: bytes) -> tuple[int, int] | None:
     """(width, height) from a PNG, GIF, JPEG or WebP header; None for anything else or a short body."""
     try:
         if body.startswith(b"\x89PNG\r\n\x1a\n") and body[12:16] == b"IHDR":
