@@ -9,7 +9,7 @@ second finds them unchanged. Reported per configuration: wall time and WARC byte
 page, and the differences against the configuration with everything off. download_delay is 0 here:
 with politeness on, each image also waits crawl.download_delay on its host.
 
-    BENCH_CORPUS=/path/to/corpus .venv/bin/python benchmarks/evidence_bench.py [--pages 100] [--no-render]
+    BENCH_CORPUS=/path/to/corpus .venv/bin/python benchmarks/evidence_bench.py [--pages 100] [--no-render] [--only NAME]
 """
 
 from __future__ import annotations
@@ -173,6 +173,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--no-render", action="store_true", help="skip the configurations that need chromium")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="measure only this configuration (repeatable); 'everything off' is always measured")
     args = parser.parse_args()
     pages = load_pages(args.pages)
     if len(pages) < args.pages:
@@ -181,6 +183,8 @@ def main() -> None:
     results = {}
     for name, extra in CONFIGS.items():
         if args.no_render and "render" in extra:
+            continue
+        if args.only and name not in args.only and name != "everything off":
             continue
         results[name] = measure(site, len(pages), extra)
         r = results[name]

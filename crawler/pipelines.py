@@ -174,6 +174,10 @@ class ArchivePipeline:
         seed_id = item["seed_id"]
         latest = self.store.latest_version(seed_id)
         known = self.store.current_payload(seed_id, latest["id"]) if latest else None
+        if item.get("rendered"):
+            # The same HTML shell can build another article (text fetched by script): a rendered
+            # page is always extracted, never judged unchanged by its bytes.
+            known = None
         meta = self.store.current_metadata(latest)
         args = (item, self.run_id, self._original(seed_id), latest, known, meta)
         # Failures, 304s and unchanged bytes are decided without parsing: no trip to the pool (an

@@ -171,6 +171,11 @@ async def abort_request(request: Any) -> bool:
     return any(address_problem(address) for address in addresses)
 
 
+DROP_ICONS_SCRIPT = """new MutationObserver(changes => {
+  for (const change of changes) for (const node of change.addedNodes) {
+    if (node.nodeName === 'LINK' && /\\bicon\\b/i.test(node.getAttribute('rel') || '')) node.remove();
+  }
+}).observe(document, {childList: true, subtree: true});"""
 # Resource types a revisit's render does without: the text is all it needs.
 LEAN_BLOCKED = frozenset({"image", "media", "font"})
 
@@ -185,16 +190,20 @@ async def block_images(page: Any, request: Any = None) -> None:
             await route.fallback()
 
     await page.route("**/*", lean)
+    # The browser fetches the page's icons itself, past Playwright's routes; an icon link removed
+    # before the page finishes loading is never fetched. The article's text does not change.
+    await page.add_init_script(DROP_ICONS_SCRIPT)
 
 
 class BrowserTraffic:
     """Responses one rendered page received, with their bodies, for the WARC middleware."""
 
-    def __init__(self, max_bytes: int, documents_only: bool = False):
+    def __init__(self, max_bytes: int, lean: bool = False):
         self.max_bytes = max_bytes
-        # A revisit keeps only the page as sent: its scripts and styles are in the WARC files from
-        # earlier captures (replay finds them by URL), and most revisits change nothing.
-        self.documents_only = documents_only
+        # A revisit keeps the page as sent and the data its scripts fetched (what its text is built
+        # from); its scripts and styles are in the WARC files from earlier captures (replay finds
+        # them by URL), and most revisits change nothing.
+        self.lean = lean
         self.tasks: list[asyncio.Task] = []
         self.exchanges: list[Exchange] = []
         self.skipped = 0
@@ -204,7 +213,7 @@ class BrowserTraffic:
         if len(self.tasks) >= MAX_BROWSER_RESPONSES or not response.url.startswith(("http://", "https://")):
             self.skipped += 1
             return
-        if self.documents_only and response.request.resource_type != "document":
+        if self.lean and response.request.resource_type not in ("document", "xhr", "fetch"):
             return
         self.tasks.append(asyncio.ensure_future(self._collect(response)))
 
@@ -275,7 +284,7 @@ class RenderMiddleware:
         render = self.render
         phone = is_phone(request.url, render.get("phone_domains") or ())
         lean = bool(request.meta.get("render_lean"))
-        traffic = BrowserTraffic(self.max_bytes, documents_only=lean)
+        traffic = BrowserTraffic(self.max_bytes, lean=lean)
         if lean:
             # A revisit: the text decides whether anything changed, so the browser loads no images (an
             # unchanged revisit fetches none); a new version's images are fetched as requisites after.

@@ -7,6 +7,7 @@ back with warcio. Tests that need the browser are skipped when chromium or Playw
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -15,9 +16,9 @@ import lxml.html
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import TEST_CONFIG, Project
+from conftest import ROOT, TEST_CONFIG, Project
 from evidence_site import (
-    BLUE, GREEN, JS_PARAGRAPHS, RED, SVG_WITH_SCRIPT, bomb_png, lazy_article, other_article, png, serve_site,
+    BLUE, GREEN, JS_PARAGRAPHS, RED, SVG_WITH_SCRIPT, bomb_png, lazy_article, png, serve_site,
     with_images,
 )
 from fault_server import FaultServer, hang, respond
@@ -121,6 +122,12 @@ def test_images_rendering_and_screenshots_for_new_versions_only(site: FaultServe
     lines = index.splitlines()
     assert sum(line.startswith("urn:view:") for line in lines) == 3
     assert sum('"mime": "warc/revisit"' in line for line in lines) == 1
+    indexer = ROOT / ".venv-pywb" / "bin" / "cdx-indexer"
+    if indexer.exists():  # pywb's own index of the same files (images, revisits, screenshots) is ours
+        files = sorted(p.name for p in (project.archive / "warc").glob("*.warc.gz"))
+        built = subprocess.run([str(indexer), "-j", "-s", *files], cwd=project.archive / "warc",
+                               capture_output=True, text=True, timeout=120)
+        assert sorted(built.stdout.splitlines()) == sorted(lines)
 
     # An unchanged revisit: no image fetched (not even by the browser), no screenshot, no requisite.
     hits_before, records_before = image_hits(site), len(project.rows("SELECT id FROM requisites"))
@@ -219,3 +226,39 @@ def test_requisites_off_and_missing_chromium_are_one_line(site: FaultServer, pro
     assert image_hits(site) == 0
     assert project.rows("SELECT count(*) AS n FROM screenshots")[0]["n"] == 0
     assert project.rows("SELECT rendered FROM captures")[0]["rendered"] is None
+
+
+@needs_browser
+def test_a_rendered_page_whose_text_comes_from_an_api_is_compared_by_its_text(site: FaultServer,
+                                                                                project: Project) -> None:
+    shell = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Story</title></head>
+<body><main id="app">Loading…</main><script>
+fetch("/api/story.json").then(r => r.json()).then(story => {
+  document.getElementById("app").innerHTML = "<article><h1>" + story.title + "</h1>"
+    + story.paragraphs.map(p => "<p>" + p + "</p>").join("") + "</article>";
+  document.title = story.title;
+});
+</script></body></html>"""
+    import json
+
+    def story(paragraphs: list[str]) -> str:
+        return json.dumps({"title": "Ferry terminal to close", "paragraphs": paragraphs})
+
+    url = site.route("/app/story", respond(200, shell))
+    site.route("/api/story.json", respond(200, story(JS_PARAGRAPHS), "application/json"))
+    project.seed("app", url, seed_body("Ferry terminal to close", JS_PARAGRAPHS))
+    project.config.write_text(TEST_CONFIG + "render:\n  urls: ['*/app/*']\n", encoding="utf-8")
+    assert "1 new versions" in project.run("crawl").stdout
+    # The HTML shell stays byte for byte the same; only the text its script fetches changes.
+    site.route("/api/story.json", respond(200, story(JS_PARAGRAPHS[:2] + ["The terminal will stay open."]),
+                                          "application/json"))
+    result = project.run("crawl")
+    assert result.returncode == 0, result.stderr
+    assert "1 new versions" in result.stdout
+    latest = project.rows("SELECT text FROM versions WHERE version = 2")
+    assert latest and "The terminal will stay open." in latest[0]["text"]
+    # The browser's traffic is in WARC: the shell as sent (then a revisit), and both API answers.
+    records = warc_records(project)
+    assert [kind for kind, uri, _ in records if uri == url] == ["response", "revisit"]
+    answers = [payload for kind, uri, payload in records if uri == site.url("/api/story.json")]
+    assert len(answers) == 2 and b"The terminal will stay open." in answers[1]
