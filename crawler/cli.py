@@ -384,6 +384,45 @@ def changes(obj: Context, since: str, as_json: bool) -> None:
 
 
 @cli.command()
+@click.argument("seed_ids", nargs=-1)
+@click.option("--wacz", "wacz_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a WACZ file here (replaced if it exists).")
+@click.option("--since", default=None,
+              help="Only captures since: a duration (30m, 6h, 7d) or an ISO date/time (UTC without an offset).")
+@click.pass_obj
+def export(obj: Context, seed_ids: tuple[str, ...], wacz_path: Path, since: str | None) -> None:
+    """Package captures (all seeds, or the ones named) with their images and screenshots as one WACZ file."""
+    from crawler.due import iso, parse_duration
+    from crawler.store import Store
+    from crawler.wacz import write_wacz
+
+    start = None
+    if since:
+        try:
+            start = iso(datetime.now(timezone.utc) - timedelta(seconds=parse_duration(since)))
+        except ValueError:
+            try:
+                moment = datetime.fromisoformat(since)
+            except ValueError:
+                raise click.BadParameter(f"{since!r} is neither a duration (7d, 12h) nor an ISO date",
+                                         param_hint="--since")
+            start = iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    store = Store.in_archive(obj.archive_dir, create=False)
+    try:
+        unknown = [s for s in seed_ids if store.seed(s) is None]
+        if unknown:
+            raise click.BadParameter(f"no seed {', '.join(unknown)} in the archive; see 'crawler status'",
+                                     param_hint="SEED_IDS")
+        records = store.export_records(seed_ids, start)
+        pages = store.export_pages(seed_ids, start)
+    finally:
+        store.close()
+    title = "archive-crawler export" + (f": {', '.join(seed_ids)}" if seed_ids else "")
+    summary = write_wacz(obj.archive_dir, wacz_path, records, pages, title)
+    click.echo(summary.line(), err=True)
+
+
+@cli.command()
 @click.pass_obj
 def demo(obj: Context) -> None:
     """See the whole job offline: a small local site is crawled, changed (an edit, a takedown) and crawled again."""

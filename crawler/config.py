@@ -287,6 +287,41 @@ class ClusterSection(Section):
         return value
 
 
+class RequisitesSection(Section):
+    """Page requisites: the article's images fetched with each new version (docs/evidence.md)."""
+
+    images: bool = True  # fetch the images of the article's region for every new version
+    stylesheets: bool = False  # also the page's stylesheets, for a replay that looks like the page
+    max_images: int = Field(50, ge=0)  # per new version; a page with more is cut here, and says so
+    max_bytes: int = Field(5 * 1024 * 1024, gt=0)  # per image (larger ones are not downloaded)
+    max_total_bytes: int = Field(30 * 1024 * 1024, gt=0)  # per new version, all requisites together
+    timeout: float = Field(15.0, gt=0)  # per requisite: a hanging image host costs at most this
+    max_pixels: int = Field(40_000_000, gt=0)  # larger images are kept as sent but never decoded or rendered
+
+
+class RenderSection(Section):
+    """Browser rendering (Debian's chromium through Playwright) and screenshots; off by default."""
+
+    # Which pages are rendered in the browser before extraction: seed ids, URL globs, site profile names.
+    seeds: list[str] = Field(default_factory=list)
+    urls: list[str] = Field(default_factory=list)
+    profiles: list[str] = Field(default_factory=list)
+    # A full-page screenshot of every new version (WARC resource record, shown in Datasette).
+    screenshots: bool = False
+    chromium: str = "/usr/bin/chromium"
+    timeout: float = Field(30.0, gt=0)  # page load and scripts, per page
+    viewport: tuple[int, int] = (1280, 900)
+    # Pages of these domains are shown at a phone's size (WeChat articles are made for phones).
+    phone_domains: list[str] = Field(default_factory=lambda: ["mp.weixin.qq.com"])
+    phone_viewport: tuple[int, int] = (390, 844)
+    max_screenshot_height: int = Field(20000, gt=0)  # pixels; a longer page is cut here
+    screenshot_format: Literal["png", "jpeg"] = "png"  # png keeps text exact; jpeg is a few times smaller
+
+    def wanted(self) -> bool:
+        """True when any page may need the browser."""
+        return bool(self.seeds or self.urls or self.profiles or self.screenshots)
+
+
 class Settings(Section):
     """The whole configuration of the crawler."""
 
@@ -301,6 +336,8 @@ class Settings(Section):
     state: StateSection = Field(default_factory=StateSection)
     notify: NotifySection = Field(default_factory=NotifySection)
     cluster: ClusterSection = Field(default_factory=ClusterSection)
+    requisites: RequisitesSection = Field(default_factory=RequisitesSection)
+    render: RenderSection = Field(default_factory=RenderSection)
     # Passed to Scrapy settings verbatim, after the crawl section, so Scrapy's own names win.
     scrapy: dict[str, Any] = Field(default_factory=dict)
 

@@ -17,6 +17,7 @@ from crawler.pagepool import PagePool, PageTimeout, WorkerDied, exit_with
 from crawler.removal import RemovalRules
 from crawler.seedstate import DEFAULT_CONFIRM
 from crawler.store import Store
+from crawler.evidence import evidence_collector
 
 
 _WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
@@ -102,6 +103,7 @@ class ArchivePipeline:
         self.state_confirm = DEFAULT_CONFIRM
         self.noise = NoiseRules()
         self.accounts: dict[str, str] = {}
+        self.evidence = None
 
     @property
     def salt(self) -> str:
@@ -124,6 +126,8 @@ class ArchivePipeline:
         pipeline.warm_workers = settings.getbool("ARCHIVE_EXTRACT_WARM", True)
         pipeline.page_time_limit = settings.getfloat("ARCHIVE_PAGE_TIME_LIMIT") or None
         pipeline.state_confirm = settings.getint("ARCHIVE_STATE_CONFIRM", DEFAULT_CONFIRM)
+        # Images and a screenshot with each new version (docs/evidence.md); None when all of it is off.
+        pipeline.evidence = evidence_collector(crawler)
         return pipeline
 
     def open_spider(self, spider: Any = None) -> None:
@@ -184,6 +188,10 @@ class ArchivePipeline:
         seed_id = item["seed_id"]
         latest = self.store.latest_version(seed_id)
         known, known_fingerprint = self.store.current_response(seed_id, latest["id"]) if latest else (None, None)
+        if item.get("rendered"):
+            # The same HTML shell can build another article (text fetched by script): a rendered
+            # page is always extracted, never judged unchanged by its bytes or its fingerprint.
+            known = known_fingerprint = None
         if known_fingerprint and "reader_fingerprint" not in item and (item.get("warc") or {}).get("payload_digest") != known:
             # New bytes for a known page: a tenth of an extraction tells whether a reader sees anything new.
             item["reader_fingerprint"] = page_fingerprint(item, self.salt)
@@ -201,6 +209,12 @@ class ArchivePipeline:
         front_date, extracted_date, first_seen = self.store.seed_timing(seed_id)
         if extracted_date is None and result.new_version is not None:
             extracted_date = result.new_version.published
+        evidence = None
+        if self.evidence is not None and result.new_version is not None:
+            evidence = await self.evidence.collect(item, result.new_version, self.profiles)
+            result.capture.requisites_note = evidence.note
+        if item.get("rendered"):
+            result.capture.rendered = 1
         due = next_state(
             result.capture.outcome,
             self.store.due_state(seed_id, self.policy.interval),
@@ -223,6 +237,8 @@ class ArchivePipeline:
             due=due,
             metadata_changes=result.metadata_changes,
             state_confirm=self.state_confirm,
+            requisites=evidence.requisites if evidence else (),
+            screenshot=evidence.screenshot if evidence else None,
         )
         self.crawler.stats.inc_value(f"archive/outcome/{result.capture.outcome}")
         return {

@@ -42,6 +42,9 @@ class CaptureRecord:
     last_modified: str | None = None
     # What a reader sees, hashed (crawler/fingerprint.py): the next visit skips extraction on a match.
     reader_fingerprint: str | None = None
+    # Evidence (docs/evidence.md): 1 when rendered in the browser; what limited the page's requisites.
+    rendered: int | None = None
+    requisites_note: str | None = None
 
 
 @dataclass

@@ -6,10 +6,12 @@ import gc
 import json
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
+from urllib.parse import urlsplit
 
 from crawler.announce import announce
 from crawler.config import Settings
@@ -41,6 +43,8 @@ class Target(NamedTuple):
 
     id: str
     fetch_url: str
+    render: bool = False  # fetched through chromium (render.* in config)
+    known: bool = False  # the seed has a version already: a revisit
 
 
 @dataclass
@@ -261,9 +265,63 @@ def scrapy_settings(
         "WARC_DIR": str(db_path.parent / WARC_DIR_NAME),
         "WARC_OPERATOR": settings.warc.operator,
         "WARC_ROTATE_BYTES": settings.warc.rotate_bytes,
+        # Evidence (docs/evidence.md): images with each new version; rendering and screenshots when chosen.
+        "ARCHIVE_REQUISITES": settings.requisites.model_dump(),
+        "ARCHIVE_RENDER": render_plan(settings),
     }
+    result["DOWNLOADER_MIDDLEWARES"]["crawler.render.RenderMiddleware"] = 960
     result.update(settings.scrapy)
     return result
+
+
+_CHROMIUM_WARNED: set[str] = set()
+
+
+def render_plan(settings: Settings) -> dict[str, Any]:
+    """The render section as plain values, with 'available': False (and one line on stderr) when chromium is missing."""
+    plan = settings.render.model_dump()
+    plan["available"] = False
+    plan["profile_domains"] = {p.name: list(p.domains) for p in settings.profiles}
+    if settings.render.profiles:
+        from crawler.extract import BUILTIN_PROFILES  # trafilatura: only when profiles are named
+
+        for profile in BUILTIN_PROFILES:
+            plan["profile_domains"].setdefault(profile.name, list(profile.domains))
+    if settings.render.wanted():
+        from crawler.render import chromium_problem
+
+        problem = chromium_problem(settings.render.chromium)
+        if problem and problem not in _CHROMIUM_WARNED:
+            _CHROMIUM_WARNED.add(problem)
+            print(f"warning: {problem}", file=sys.stderr)
+        plan["available"] = problem is None
+    return plan
+
+
+def render_target(plan: dict[str, Any], seed_id: str, url: str) -> bool:
+    """True when this seed's page is fetched through chromium in this run."""
+    if not plan.get("available"):
+        return False
+    from crawler.render import wants_rendering
+
+    return wants_rendering(plan, seed_id, url, plan["profile_domains"])
+
+
+def with_rendering(options: dict[str, Any], settings: Settings, schemes: set[str]) -> dict[str, Any]:
+    """Scrapy settings with scrapy-playwright as the handler of the schemes rendered pages use.
+
+    It hands requests not marked for rendering to Scrapy's own handler. One scheme, one handler,
+    one chromium: each handler instance launches its own browser.
+    """
+    from crawler.render import playwright_settings
+
+    extra = playwright_settings(settings.render.model_dump(), settings.crawl.user_agent)
+    extra["DOWNLOAD_HANDLERS"] = {
+        scheme: handler for scheme, handler in extra["DOWNLOAD_HANDLERS"].items()
+        if handler is None or scheme in schemes
+    }
+    # The `scrapy:` section still has the last word.
+    return {**options, **{k: v for k, v in extra.items() if k not in settings.scrapy}}
 
 
 def seed_interval_of(settings: Settings, seed: Seed, warnings: list[str] | None = None) -> float:
@@ -378,7 +436,10 @@ def _locked_crawl(
         start_extraction_server(warm=len(targets) >= POOL_MIN_PAGES)
     # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
     # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
-    targets = [Target(s.id, s.fetch_url) for s in targets]
+    render = render_plan(settings)
+    targets = [
+        Target(s.id, s.fetch_url, render_target(render, s.id, s.fetch_url), s.id in captured) for s in targets
+    ]
     del seeds, rows
     gc.collect()
     if on_start:
@@ -459,12 +520,14 @@ def _run_scrapy(
 
     from crawler.spiders.revisit import RevisitSpider
 
-    process = CrawlerProcess(
-        scrapy_settings(
-            settings, db_path, run_id, verbose, extract_workers(settings, len(targets)),
-            warm_workers=len(targets) >= POOL_MIN_PAGES,
-        )
+    options = scrapy_settings(
+        settings, db_path, run_id, verbose, extract_workers(settings, len(targets)),
+        warm_workers=len(targets) >= POOL_MIN_PAGES,
     )
+    rendered_schemes = {urlsplit(t.fetch_url).scheme for t in targets if t.render}
+    if rendered_schemes:
+        options = with_rendering(options, settings, rendered_schemes)
+    process = CrawlerProcess(options)
     if not verbose:
         # Fetch failures are recorded as captures with a reason; their tracebacks are noise here.
         for name in QUIET_LOGGERS:
@@ -483,7 +546,9 @@ def _run_scrapy(
 
     crawler.signals.connect(item_scraped, signal=signals.item_scraped)
     crawler.signals.connect(item_error, signal=signals.item_error)
-    started = process.crawl(crawler, targets=[{"seed_id": s.id, "url": s.fetch_url} for s in targets])
+    started = process.crawl(
+        crawler, targets=[{"seed_id": s.id, "url": s.fetch_url, "render": s.render, "known": s.known} for s in targets]
+    )
     start_errors: list[str] = []
     # A crawler that cannot start (e.g. a `scrapy:` setting naming a missing class) must fail the run,
     # not end it quietly with every seed "stopped early".

@@ -275,6 +275,54 @@ MIGRATIONS: tuple[str, ...] = (
     FROM state_changes sc JOIN seeds s ON s.id = sc.seed_id
     WHERE sc.new_state IN ('removed', 'gone');
     """,
+    # Evidence of what readers saw (issue #17): the images (and stylesheets) fetched with each new
+    # version, linked to its capture and to their WARC records; a screenshot per new version, a WARC
+    # resource record linked from the version; whether a capture's page was rendered in a browser.
+    """
+    ALTER TABLE captures ADD COLUMN rendered INTEGER;          -- 1: the page was rendered in chromium
+    ALTER TABLE captures ADD COLUMN requisites_note TEXT;      -- what limited the requisites, if anything
+
+    CREATE TABLE requisites (
+        id INTEGER PRIMARY KEY,
+        capture_id INTEGER NOT NULL REFERENCES captures(id),
+        position INTEGER NOT NULL,     -- page order
+        kind TEXT NOT NULL CHECK (kind IN ('image', 'stylesheet')),
+        url TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('archived', 'duplicate', 'failed', 'skipped')),
+        status INTEGER,
+        mime TEXT,
+        bytes INTEGER,
+        width INTEGER,
+        height INTEGER,
+        payload_digest TEXT,
+        warc_record_id TEXT,           -- warc_records.record_id: a response, or a revisit of a payload archived before
+        problem TEXT,                  -- kept but never rendered: an SVG with script, a decompression bomb
+        error TEXT                     -- why it was not archived
+    );
+    CREATE INDEX requisites_capture ON requisites(capture_id);
+    CREATE INDEX requisites_url ON requisites(url);
+    CREATE INDEX warc_records_digest ON warc_records(payload_digest, id) WHERE record_type = 'response';
+
+    CREATE TABLE screenshots (
+        id INTEGER PRIMARY KEY,
+        capture_id INTEGER NOT NULL REFERENCES captures(id),
+        version_id INTEGER REFERENCES versions(id),
+        record_id TEXT NOT NULL UNIQUE,  -- a WARC resource record, target urn:view:<page URL>
+        target_uri TEXT NOT NULL,
+        date TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        bytes INTEGER NOT NULL,
+        payload_digest TEXT,
+        filename TEXT NOT NULL,
+        offset INTEGER NOT NULL,
+        length INTEGER NOT NULL,
+        viewport TEXT                  -- desktop | phone
+    );
+    CREATE INDEX screenshots_version ON screenshots(version_id);
+    CREATE INDEX screenshots_capture ON screenshots(capture_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SEARCH_SCHEMA = 4  # the schema version that added search_docs and search_fts
@@ -534,6 +582,8 @@ class Store:
         due: DueState | None = None,
         metadata_changes: Iterable[MetadataChange] = (),
         state_confirm: int = DEFAULT_CONFIRM,
+        requisites: Iterable[Mapping[str, Any]] = (),
+        screenshot: Mapping[str, Any] | None = None,
     ) -> tuple[int, int | None]:
         """Write a capture, and its new version, diffs and WARC record rows if any, in one transaction.
 
@@ -570,6 +620,7 @@ class Store:
             capture_id = self._insert("captures", dict(vars(capture), version_id=version_id, redirects=redirects))
             for record in warc_records:
                 self._insert("warc_records", dict(_warc_record_row(record), capture_id=capture_id))
+            self._record_evidence(capture_id, version_id if new_version is not None else None, requisites, screenshot)
             if due is not None:
                 self.db.execute(
                     "UPDATE seeds SET interval_seconds = ?, consecutive_failures = ?, next_due_at = ?, "
@@ -657,6 +708,83 @@ class Store:
             [since],
         ).fetchone()
         return row[0]
+    def _record_evidence(
+        self, capture_id: int, version_id: int | None, requisites: Iterable[Mapping[str, Any]],
+        screenshot: Mapping[str, Any] | None,
+    ) -> None:
+        """A capture's requisites (and their WARC records) and its screenshot; inside record_capture's transaction."""
+        for position, requisite in enumerate(requisites):
+            for record in requisite.get("records") or ():
+                self._insert("warc_records", dict(_warc_record_row(record), capture_id=capture_id))
+            row = {name: requisite.get(name) for name in REQUISITE_COLUMNS}
+            self._insert("requisites", dict(row, capture_id=capture_id, position=position))
+        if screenshot:
+            row = {name: screenshot.get(name) for name in SCREENSHOT_COLUMNS}
+            self._insert("screenshots", dict(row, capture_id=capture_id, version_id=version_id))
+
+    def payload_by_digest(self, digest: str) -> dict[str, Any] | None:
+        """The newest response record holding a payload with this digest (any URL), or None."""
+        rows = list(self.db.query(
+            "SELECT target_uri, date, record_id, payload_digest FROM warc_records "
+            "WHERE payload_digest = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1",
+            [digest],
+        ))
+        return rows[0] if rows else None
+
+    def requisites(self, capture_id: int) -> list[dict[str, Any]]:
+        """The requisites of a capture, in page order."""
+        return list(self.db.query("SELECT * FROM requisites WHERE capture_id = ? ORDER BY position", [capture_id]))
+
+    def screenshot(self, version_id: int) -> dict[str, Any] | None:
+        """The screenshot of a version (taken with the capture that made it), or None."""
+        rows = list(self.db.query(
+            "SELECT * FROM screenshots WHERE version_id = ? ORDER BY id LIMIT 1", [version_id]))
+        return rows[0] if rows else None
+
+    def export_records(self, seed_ids: Iterable[str], since: str | None) -> list[dict[str, Any]]:
+        """WARC records of the chosen seeds' captures since a time (all seeds when none), their requisites and
+        screenshots, and the records their revisits refer to; each once, oldest first."""
+        where, params = self._export_filter(seed_ids, since)
+        rows = list(self.db.query(
+            f"SELECT w.* FROM warc_records w JOIN captures c ON c.id = w.capture_id WHERE {where} ORDER BY w.id",
+            params,
+        ))
+        rows += list(self.db.query(
+            "SELECT s.record_id, 'resource' AS record_type, NULL AS profile, s.target_uri, s.date, 200 AS status, "
+            "s.mime, s.payload_digest, NULL AS refers_to, s.filename, s.offset, s.length "
+            f"FROM screenshots s JOIN captures c ON c.id = s.capture_id WHERE {where} ORDER BY s.id",
+            params,
+        ))
+        chosen = {row["record_id"] for row in rows}
+        wanted = {row["refers_to"] for row in rows if row.get("refers_to") and row["refers_to"] not in chosen}
+        for record_id in sorted(wanted):
+            rows += list(self.db.query("SELECT * FROM warc_records WHERE record_id = ?", [record_id]))
+        return sorted(rows, key=lambda row: row["date"])
+
+    def export_pages(self, seed_ids: Iterable[str], since: str | None) -> list[dict[str, Any]]:
+        """One row per version first captured since a time: URL and WARC date of its page, title and text."""
+        where, params = self._export_filter(seed_ids, since)
+        return list(self.db.query(
+            "SELECT v.id AS version_id, v.seed_id, v.version, v.title, v.text, c.fetched_at, "
+            "coalesce(w.target_uri, c.final_url, c.url) AS url, w.date AS warc_date "
+            "FROM captures c JOIN versions v ON v.id = c.version_id "
+            "LEFT JOIN warc_records w ON w.record_id = c.warc_record_id "
+            f"WHERE c.outcome = 'new_version' AND {where} ORDER BY c.fetched_at, c.id",
+            params,
+        ))
+
+    @staticmethod
+    def _export_filter(seed_ids: Iterable[str], since: str | None) -> tuple[str, list[Any]]:
+        """A WHERE clause on captures c for the chosen seeds and time."""
+        seeds = list(seed_ids)
+        clauses, params = ["1"], []
+        if seeds:
+            clauses.append(f"c.seed_id IN ({', '.join('?' * len(seeds))})")
+            params += seeds
+        if since:
+            clauses.append("c.fetched_at >= ?")
+            params.append(since)
+        return " AND ".join(clauses), params
 
     def _insert(self, table: str, row: Mapping[str, Any]) -> int:
         """Insert one row into an existing table and return its rowid; lists and dicts stored as JSON.
@@ -880,8 +1008,12 @@ class Store:
         return rows[0] if rows else None
 
     def warc_records(self) -> Iterator[dict[str, Any]]:
-        """Every response and revisit record written, for the CDXJ index."""
-        return self.db.query("SELECT * FROM warc_records ORDER BY id")
+        """Every response and revisit record written, and every screenshot resource record, for the CDXJ index."""
+        yield from self.db.query("SELECT * FROM warc_records ORDER BY id")
+        yield from self.db.query(
+            "SELECT record_id, 'resource' AS record_type, NULL AS profile, target_uri, date, 200 AS status, mime, "
+            "payload_digest, NULL AS refers_to, filename, offset, length FROM screenshots ORDER BY id"
+        )
 
     # -- queries -------------------------------------------------------------
 
@@ -940,6 +1072,12 @@ class Store:
 
 WARC_RECORD_COLUMNS = ("record_id", "record_type", "profile", "target_uri", "date", "status", "mime",
                        "payload_digest", "refers_to", "filename", "offset", "length")
+
+
+REQUISITE_COLUMNS = ("kind", "url", "outcome", "status", "mime", "bytes", "width", "height", "payload_digest",
+                     "warc_record_id", "problem", "error")
+SCREENSHOT_COLUMNS = ("record_id", "target_uri", "date", "mime", "width", "height", "bytes", "payload_digest",
+                      "filename", "offset", "length", "viewport")
 
 
 def _warc_record_row(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -288,6 +288,28 @@ class WarcWriterFiles:
             length=len(data) - request_length,
         )
 
+    def write_resource(self, uri: str, mime: str, body: bytes, concurrent_to: str | None = None) -> WrittenRecord:
+        """Archive a resource record (a screenshot, target urn:view:<page URL>): no HTTP, just the bytes."""
+        if self.file is None or self.file.tell() >= self.rotate_bytes:
+            self.close()
+            self._open()
+        date = _warc_date()
+        headers = {"WARC-Date": date}
+        if concurrent_to:
+            headers["WARC-Concurrent-To"] = concurrent_to
+        buffer = BytesIO()
+        writer = GzipWARCWriter(buffer, warc_version=WARC_VERSION)
+        record = writer.create_warc_record(uri, "resource", payload=BytesIO(body), length=len(body),
+                                           warc_content_type=mime, warc_headers_dict=headers)
+        writer.write_record(record)
+        data = buffer.getvalue()
+        offset = self._append(data)
+        return WrittenRecord(
+            record_id=record.rec_headers.get_header("WARC-Record-ID"), record_type="resource", profile=None,
+            target_uri=uri, date=date, status=200, mime=mime, payload_digest=payload_digest(body),
+            refers_to=None, filename=self.filename, offset=offset, length=len(data),
+        )
+
     def close(self) -> None:
         """Close the current file; the next write starts a new one."""
         if self.file is not None:
@@ -317,12 +339,14 @@ def cdx_timestamp(warc_date: str) -> str:
 def cdxj_line(record: Mapping[str, Any]) -> str:
     """One CDXJ line (SURT key, timestamp, JSON) for a response or revisit record, as pywb writes it."""
     response = record["record_type"] == "response"
-    fields = {"url": record["target_uri"], "mime": (record["mime"] or "unk") if response else "warc/revisit"}
+    resource = record["record_type"] == "resource"  # a screenshot: no HTTP, so no status
+    fields = {"url": record["target_uri"],
+              "mime": (record["mime"] or "unk") if response or resource else "warc/revisit"}
     # By pywb's convention only response records show a status; a digest is shown when the record
     # carries one (a server-not-modified revisit does not).
     if response:
         fields["status"] = str(record["status"])
-    if record["payload_digest"] and (response or record["profile"] == IDENTICAL_PAYLOAD):
+    if record["payload_digest"] and (response or resource or record["profile"] == IDENTICAL_PAYLOAD):
         fields["digest"] = record["payload_digest"].split(":", 1)[-1]
     fields.update(length=str(record["length"]), offset=str(record["offset"]), filename=record["filename"])
     key = surt.surt(record["target_uri"])

@@ -201,6 +201,7 @@ class FaultServer:
     def __init__(self) -> None:
         self.routes: dict[str, Fault] = {}
         self.hits: Counter[str] = Counter()
+        self.last_headers: dict[str, dict[str, str]] = {}  # path -> the request headers it was last sent
         self.stopping = threading.Event()
         server = self
 
@@ -216,6 +217,7 @@ class FaultServer:
                     return
                 path, headers = request
                 server.hits[path] += 1
+                server.last_headers[path] = headers
                 fault = server.routes.get(path) or respond(404, b"not found", "text/plain")
                 fault(Connection(sock, path, server.stopping, headers))
 

@@ -138,7 +138,10 @@ class RevisitSpider(scrapy.Spider):
                 callback=self.parse,
                 errback=self.failed,
                 dont_filter=True,
-                meta={"seed_id": target["seed_id"], "requested_url": target["url"]},
+                meta={"seed_id": target["seed_id"], "requested_url": target["url"],
+                      # Rendered in the browser (crawler/render.py) when config chose this seed.
+                      **({"render": True} if target.get("render") else {}),
+                      **({"render_lean": True} if target.get("render") and target.get("known") else {})},
             )
 
     def parse(self, response: scrapy.http.Response) -> Any:
@@ -162,6 +165,11 @@ class RevisitSpider(scrapy.Spider):
             # Set by the WARC middleware: this response's record, and every record of the redirect chain.
             "warc": meta.get("warc"),
             "warc_records": list(meta.get("warc_records", [])),
+            # Set by the render middleware for a page rendered in chromium.
+            "rendered": bool(meta.get("rendered")),
+            "screenshot": meta.get("screenshot"),
+            "viewport": meta.get("viewport"),
+            "browser_records": meta.get("browser_records") or {},
         }
 
     def failed(self, failure: Failure) -> Any:

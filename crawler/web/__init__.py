@@ -104,6 +104,7 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/-/articles$", articles_page),
         (r"^/-/article/(?P<seed_id>[^/]+)$", article_page),
         (r"^/-/diff/(?P<version_id>\d+)$", diff_page),
+        (r"^/-/screenshot/(?P<screenshot_id>\d+)$", screenshot_image),
     ]
 
 
@@ -144,6 +145,9 @@ async def article_page(datasette: Any, request: Any) -> Response:
     if not overview:
         raise NotFound(f"no seed {seed_id}")
     versions = await _rows(db, "SELECT * FROM changes WHERE seed_id = ? ORDER BY version DESC", [seed_id])
+    shots = await _screenshots(db, [v["version_id"] for v in versions])
+    for v in versions:
+        v["screenshot"] = shots.get(v["version_id"])
     captures = await _rows(
         db,
         """
@@ -195,6 +199,7 @@ async def diff_page(datasette: Any, request: Any) -> Response:
     )
     by_number = {row["version"]: row["id"] for row in neighbours}
     captures = await _rows(db, "SELECT count(*) AS n FROM captures WHERE version_id = ?", [version_id])
+    shots = await _screenshots(db, [version_id, by_number.get(version["version"] - 1) if base == "previous" else None])
     return await _page(
         datasette,
         request,
@@ -208,8 +213,47 @@ async def diff_page(datasette: Any, request: Any) -> Response:
             "next_id": by_number.get(version["version"] + 1),
             "captures": captures[0]["n"],
             "database": db.name,
+            "screenshot": shots.get(version_id),
+            "base_screenshot": shots.get(by_number.get(version["version"] - 1)) if base == "previous" else None,
         },
     )
+
+
+async def _screenshots(db: Any, version_ids: list[Any]) -> dict[int, dict[str, Any]]:
+    """The screenshot row of each version that has one (archives from before screenshots have none)."""
+    wanted = [v for v in version_ids if v is not None]
+    if not wanted or "screenshots" not in await db.table_names():
+        return {}
+    rows = await _rows(db, f"SELECT * FROM screenshots WHERE version_id IN ({', '.join('?' * len(wanted))}) "
+                           "ORDER BY id", wanted)
+    found: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        found.setdefault(row["version_id"], row)
+    return found
+
+
+# Only these are served: a screenshot is a PNG or JPEG the crawler made, never archived content.
+_SCREENSHOT_TYPES = {"image/png", "image/jpeg"}
+
+
+async def screenshot_image(datasette: Any, request: Any) -> Response:
+    """A version's screenshot, read from its WARC resource record."""
+    from crawler.warc import WARC_DIR_NAME, WarcError, read_record
+
+    db = await _archive(datasette)
+    screenshot_id = int(request.url_vars["screenshot_id"])
+    rows = await _rows(db, "SELECT * FROM screenshots WHERE id = ?", [screenshot_id])
+    if not rows or rows[0]["mime"] not in _SCREENSHOT_TYPES or not db.path:
+        raise NotFound(f"no screenshot {screenshot_id}")
+    row = rows[0]
+    try:
+        record = read_record(Path(db.path).parent / WARC_DIR_NAME / row["filename"], row["offset"])
+    except WarcError as exc:
+        raise NotFound(str(exc)) from None
+    return Response(record.raw_payload, content_type=row["mime"], headers={
+        "Content-Security-Policy": "default-src 'none'", "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "max-age=31536000, immutable",
+    })
 
 
 def _percent(value: Any) -> str:
