@@ -107,7 +107,9 @@ def test_edit_next_to_a_counter_is_detected() -> None:
     assert is_new_version(new, version_sha256(old))
     result = diff_texts(old, new)
     assert [op for op in result.ops if op["op"] != "equal"] == [
-        {"op": "replace", "old": ["阅读 1234 这篇文章说明了问题。"], "new": ["阅读 1301 这篇文章说明了新问题。"]}
+        {"op": "replace", "old": ["阅读 1234 这篇文章说明了问题。"], "new": ["阅读 1301 这篇文章说明了新问题。"],
+         "words": [["equal", "阅读 "], ["delete", "1234"], ["insert", "1301"], ["equal", " 这篇文章说明了"],
+                   ["insert", "新"], ["equal", "问题。"]]}
     ]
     # The diff shows the sentence as it was written, counter included: only comparison drops it.
     assert "+阅读 1301 这篇文章说明了新问题。" in result.diff.splitlines()
@@ -316,9 +318,22 @@ def test_word_ops_rebuild_both_sentences(old: str, new: str) -> None:
     assert all(a != b for a, b in zip(tags, tags[1:]))
 
 
-def test_no_word_ops_for_chinese_rewritten_or_overlong_sentences() -> None:
+def test_chinese_is_diffed_character_by_character() -> None:
     zh = diff_texts("第一句。这是原来的句子。", "第一句。这是修改后的句子。")
-    assert all("words" not in op for op in zh.ops)
+    assert [op["words"] for op in zh.ops if "words" in op] == [
+        [["equal", "这是"], ["delete", "原来"], ["insert", "修改后"], ["equal", "的句子。"]]
+    ]
+    # A censor's edit: two characters replaced inside a long sentence show as exactly those two.
+    old = "他在会上说，张三的问题必须彻底查清，任何人都不能例外。"
+    assert word_ops(old, old.replace("张三", "××")) == [
+        ["equal", "他在会上说，"], ["delete", "张三"], ["insert", "××"], ["equal", "的问题必须彻底查清，任何人都不能例外。"]
+    ]
+    assert word_ops("日本語の文章です。", "日本語の記事です。") == [
+        ["equal", "日本語の"], ["delete", "文章"], ["insert", "記事"], ["equal", "です。"]
+    ]
+
+
+def test_no_word_ops_for_rewritten_or_overlong_sentences() -> None:
     rewritten = diff_texts("Keep this. A completely different sentence here.", "Keep this. Nothing in common, truly!")
     assert all("words" not in op for op in rewritten.ops)
     long_old = " ".join(["word"] * WORD_DIFF_MAX_TOKENS)
