@@ -247,7 +247,8 @@ def _split_volatile(codes: list[Code], old: list[str], new: list[str]) -> tuple[
 def ignorable_changes(old: Sentences, new: Sentences) -> list[dict[str, str]] | None:
     """The changed sentence pairs when every change from old to new is an ignored one, else None.
 
-    [] when the texts compare equal; None as soon as one change is a real edit.
+    None as soon as one change is a real edit, and when nothing was ignored (texts that differ only in
+    where sentences or lines break stay what they were: a new version).
     """
     codes, ignored = _split_volatile(_aligned_opcodes(old.keys, new.keys), old.shown, new.shown)
     pairs: list[dict[str, str]] = []
@@ -257,7 +258,7 @@ def ignorable_changes(old: Sentences, new: Sentences) -> list[dict[str, str]] | 
         if index not in ignored:
             return None
         pairs += [{"old": a, "new": b} for a, b in zip(old.shown[i1:i2], new.shown[j1:j2])]
-    return pairs
+    return pairs or None
 
 
 # Above this many characters a replaced block gets no character-level credit (keeps diffs linear-ish).
