@@ -56,7 +56,7 @@ _COUNT_CUE_ZH = re.compile(
 _TIME_CUE_EN = re.compile(
     r"\b(?:ago|updated|edited|modified|posted|published|refreshed|last)\b", re.IGNORECASE
 )
-_TIME_CUE_ZH = re.compile(r"前|刚刚|更新|编辑于|发布于|发表于|发布时间|发表时间|修改于")
+_TIME_CUE_ZH = re.compile(r"前|刚刚|更新于|最后更新|更新时间|编辑于|发布于|发表于|发布时间|发表时间|修改于")
 _TIME_VALUE = re.compile(rf"{_TIME_UNIT_EN}|{_TIME_UNIT_ZH}|\d:\d|^{_MONTH}$", re.IGNORECASE)
 # Clause boundaries: a cue in another clause speaks of something else (a comma before a digit
 # is inside a date or a list of counts: "March 3, 2024").
@@ -65,8 +65,12 @@ _CLAUSE = re.compile(r",(?!\s?\d)|[;·|•()\[\]，；、（）【】]|\s[-–�
 CUE_WINDOW_WORDS = 8
 CUE_WINDOW_CHARS = 14
 _WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
-# A date's parts ("March 3, 2024", "2024-03-05", "3月5日") are times too when a part of it is.
-_DATE_AROUND = re.compile(rf"{_MONTH}|\d[-/.年月]\d|\d[月日]", re.IGNORECASE)
+_VALUE_CHARS = re.compile(r"[\d\s,.:/\-–：]+")
+# A date's parts ("March 3, 2024", "2024-03-05", "3月5日") are times too; "6.7" (a version, a score) is not a date.
+_DATE_AROUND = re.compile(
+    rf"\b{_MONTH}\b|\d{{4}}[-/.]\d{{1,2}}|\d{{1,2}}[-/.]\d{{1,2}}[-/.]\d{{2,4}}|\d{{1,2}}/\d{{1,2}}|\d\s*[年月日]",
+    re.IGNORECASE,
+)
 
 
 def _masked(sentence: str) -> tuple[str, list[re.Match[str]]]:
@@ -94,7 +98,9 @@ def _cue_near(sentence: str, start: int, end: int) -> bool:
     value = sentence[start:end]
     # Latin: a few words either side; CJK: a few characters (Chinese has no spaces between words).
     latin = " ".join(_WORD.findall(left)[-CUE_WINDOW_WORDS:] + _WORD.findall(right)[:CUE_WINDOW_WORDS])
-    near_left, near_right = left[-CUE_WINDOW_CHARS:], right[:CUE_WINDOW_CHARS]
+    # Other values and their separators do not count towards the distance ("更新时间：2024-03-01 12:30").
+    near_left = _VALUE_CHARS.sub("", left)[-CUE_WINDOW_CHARS:]
+    near_right = _VALUE_CHARS.sub("", right)[:CUE_WINDOW_CHARS]
     if _COUNT_CUE_EN.search(latin) or _COUNT_CUE_ZH.search(near_left) or _COUNT_CUE_ZH.search(near_right):
         return True
     around = sentence[max(0, start - 12):end + 12]
