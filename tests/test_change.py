@@ -207,7 +207,7 @@ def test_config_patterns_reach_analyse() -> None:
     url = "http://news.example.org/a"
     rules = NoiseRules.from_config({"example.org": [r"Reading time: \d+ min"]})
     first = analyse(raw_item(url, article_page("T", EN_PARAGRAPHS + ["Reading time: 3 min"], lang="en")), 1, None, None, (), noise=rules)
-    latest = {"id": 1, "version": 1, "text": first.new_version.text, "text_sha256": first.new_version.text_sha256}
+    latest = {"id": 1, "version": 1, "text": first.new_version.text, "compare_sha256": first.new_version.compare_sha256}
     page = raw_item(url, article_page("T", EN_PARAGRAPHS + ["Reading time: 4 min"], lang="en"))
     assert analyse(page, 2, None, latest, (), noise=rules).capture.outcome == "unchanged"
     assert analyse(page, 2, None, latest, ()).capture.outcome == "new_version"
@@ -224,7 +224,7 @@ def test_code_after_a_self_closed_script_tag_is_not_text() -> None:
     first = analyse(raw_item(url, page("a1b2")), 1, None, None, ())
     assert "pageview" not in first.new_version.text
     assert "Sundays from next spring" in first.new_version.text
-    latest = {"id": 1, "version": 1, "text": first.new_version.text, "text_sha256": first.new_version.text_sha256}
+    latest = {"id": 1, "version": 1, "text": first.new_version.text, "compare_sha256": first.new_version.compare_sha256}
     assert analyse(raw_item(url, page("c3d4")), 2, None, latest, ()).capture.outcome == "unchanged"
 
 
