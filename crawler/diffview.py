@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 from crawler.errors import CrawlerError
 from crawler.store import Store
-from crawler.versions import DIFF_CONTEXT, IGNORED_HUNK, diff_texts
+from crawler.versions import DIFF_CONTEXT, IGNORED_HUNK, classify_against_original, diff_texts
 
 
 def _text(store: Store, seed_id: str, which: str, original: str | None) -> tuple[str, str]:
@@ -45,6 +45,9 @@ def seed_diff(
         store.close()
     result = diff_texts(old, new, old_label=old_label, new_label=new_label)
     header = f"{seed_id}: {new_label} against {old_label}, similarity {result.similarity:.3f}"
+    if old_label == "original":
+        # Against a saved copy, what is kept leads (chrome, wraps and Markdown move the similarity).
+        header += f", retained {result.retained:.3f}, change {classify_against_original(result.retained, result.novel)}"
     if not result.diff:
         return [header, "(no differences)"]
     if word_diff:
