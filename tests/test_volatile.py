@@ -234,3 +234,13 @@ def test_ignored_changes_are_stored_with_the_capture(tmp_path: Path) -> None:
     finally:
         store.close()
     assert json.loads(stored) == pairs
+
+
+def test_announcements_quote_edits_not_ignored_counters() -> None:
+    from crawler.announce import _changed_lines
+
+    old = "\n".join([EN_PARAGRAPHS[0] + " This story has been viewed 12,345 times.", *EN_PARAGRAPHS[1:]])
+    new = old.replace("12,345", "13,002").replace("Tuesday", "Wednesday")
+    quoted = _changed_lines(diff_texts(old, new).diff)
+    assert quoted == ["-The city council met on Tuesday evening to discuss the new library budget.",
+                      "+The city council met on Wednesday evening to discuss the new library budget."]
