@@ -40,10 +40,10 @@ _PLACEHOLDER = "\ue000"  # a private-use character: never in archived text after
 # "1 comment" -> "2 comments": a plural after a value is the same word.
 _PLURAL = re.compile(rf"({_PLACEHOLDER}\s*[a-z]{{2,}}?)s\b")
 
-# Words that say a number counts readers or reactions. Whole words, so "ready", "likely", "sold 500
-# shares" are not counters ("shared 12 times" is).
+# Words that say a number counts readers or reactions. Whole words, so "ready", "likely", "like 60%",
+# "sold 500 shares" are not counters ("liked 12 times", "shared 12 times" are).
 _COUNT_CUE_EN = re.compile(
-    r"\b(?:views?|viewed|viewers?|viewing|reads?|readers?|readership|likes?|liked|comments?|commented"
+    r"\b(?:views?|viewed|viewers?|viewing|reads?|readers?|readership|likes|liked|comments?|commented"
     r"|shared|reactions?|claps?|clapped|upvotes?|upvoted|visits?|visited|visitors?|seen|watched|plays|played"
     r"|downloads?|downloaded|subscribers?|followers?|retweets?|retweeted|repl(?:y|ies|ied)|recommended"
     r"|favou?rited|bookmarked|saved)\b",
@@ -52,9 +52,10 @@ _COUNT_CUE_EN = re.compile(
 _COUNT_CUE_ZH = re.compile(
     r"阅读|浏览|点了?赞|获赞|[个次]赞|评论|留言|收藏|分享|转发|播放|围观|人气|热度|在看|看过|读者|点击|关注|网友|访问量|访客"
 )
-# Words that say a time moves on by itself; they explain only a value that is a time or a date.
+# Words that say a time moves on by itself; they explain only a value that is a time or a date
+# ("last" alone does not: "her last day is April 1").
 _TIME_CUE_EN = re.compile(
-    r"\b(?:ago|updated|edited|modified|posted|published|refreshed|last)\b", re.IGNORECASE
+    r"\b(?:ago|updated|edited|modified|posted|published|refreshed)\b", re.IGNORECASE
 )
 _TIME_CUE_ZH = re.compile(r"前|刚刚|更新于|最后更新|更新时间|编辑于|发布于|发表于|发布时间|发表时间|修改于")
 _TIME_VALUE = re.compile(rf"{_TIME_UNIT_EN}|{_TIME_UNIT_ZH}|\d:\d|^{_MONTH}$", re.IGNORECASE)

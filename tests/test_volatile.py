@@ -60,6 +60,10 @@ CORRECTIONS = [
     ("The budget grew by 12 percent last year.", "The budget grew by 14 percent last year."),
     ("Das Stadion fasst 45.000 Zuschauer.", "Das Stadion fasst 48.000 Zuschauer."),
     ("This story has been viewed 12,345 times.", "This story has been viewed 12,345 times."),
+    # Found by the change benchmark: "like" and "last" in prose are no counter or time labels.
+    ("\"It's like 60% black they're saying,\" King said.", "\"It's like 61% black they're saying,\" King said."),
+    ("Her last day is April 1, and Warners has not named a replacement.",
+     "Her last day is April 3, and Warners has not named a replacement."),
 ]
 
 
