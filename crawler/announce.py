@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 from crawler.due import iso, parse_duration
 from crawler.removal import cause_words
+from crawler.versions import IGNORED_HUNK
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +108,15 @@ MAX_DIFF_LINES = 6
 
 
 def _changed_lines(diff: str) -> list[str]:
-    """The first removed and added sentences of a unified diff, shortened."""
-    changed = [
-        line if len(line) <= 200 else line[:199] + "…"
-        for line in diff.splitlines()
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
+    """The first removed and added sentences of a unified diff, shortened (ignored counters left out)."""
+    changed = []
+    ignored = False
+    for line in diff.splitlines():
+        if line.startswith("@@"):
+            # A counter or time written as prose has a hunk of its own: not what anyone is told about.
+            ignored = line.endswith(IGNORED_HUNK)
+        elif line[:1] in "+-" and not line.startswith(("+++", "---")) and not ignored:
+            changed.append(line if len(line) <= 200 else line[:199] + "…")
     more = len(changed) - MAX_DIFF_LINES
     return changed[:MAX_DIFF_LINES] + ([f"(and {more} more changed lines)"] if more > 0 else [])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Mapping, Sequence
@@ -14,7 +15,7 @@ from crawler.records import CaptureRecord, DiffRecord, VersionRecord
 from crawler.removal import Page, RemovalRules, assess
 from crawler.noise import NoiseRules
 from crawler.textnorm import clean_text
-from crawler.versions import Sentences, diff_texts, sentences
+from crawler.versions import Sentences, classify_against_original, diff_texts, ignorable_changes, sentences
 
 GONE_STATUSES = frozenset({404, 410})
 # Content types that can hold an article; anything else (PDF, images, archives) is not extracted.
@@ -242,7 +243,7 @@ def analyse(
     new_sentences = sentences(text, page_noise)
     sha = new_sentences.sha256
     previous = None
-    if latest is not None and latest["text_sha256"] != sha:
+    if latest is not None and latest.get("compare_sha256") != sha:
         # The stored hash may predate these noise rules (config edited, older crawler): the
         # latest text, compared under today's rules, decides.
         previous = sentences(latest["text"], page_noise)
@@ -250,11 +251,20 @@ def analyse(
         capture.outcome = "unchanged"
         result.current_version_id = latest["id"]
         return result
+    if previous is not None:
+        # Counters and times written as prose ("viewed 12,345 times", "更新于2小时前") change by themselves.
+        ignored = ignorable_changes(previous, new_sentences)
+        if ignored is not None:
+            capture.outcome = "unchanged"
+            capture.ignored_changes = ignored or None
+            result.current_version_id = latest["id"]
+            return result
 
     capture.outcome = "new_version"
     result.new_version = VersionRecord(
         text=text,
-        text_sha256=sha,
+        text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        compare_sha256=sha,
         title=extracted.title,
         author=extracted.author,
         published=extracted.date,
@@ -326,5 +336,6 @@ def diff_record(
         ops=diff.ops,
         base_version_id=base_version_id,
         retained=round(diff.retained, 4) if base == "original" else None,
-        change=diff.change,
+        # Against the original, what is kept leads: chrome, wraps and Markdown of a saved copy are no change.
+        change=classify_against_original(diff.retained, diff.novel) if base == "original" else diff.change,
     )

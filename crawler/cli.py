@@ -223,16 +223,25 @@ def status(obj: Context, as_json: bool) -> None:
 @click.option("--from", "from_", default="original", show_default=True,
               help="Base: 'original' or a version number.")
 @click.option("--to", "to", default="latest", show_default=True, help="A version number or 'latest'.")
+@click.option("--word-diff", is_flag=True,
+              help="Changes inline, as git diff --word-diff=plain: [-old-]{+new+} (words; characters for Chinese).")
 @click.pass_obj
-def diff(obj: Context, seed_id: str, from_: str, to: str) -> None:
+def diff(obj: Context, seed_id: str, from_: str, to: str, word_diff: bool) -> None:
     """Show how a seed's text changed (default: latest version against the original)."""
     from crawler.diffview import seed_diff
+    from crawler.versions import IGNORED_HUNK
 
-    lines = seed_diff(obj.archive_dir, seed_id, from_, to)
+    lines = seed_diff(obj.archive_dir, seed_id, from_, to, word_diff=word_diff)
+    ignored = False
     for line in lines:
+        if line.startswith("@@"):
+            # The lines of an ignored change (a counter written as prose) are dimmed, not red and green.
+            ignored = line.endswith(IGNORED_HUNK)
         color = "green" if line.startswith("+") else "red" if line.startswith("-") else None
-        if line.startswith(("+++", "---")):
+        if line.startswith(("+++", "---")) or word_diff:
             color = None
+        if ignored and not line.startswith("@@"):
+            color = "bright_black"
         click.echo(click.style(line, fg=color) if color else line)
 
 

@@ -45,6 +45,9 @@ class CaptureRecord:
     # Evidence (docs/evidence.md): 1 when rendered in the browser; what limited the page's requisites.
     rendered: int | None = None
     requisites_note: str | None = None
+    # An unchanged capture whose text differs from its version only by counters or times written as
+    # prose: [{"old": sentence, "new": sentence}, ...] (crawler/volatile.py); None otherwise.
+    ignored_changes: list | None = None
 
 
 @dataclass
@@ -52,7 +55,8 @@ class VersionRecord:
     """A new distinct text of a seed, with its metadata."""
 
     text: str
-    text_sha256: str
+    text_sha256: str  # SHA-256 of text (UTF-8), as anyone checking the archive computes it
+    compare_sha256: str | None = None  # of the comparison form without noise: what decides "distinct" (crawler.versions)
     title: str | None = None
     author: str | None = None
     published: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from pathlib import Path
@@ -323,6 +324,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX screenshots_version ON screenshots(version_id);
     CREATE INDEX screenshots_capture ON screenshots(capture_id);
     """,
+    # Honest hashes and ignored changes (issue #19): versions.text_sha256 becomes the SHA-256 of
+    # versions.text (UTF-8); the comparison hash it held moves to compare_sha256. sha256_hex is a
+    # function the Store registers on its connection (SQLite has no SHA-256 of its own).
+    """
+    ALTER TABLE versions ADD COLUMN compare_sha256 TEXT;  -- comparison form without noise: decides "distinct"
+    UPDATE versions SET compare_sha256 = text_sha256;
+    UPDATE versions SET text_sha256 = sha256_hex(text);
+    DROP INDEX versions_sha;
+    CREATE INDEX versions_compare ON versions(seed_id, compare_sha256);
+    ALTER TABLE captures ADD COLUMN ignored_changes TEXT; -- JSON [{"old", "new"}]: counters or times written as prose
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SEARCH_SCHEMA = 4  # the schema version that added search_docs and search_fts
@@ -347,6 +359,8 @@ class Store:
             raise ArchiveUnusableError(
                 f"cannot open archive database {self.path}: {exc}; check the --archive folder"
             ) from exc
+        # For the migration that rehashes versions.text, and for anyone checking the archive in SQL.
+        conn.create_function("sha256_hex", 1, _sha256_hex, deterministic=True)
         self.db = sqlite_utils.Database(conn)
         try:
             self._prepare()
@@ -1083,6 +1097,11 @@ SCREENSHOT_COLUMNS = ("record_id", "target_uri", "date", "mime", "width", "heigh
 def _warc_record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """The warc_records columns of a written record's description."""
     return {name: record.get(name) for name in WARC_RECORD_COLUMNS}
+
+
+def _sha256_hex(text: str | None) -> str | None:
+    """Hex SHA-256 of a text's UTF-8 bytes (None stays None)."""
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _statements(script: str) -> list[str]:

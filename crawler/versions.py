@@ -4,8 +4,10 @@ Diffs work on sentences, not characters: each text is split with ``split_sentenc
 the sentence lists are aligned on each sentence's comparison key (its ``comparison_form`` with
 page noise removed, see ``crawler.noise``), so width-, spacing-, case- and counter-only
 differences count as equal, and aligning two long texts costs about as much as comparing their
-sentence lists (no character-level quadratic blow-up). Within a replaced sentence of Latin
-script, words are aligned too, for display.
+sentence lists (no character-level quadratic blow-up). Within replaced sentences, words (Latin
+script) and characters (Chinese, Japanese, Korean) are aligned too, for display. A sentence whose
+only change is a counter or a time written as prose (``crawler.volatile``) is an *ignored* change:
+shown, but not counted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 
 from crawler.noise import BUILTIN_NOISE, Noise
 from crawler.textnorm import clean_text, fold_clean, split_sentences
+from crawler.volatile import volatile_change
 
 # Sentences of context around each change in the unified diff.
 DIFF_CONTEXT = 1
@@ -32,6 +35,9 @@ EDIT_SIMILARITY = 0.85  # edit: at least this similar (a few sentences or a para
 MAJOR_SIMILARITY = 0.5  # major: at least this similar (sections added, cut or rewritten); below: rewrite
 CHANGE_CLASSES = ("minor", "edit", "major", "rewrite")
 
+# An alignment step: (tag, old start, old stop, new start, new stop), as difflib writes opcodes.
+Code = tuple[str, int, int, int, int]
+
 
 @dataclass(frozen=True)
 class DiffResult:
@@ -41,10 +47,14 @@ class DiffResult:
     diff: str  # unified diff whose lines are the sentences of the clean texts; "" if equal
     chars_added: int  # characters (of clean text) in inserted sentences, replacements included
     chars_removed: int  # characters (of clean text) in deleted sentences, replacements included
-    # [{"op": "equal"|"insert"|"delete"|"replace", "old": [...], "new": [...]}]; a replace of
-    # Latin-script sentences may add "words": [["equal"|"delete"|"insert", text], ...].
+    # [{"op": "equal"|"insert"|"delete"|"replace", "old": [...], "new": [...]}]; a replace may add
+    # "words": [["equal"|"delete"|"insert", text], ...] (words, or characters for CJK) and
+    # "ignored": "volatile" when its only change is a counter or time written as prose.
     ops: list
-    retained: float = 1.0  # share of the old text's sentences (by comparison key) still in the new one
+    # Share of the old text's sentences (by comparison key) still in the new one: aligned, moved, or
+    # found inside it (a hard-wrapped line); page chrome not found is not counted.
+    retained: float = 1.0
+    novel: float = 0.0  # share of the new text's characters (chrome aside) found nowhere in the old one
     sentences_changed: int = 0  # per changed block, the larger of its old and new sentence counts
     change: str = "minor"  # minor | edit | major | rewrite (classify_change)
 
@@ -104,6 +114,21 @@ def classify_change(similarity: float, sentences_changed: int) -> str:
     return "rewrite"
 
 
+def classify_against_original(retained: float, novel: float) -> str:
+    """The change class of a version against the seed's original: what is kept leads, what is new follows.
+
+    A saved copy differs from a fresh extraction in chrome, hard wraps and Markdown, which move the
+    similarity but not what a reader cares about here: is the text they saved still there.
+    """
+    if retained >= MINOR_SIMILARITY and novel <= 1 - MINOR_SIMILARITY:
+        return "minor"
+    if retained >= EDIT_SIMILARITY and novel <= 1 - EDIT_SIMILARITY:
+        return "edit"
+    if retained >= MAJOR_SIMILARITY:
+        return "major"
+    return "rewrite"
+
+
 def _unified_range(start: int, stop: int) -> str:
     """A hunk range as difflib.unified_diff writes it."""
     length = stop - start
@@ -154,19 +179,23 @@ def _grouped(codes: list[tuple[str, int, int, int, int]], n: int) -> list[list[t
     return groups
 
 
+# The hunk header suffix of an ignored change in the unified diff (git allows text after "@@").
+IGNORED_HUNK = "ignored: a counter or time written in the text"
+
+
 def _unified_diff(
-    codes: list[tuple[str, int, int, int, int]], old: list[str], new: list[str], old_label: str, new_label: str
+    codes: list[Code], old: list[str], new: list[str], old_label: str, new_label: str,
+    ignored: frozenset[int] = frozenset(),
 ) -> str:
     # difflib.unified_diff would re-align the sentences as raw strings, so a width-only
     # change would show up as an edit; this writes the same format from our own alignment.
-    lines: list[str] = []
-    for group in _grouped(codes, DIFF_CONTEXT):
-        if not lines:
-            lines += [f"--- {old_label}", f"+++ {new_label}"]
+    # Ignored changes (indexes into codes) get hunks of their own, marked in the header, so a
+    # reader sees them without taking them for edits.
+    counted = [("equal", *code[1:]) if index in ignored else code for index, code in enumerate(codes)]
+    hunks: list[tuple[int, list[str]]] = []
+    for group in _grouped(counted, DIFF_CONTEXT):
         first, last = group[0], group[-1]
-        lines.append(
-            f"@@ -{_unified_range(first[1], last[2])} +{_unified_range(first[3], last[4])} @@"
-        )
+        lines = [f"@@ -{_unified_range(first[1], last[2])} +{_unified_range(first[3], last[4])} @@"]
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
                 lines += [" " + s for s in new[j1:j2]]
@@ -175,7 +204,61 @@ def _unified_diff(
                 lines += ["-" + s for s in old[i1:i2]]
             if tag in ("replace", "insert"):
                 lines += ["+" + s for s in new[j1:j2]]
-    return "\n".join(lines)
+        hunks.append((first[1], lines))
+    for index in sorted(ignored):
+        _, i1, i2, j1, j2 = codes[index]
+        header = f"@@ -{_unified_range(i1, i2)} +{_unified_range(j1, j2)} @@ {IGNORED_HUNK}"
+        hunks.append((i1, [header, *("-" + s for s in old[i1:i2]), *("+" + s for s in new[j1:j2])]))
+    if not hunks:
+        return ""
+    hunks.sort(key=lambda hunk: hunk[0])
+    return "\n".join([f"--- {old_label}", f"+++ {new_label}", *(line for _, lines in hunks for line in lines)])
+
+
+def _split_volatile(codes: list[Code], old: list[str], new: list[str]) -> tuple[list[Code], frozenset[int]]:
+    """Codes with each counter or time change written as prose as a replace of its own, and their indexes.
+
+    A replaced block of as many new sentences as old ones is compared pair by pair: pairs whose only
+    change is volatile (crawler.volatile) become ignored replaces; runs of other pairs stay together.
+    """
+    out: list[Code] = []
+    ignored: set[int] = set()
+    for code in codes:
+        tag, i1, i2, j1, j2 = code
+        if tag != "replace" or i2 - i1 != j2 - j1:
+            out.append(code)
+            continue
+        flags = [volatile_change(old[i1 + k], new[j1 + k]) for k in range(i2 - i1)]
+        if not any(flags):
+            out.append(code)
+            continue
+        k = 0
+        while k < len(flags):
+            end = k + 1
+            while end < len(flags) and not flags[k] and not flags[end]:
+                end += 1
+            if flags[k]:
+                ignored.add(len(out))
+            out.append(("replace", i1 + k, i1 + end, j1 + k, j1 + end))
+            k = end
+    return out, frozenset(ignored)
+
+
+def ignorable_changes(old: Sentences, new: Sentences) -> list[dict[str, str]] | None:
+    """The changed sentence pairs when every change from old to new is an ignored one, else None.
+
+    None as soon as one change is a real edit, and when nothing was ignored (texts that differ only in
+    where sentences or lines break stay what they were: a new version).
+    """
+    codes, ignored = _split_volatile(_aligned_opcodes(old.keys, new.keys), old.shown, new.shown)
+    pairs: list[dict[str, str]] = []
+    for index, (tag, i1, i2, j1, j2) in enumerate(codes):
+        if tag == "equal":
+            continue
+        if index not in ignored:
+            return None
+        pairs += [{"old": a, "new": b} for a, b in zip(old.shown[i1:i2], new.shown[j1:j2])]
+    return pairs or None
 
 
 # Above this many characters a replaced block gets no character-level credit (keeps diffs linear-ish).
@@ -190,23 +273,20 @@ def _partial_match(old: str, new: str) -> int:
     return sum(block.size for block in matcher.get_matching_blocks())
 
 
-# Word-level operations: only for replaced blocks of Latin script, at most this many tokens a side
-# (a bound on the quadratic worst case), and only when the two sides still share most of their
-# words; a sentence rewritten from scratch reads better as a whole deletion and insertion.
+# Word-level operations inside replaced blocks: at most this many tokens a side (a bound on the
+# quadratic worst case), and only when the two sides still share most of their tokens; a sentence
+# rewritten from scratch reads better as a whole deletion and insertion.
 WORD_DIFF_MAX_TOKENS = 400
 WORD_DIFF_MIN_RATIO = 0.5
-# Words, runs of spaces, and each other character on its own: a word-level edit never splits a word.
-_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
-_CJK_TEXT = re.compile(r"[\u2e80-\u9fff\uac00-\ud7ff\uf900-\ufaff\U00020000-\U0003ffff]")
-
-
-def _is_latin(text: str) -> bool:
-    """True when text is (almost) free of CJK characters: Chinese and Japanese are diffed by sentence."""
-    return len(_CJK_TEXT.findall(text)) * 10 <= len(text)
+# Tokens: each CJK character on its own (Chinese and Japanese have no spaces between words, and a
+# censor's edit is often one or two characters), Latin words, runs of spaces, and each other
+# character on its own: a word-level edit never splits a Latin word, nor a number ("12,345", "3.4").
+_CJK_CHARS = "\u2e80-\u9fff\uac00-\ud7ff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003ffff"
+_TOKEN = re.compile(f"\\d+(?:[.,]\\d+)*|[{_CJK_CHARS}]|[^\\W{_CJK_CHARS}]+|\\s+|[^\\w\\s]")
 
 
 def word_ops(old: str, new: str) -> list[list[str]] | None:
-    """[[tag, text], ...] turning old into new word by word (tags equal, delete, insert), or None.
+    """[[tag, text], ...] turning old into new word by word (CJK: character by character), or None.
 
     None when the texts are too long or share too few words for a word diff to help. Joining
     the equal and delete texts gives old; joining the equal and insert texts gives new.
@@ -250,28 +330,73 @@ def word_ops(old: str, new: str) -> list[list[str]] | None:
 
 
 def _join_sentences(items: list[str]) -> str:
-    """Sentences of one block as running text."""
-    return " ".join(items)
+    """Sentences of one block as running text: a space after Latin text, none after CJK."""
+    out = ""
+    for item in items:
+        if out and (out[-1].isascii() or item[:1].isascii()):
+            out += " "
+        out += item
+    return out
 
 
-def _retained(codes: list[tuple[str, int, int, int, int]], old_keys: list[str], new_keys: list[str]) -> float:
-    """Share of old sentences whose key is still in the new text (moved sentences count as kept)."""
-    if not old_keys:
-        return 1.0
-    kept = 0
-    old_left: list[str] = []
-    new_left: Counter[str] = Counter()
-    for tag, i1, i2, j1, j2 in codes:
-        if tag == "equal":
-            kept += i2 - i1
+# Against the original, a sentence whose key is at least this long counts as found when it occurs
+# anywhere inside the other text: a line the saved copy hard-wrapped, or split differently, is kept.
+FOUND_INSIDE_MIN = 4
+# Page chrome a saved copy (or a capture) carried: a line not found in the other text, without
+# sentence-final punctuation and at most this long ("Share this article", "首页 > 新闻", "Advertisement");
+# in the runs before the first and after the last kept sentence, up to the longer limit.
+CHROME_MAX_CHARS = 40
+EDGE_CHROME_MAX_CHARS = 120
+_SENTENCE_END = tuple("。！？.!?…\"'”’」』）)")
+
+
+def _chrome(key: str, at_edge: bool) -> bool:
+    """True when an unmatched sentence looks like page chrome rather than article text."""
+    limit = EDGE_CHROME_MAX_CHARS if at_edge else CHROME_MAX_CHARS
+    return len(key) <= limit and not key.endswith(_SENTENCE_END)
+
+
+def _kept(
+    codes: list[Code], keys: list[str], other_keys: list[str], side: int, ignored: frozenset[int]
+) -> tuple[int, int, int, int]:
+    """(sentences kept, sentences counted, characters kept, characters counted) of one side.
+
+    side 1 measures the old text (codes' i1:i2), side 3 the new one (j1:j2). A sentence is kept when
+    aligned as equal (or an ignored change), moved, or found inside the other text; page chrome not
+    found in the other text is not counted at all.
+    """
+    if not keys:
+        return 0, 0, 0, 0
+    kept = [False] * len(keys)
+    other_left: Counter[str] = Counter()
+    for index, code in enumerate(codes):
+        start, stop = code[side], code[side + 1]
+        if code[0] == "equal" or index in ignored:
+            kept[start:stop] = [True] * (stop - start)
         else:
-            old_left.extend(old_keys[i1:i2])
-            new_left.update(new_keys[j1:j2])
-    for key in old_left:
-        if new_left[key] > 0:
-            new_left[key] -= 1
-            kept += 1
-    return kept / len(old_keys)
+            o_start, o_stop = code[4 - side], code[5 - side]
+            other_left.update(other_keys[o_start:o_stop])
+    other_text = "".join(other_keys)
+    for i, key in enumerate(keys):
+        if kept[i]:
+            continue
+        if other_left[key] > 0:
+            other_left[key] -= 1
+            kept[i] = True
+        elif len(key) >= FOUND_INSIDE_MIN and key in other_text:
+            kept[i] = True
+    first = kept.index(True) if True in kept else len(keys)
+    last = len(keys) - 1 - kept[::-1].index(True) if True in kept else -1
+    n_kept = n_counted = chars_kept = chars_counted = 0
+    for i, key in enumerate(keys):
+        if not kept[i] and _chrome(key, i < first or i > last):
+            continue
+        n_counted += 1
+        chars_counted += len(key)
+        if kept[i]:
+            n_kept += 1
+            chars_kept += len(key)
+    return n_kept, n_counted, chars_kept, chars_counted
 
 
 def diff_texts(
@@ -288,36 +413,42 @@ def diff_texts(
     old_s = old if isinstance(old, Sentences) else sentences(old, noise)
     new_s = new if isinstance(new, Sentences) else sentences(new, noise)
     old_shown, old_keys, new_shown, new_keys = old_s.shown, old_s.keys, new_s.shown, new_s.keys
-    codes = _aligned_opcodes(old_keys, new_keys)
+    codes, ignored = _split_volatile(_aligned_opcodes(old_keys, new_keys), old_shown, new_shown)
 
     matched = added = removed = changed = 0
     ops = []
-    for tag, i1, i2, j1, j2 in codes:
+    for index, (tag, i1, i2, j1, j2) in enumerate(codes):
         op = {"op": tag, "old": old_shown[i1:i2], "new": new_shown[j1:j2]}
         if tag == "equal":
+            matched += sum(len(key) for key in new_keys[j1:j2])
+        elif index in ignored:
+            # A counter that moved is not an edit: counted as kept, shown as ignored.
+            op["ignored"] = "volatile"
             matched += sum(len(key) for key in new_keys[j1:j2])
         else:
             removed += sum(len(s) for s in old_shown[i1:i2])
             added += sum(len(s) for s in new_shown[j1:j2])
             changed += max(i2 - i1, j2 - j1)
-            if tag == "replace":
+        if tag == "replace":
+            if index not in ignored:
                 matched += _partial_match("".join(old_keys[i1:i2]), "".join(new_keys[j1:j2]))
-                old_text, new_text = _join_sentences(op["old"]), _join_sentences(op["new"])
-                if _is_latin(old_text) and _is_latin(new_text):
-                    words = word_ops(old_text, new_text)
-                    if words is not None:
-                        op["words"] = words
+            words = word_ops(_join_sentences(op["old"]), _join_sentences(op["new"]))
+            if words is not None:
+                op["words"] = words
         ops.append(op)
 
     total = sum(map(len, old_keys)) + sum(map(len, new_keys))
     score = min(1.0, 2 * matched / total) if total else 1.0
+    n_kept, n_counted, _, _ = _kept(codes, old_keys, new_keys, 1, ignored)
+    _, _, chars_found, chars_counted = _kept(codes, new_keys, old_keys, 3, ignored)
     return DiffResult(
         similarity=score,
-        diff=_unified_diff(codes, old_shown, new_shown, old_label, new_label),
+        diff=_unified_diff(codes, old_shown, new_shown, old_label, new_label, ignored),
         chars_added=added,
         chars_removed=removed,
         ops=ops,
-        retained=_retained(codes, old_keys, new_keys),
+        retained=n_kept / n_counted if n_counted else 1.0,
+        novel=1 - chars_found / chars_counted if chars_counted else 0.0,
         sentences_changed=changed,
         change=classify_change(score, changed),
     )

@@ -143,7 +143,9 @@ def test_edit_next_to_a_counter_is_detected() -> None:
     assert is_new_version(new, version_sha256(old))
     result = diff_texts(old, new)
     assert [op for op in result.ops if op["op"] != "equal"] == [
-        {"op": "replace", "old": ["阅读 1234 这篇文章说明了问题。"], "new": ["阅读 1301 这篇文章说明了新问题。"]}
+        {"op": "replace", "old": ["阅读 1234 这篇文章说明了问题。"], "new": ["阅读 1301 这篇文章说明了新问题。"],
+         "words": [["equal", "阅读 "], ["delete", "1234"], ["insert", "1301"], ["equal", " 这篇文章说明了"],
+                   ["insert", "新"], ["equal", "问题。"]]}
     ]
     # The diff shows the sentence as it was written, counter included: only comparison drops it.
     assert "+阅读 1301 这篇文章说明了新问题。" in result.diff.splitlines()
@@ -241,7 +243,7 @@ def test_config_patterns_reach_analyse() -> None:
     url = "http://news.example.org/a"
     rules = NoiseRules.from_config({"example.org": [r"Reading time: \d+ min"]})
     first = analyse(raw_item(url, article_page("T", EN_PARAGRAPHS + ["Reading time: 3 min"], lang="en")), 1, None, None, (), noise=rules)
-    latest = {"id": 1, "version": 1, "text": first.new_version.text, "text_sha256": first.new_version.text_sha256}
+    latest = {"id": 1, "version": 1, "text": first.new_version.text, "compare_sha256": first.new_version.compare_sha256}
     page = raw_item(url, article_page("T", EN_PARAGRAPHS + ["Reading time: 4 min"], lang="en"))
     assert analyse(page, 2, None, latest, (), noise=rules).capture.outcome == "unchanged"
     assert analyse(page, 2, None, latest, ()).capture.outcome == "new_version"
@@ -258,7 +260,7 @@ def test_code_after_a_self_closed_script_tag_is_not_text() -> None:
     first = analyse(raw_item(url, page("a1b2")), 1, None, None, ())
     assert "pageview" not in first.new_version.text
     assert "Sundays from next spring" in first.new_version.text
-    latest = {"id": 1, "version": 1, "text": first.new_version.text, "text_sha256": first.new_version.text_sha256}
+    latest = {"id": 1, "version": 1, "text": first.new_version.text, "compare_sha256": first.new_version.compare_sha256}
     assert analyse(raw_item(url, page("c3d4")), 2, None, latest, ()).capture.outcome == "unchanged"
 
 
@@ -352,9 +354,22 @@ def test_word_ops_rebuild_both_sentences(old: str, new: str) -> None:
     assert all(a != b for a, b in zip(tags, tags[1:]))
 
 
-def test_no_word_ops_for_chinese_rewritten_or_overlong_sentences() -> None:
+def test_chinese_is_diffed_character_by_character() -> None:
     zh = diff_texts("第一句。这是原来的句子。", "第一句。这是修改后的句子。")
-    assert all("words" not in op for op in zh.ops)
+    assert [op["words"] for op in zh.ops if "words" in op] == [
+        [["equal", "这是"], ["delete", "原来"], ["insert", "修改后"], ["equal", "的句子。"]]
+    ]
+    # A censor's edit: two characters replaced inside a long sentence show as exactly those two.
+    old = "他在会上说，张三的问题必须彻底查清，任何人都不能例外。"
+    assert word_ops(old, old.replace("张三", "××")) == [
+        ["equal", "他在会上说，"], ["delete", "张三"], ["insert", "××"], ["equal", "的问题必须彻底查清，任何人都不能例外。"]
+    ]
+    assert word_ops("日本語の文章です。", "日本語の記事です。") == [
+        ["equal", "日本語の"], ["delete", "文章"], ["insert", "記事"], ["equal", "です。"]
+    ]
+
+
+def test_no_word_ops_for_rewritten_or_overlong_sentences() -> None:
     rewritten = diff_texts("Keep this. A completely different sentence here.", "Keep this. Nothing in common, truly!")
     assert all("words" not in op for op in rewritten.ops)
     long_old = " ".join(["word"] * WORD_DIFF_MAX_TOKENS)

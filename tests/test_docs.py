@@ -135,3 +135,29 @@ def test_pyproject_declares_what_old_pip_misses() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     assert 'license = "Apache-2.0"' in pyproject
     assert '"lxml_html_clean' in pyproject, "pip before 23.3 never installs lxml's html-clean extra"
+
+
+def test_change_detection_doc_shows_real_word_diff_output(tmp_path) -> None:
+    import hashlib
+
+    from crawler.records import CaptureRecord, VersionRecord
+    from crawler.store import Store
+    from pages import ZH_PARAGRAPHS
+
+    doc = (ROOT / "docs" / "change-detection.md").read_text(encoding="utf-8")
+    for term in ("--word-diff", "compare_sha256", "ignored_changes", "text_sha256", "retained"):
+        assert term in doc, f"docs/change-detection.md does not mention {term}"
+    old = "\n".join(ZH_PARAGRAPHS)
+    new = old.replace("其中有四十篇", "其中有××篇").replace("档案管理员", "档案管理人员")
+    store = Store.in_archive(tmp_path)
+    store.sync_seeds([{"id": "s1", "url": "https://example.org/a", "status": "ok", "original_text": old}])
+    run = store.start_run("manual", 1)
+    for text in (old, new):
+        store.record_capture(CaptureRecord(run, "s1", "https://example.org/a", "new_version"),
+                             new_version=VersionRecord(text, hashlib.sha256(text.encode()).hexdigest()))
+    store.finish_run(run)
+    store.close()
+    result = CliRunner().invoke(cli, ["--archive", str(tmp_path), "diff", "s1", "--from", "1", "--to", "2", "--word-diff"],
+                                env={})
+    shown = doc.split("$ crawler diff s1 --from 1 --to 2 --word-diff\n", 1)[1].split("```", 1)[0]
+    assert shown == result.stdout

@@ -91,7 +91,8 @@ def test_one_sentence_edit_in_a_paragraph():
     assert result.chars_removed == len(EDITED_OLD)
     assert result.chars_added == len(EDITED_NEW)
     replaced = [op for op in result.ops if op["op"] != "equal"]
-    assert replaced == [{"op": "replace", "old": [EDITED_OLD], "new": [EDITED_NEW]}]
+    assert replaced == [{"op": "replace", "old": [EDITED_OLD], "new": [EDITED_NEW], "words": [
+        ["equal", "这是一个力量巨大，"], ["delete", "可能性无穷"], ["insert", "影响深远"], ["equal", "的变革。"]]}]
 
 
 def test_unified_diff_shows_limited_context():
@@ -165,7 +166,7 @@ def test_ops_are_json_serialisable():
     result = diff_texts(PARAGRAPH, PARAGRAPH.replace(EDITED_OLD, EDITED_NEW) + "\n新的一段。")
     assert json.loads(json.dumps(result.ops, ensure_ascii=False)) == result.ops
     for op in result.ops:
-        assert set(op) == {"op", "old", "new"}
+        assert set(op) <= {"op", "old", "new", "words"}
         assert op["op"] in {"equal", "insert", "delete", "replace"}
 
 
@@ -190,8 +191,9 @@ def test_alignment_is_over_sentences_not_characters(monkeypatch):
 
     monkeypatch.setattr(versions.difflib, "SequenceMatcher", spy)
     diff_texts(PARAGRAPH, PARAGRAPH.replace(EDITED_OLD, EDITED_NEW))
-    # One alignment over sentences; characters are compared only inside the one replaced sentence.
-    assert len(seen) == 2
+    # One alignment over sentences; characters are compared only inside the one replaced sentence
+    # (once for similarity credit, once for the character operations shown).
+    assert len(seen) == 3
     assert (seen[1][0], seen[1][1]) == (comparison_form(EDITED_OLD), comparison_form(EDITED_NEW))
     a, b, autojunk = seen[0]
     assert autojunk is False

@@ -15,6 +15,9 @@ from crawler.search import MARK_CLOSE, MARK_OPEN
 INS_STYLE = "background:#d7f5dd;color:#0b5d1e;text-decoration:none;border-radius:2px;padding:0 1px"
 DEL_STYLE = "background:#ffe0e0;color:#8a1111;text-decoration:line-through;border-radius:2px;padding:0 1px"
 SKIP_STYLE = "color:#777;font-style:italic"
+# An ignored change (a counter or time written as prose): shown, but faded and labelled.
+IGNORED_STYLE = "opacity:.55"
+IGNORED_LABEL = "ignored: a counter or time written in the text"
 # Colour of each capture outcome on the timeline.
 OUTCOME_COLOURS = {
     "new_version": "#1a7f37",
@@ -50,7 +53,7 @@ def _sentences(items: Iterable[str]) -> Markup:
 
 
 def _words(words: Iterable[Any]) -> Markup:
-    """Word-level operations of a replaced Latin sentence: [[tag, text], ...]."""
+    """Word-level operations of a replaced block: [[tag, text], ...] (words; characters for CJK)."""
     out = Markup("")
     for tag, text in words:
         out += ins(text) if tag == "insert" else dele(text) if tag == "delete" else escape(text)
@@ -83,13 +86,18 @@ def diff_html(ops: list[Mapping[str, Any]] | str | None, context: int = 1) -> Ma
                 parts.append(_sentences(new[len(new) - keep_tail:] if keep_tail else []))
             else:
                 parts.append(_sentences(new))
-        elif kind == "replace" and op.get("words"):
-            parts.append(_words(op["words"]))
         else:
-            if old:
-                parts.append(dele(_sentences(old)))
-            if new:
-                parts.append(ins(_sentences(new)))
+            if kind == "replace" and op.get("words"):
+                change = _words(op["words"])
+            else:
+                change = Markup(" ").join(
+                    p for p in (dele(_sentences(old)) if old else "", ins(_sentences(new)) if new else "") if p
+                )
+            if op.get("ignored"):
+                change = Markup('<span class="crawler-ignored" style="{}" title="{}">{}</span>'
+                                ' <span style="{}">({})</span>').format(
+                    IGNORED_STYLE, IGNORED_LABEL, change, SKIP_STYLE, IGNORED_LABEL)
+            parts.append(change)
     return Markup('<div class="crawler-diff" style="white-space:pre-wrap;line-height:1.7">{}</div>').format(
         Markup(" ").join(p for p in parts if p)
     )
