@@ -49,6 +49,10 @@ crawl:
   concurrent_per_domain: 4
   timeout: 30
   retries: 0
+# The references (trafilatura's CLI, the bare loop) fetch no images: neither does the crawl measured
+# against them. What images cost per new version: benchmarks/evidence_bench.py.
+requisites:
+  images: false
 """
 
 
