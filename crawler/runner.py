@@ -77,7 +77,13 @@ class RunSummary:
 
     def failure_lines(self) -> list[str]:
         """One line per common failure reason, to print under the summary."""
-        return [f"  {count} failed: {reason}" for reason, count in self.failure_reasons]
+        lines = [f"  {count} failed: {reason}" for reason, count in self.failure_reasons]
+        unreached = self.seeds - sum(self.by_outcome.values())
+        if self.status == "completed" and unreached > 0:
+            # Never expected: every request ends in a capture. Said rather than hidden; they stay due.
+            lines.append(f"  {unreached} not fetched: the crawl never answered for them (they stay due); "
+                         "please report this with -vv output")
+        return lines
 
 
 # Scrapy's RETRY_EXCEPTIONS (2.13+) without the failures that a retry cannot fix (see crawler/robots.py)
