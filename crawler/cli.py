@@ -461,11 +461,11 @@ def demo(obj: Context) -> None:
     )
     click.echo(
         "\nLook next:\n"
-        f"  crawler {prefix}diff demo-en-council       the corrected sentence, against the saved original\n"
-        f"  crawler {prefix}diff demo-zh-river --from 1  the softened Chinese sentence, version 1 to 2\n"
-        f"  crawler {prefix}changes                    every new version and takedown, as the feed says it\n"
-        f"  crawler {prefix}status                     each seed's last fetch, outcome and versions\n"
-        f"  crawler {prefix}serve                      the archive in Datasette on http://127.0.0.1:8001/"
+        f"  crawler {prefix}diff demo-en-council                  the corrected sentence, against the saved original\n"
+        f"  crawler {prefix}diff demo-zh-river --from 1 --word-diff  the softened Chinese sentence, character by character\n"
+        f"  crawler {prefix}changes                               every new version and takedown, with its cause\n"
+        f"  crawler {prefix}status                                each seed's last fetch, outcome and versions\n"
+        f"  crawler {prefix}serve                                 the archive in Datasette on http://127.0.0.1:8001/"
     )
 
 

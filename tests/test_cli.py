@@ -145,3 +145,14 @@ def test_progress_lines_for_long_runs_off_a_terminal() -> None:
     lines = long_run.getvalue().splitlines()
     assert lines[-1].startswith("crawling: 3/60 seeds done (1 failed), ") and lines[-1].endswith(" s so far")
     assert short_run.getvalue() == ""
+
+
+def test_summary_names_seeds_a_completed_run_never_reached() -> None:
+    from crawler.runner import RunSummary
+
+    summary = RunSummary(1, 5, {"new_version": 3, "failed": 1}, "completed", failure_reasons=[("HTTP 500", 1)])
+    assert summary.failure_lines() == [
+        "  1 failed: HTTP 500",
+        "  1 not fetched: the crawl never answered for them (they stay due); please report this with -vv output",
+    ]
+    assert RunSummary(1, 4, {"new_version": 4}, "completed").failure_lines() == []

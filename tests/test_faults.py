@@ -592,3 +592,23 @@ def test_page_pool_replaces_a_worker_past_the_limit_or_dead() -> None:
         assert pool.replaced == 2
     finally:
         pool.shutdown()
+
+
+def test_timeouts_are_not_retried_and_long_urls_are_fetched(project: Project) -> None:
+    """A tripped time limit is not retried; a URL over Scrapy's 2,083 characters is fetched, not dropped."""
+    project.config.write_text(FAULT_CONFIG.replace("retries: 0", "retries: 2"), encoding="utf-8")
+    server = FaultServer().start()
+    try:
+        project.seed("slow", server.route("/slow", hang()), "Never answers.")
+        long_path = "/long/" + "a" * 3000
+        project.seed("long", server.route(long_path, respond(200, HEALTHY)), seed_body(EN_TITLE, EN_PARAGRAPHS))
+        result = project.run("crawl")
+        hits = dict(server.hits)
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert hits["/slow"] == 1, "the time limit tripped once and was not retried"
+    captures = {c["seed_id"]: c for c in project.rows("SELECT seed_id, outcome, error FROM captures")}
+    assert captures["slow"]["error"].startswith("timed out after 2 s")
+    assert "still failing after" not in captures["slow"]["error"]
+    assert hits[long_path] == 1 and captures["long"]["outcome"] == "new_version"
