@@ -361,18 +361,9 @@ def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_b
 def changes(obj: Context, since: str, as_json: bool) -> None:
     """List new versions, state changes (removed, gone, ...) and metadata changes, oldest first."""
     from crawler.announce import event_line
-    from crawler.due import iso, parse_duration
     from crawler.store import Store
 
-    try:
-        start = iso(datetime.now(timezone.utc) - timedelta(seconds=parse_duration(since)))
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(since)
-        except ValueError:
-            raise click.BadParameter(f"{since!r} is neither a duration (7d, 12h) nor an ISO date", param_hint="--since")
-        # A date without an offset is read as UTC, the archive's own time.
-        start = iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    start = since_moment(since)
     store = Store.in_archive(obj.archive_dir, create=False)
     try:
         events = store.change_events(start)
@@ -392,6 +383,21 @@ def changes(obj: Context, since: str, as_json: bool) -> None:
         )
 
 
+def since_moment(since: str) -> str:
+    """A --since value (a duration back from now, or an ISO date/time) as an archive time (ISO, UTC)."""
+    from crawler.due import iso, parse_duration
+
+    try:
+        return iso(datetime.now(timezone.utc) - timedelta(seconds=parse_duration(since)))
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(since)
+        except ValueError:
+            raise click.BadParameter(f"{since!r} is neither a duration (7d, 12h) nor an ISO date", param_hint="--since")
+        # A date without an offset is read as UTC, the archive's own time.
+        return iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+
+
 @cli.command()
 @click.argument("seed_ids", nargs=-1)
 @click.option("--wacz", "wacz_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -401,21 +407,10 @@ def changes(obj: Context, since: str, as_json: bool) -> None:
 @click.pass_obj
 def export(obj: Context, seed_ids: tuple[str, ...], wacz_path: Path, since: str | None) -> None:
     """Package captures (all seeds, or the ones named) with their images and screenshots as one WACZ file."""
-    from crawler.due import iso, parse_duration
     from crawler.store import Store
     from crawler.wacz import write_wacz
 
-    start = None
-    if since:
-        try:
-            start = iso(datetime.now(timezone.utc) - timedelta(seconds=parse_duration(since)))
-        except ValueError:
-            try:
-                moment = datetime.fromisoformat(since)
-            except ValueError:
-                raise click.BadParameter(f"{since!r} is neither a duration (7d, 12h) nor an ISO date",
-                                         param_hint="--since")
-            start = iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
+    start = since_moment(since) if since else None
     store = Store.in_archive(obj.archive_dir, create=False)
     try:
         unknown = [s for s in seed_ids if store.seed(s) is None]

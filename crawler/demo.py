@@ -75,12 +75,17 @@ def _counter(visit: int, start: int) -> int:
     return start + 137 * visit
 
 
+def _paragraphs(paragraphs: tuple[str, ...], edit: tuple[int, str] | None = None) -> str:
+    """The paragraphs as <p> elements, one of them replaced when an edit is given."""
+    edited = list(paragraphs)
+    if edit is not None:
+        edited[edit[0]] = edit[1]
+    return "".join(f"<p>{escape(p)}</p>" for p in edited)
+
+
 def english_page(edition: int, visit: int) -> str:
     """The English news article: edition 2 corrects the vote count; its view counter always moves."""
-    paragraphs = list(EN_PARAGRAPHS)
-    if edition >= 2:
-        paragraphs[EN_CORRECTED[0]] = EN_CORRECTED[1]
-    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    body = _paragraphs(EN_PARAGRAPHS, EN_CORRECTED if edition >= 2 else None)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>{escape(ARTICLES[0].title)} | The Demo Gazette</title></head><body>"
@@ -93,10 +98,7 @@ def english_page(edition: int, visit: int) -> str:
 
 def chinese_page(edition: int, visit: int) -> str:
     """The Chinese news article: edition 2 softens one sentence; its read counter always moves."""
-    paragraphs = list(ZH_PARAGRAPHS)
-    if edition >= 2:
-        paragraphs[ZH_EDITED[0]] = ZH_EDITED[1]
-    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    body = _paragraphs(ZH_PARAGRAPHS, ZH_EDITED if edition >= 2 else None)
     return (
         "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
         f"<title>{escape(ARTICLES[1].title)}_示例日报</title></head><body>"
@@ -115,7 +117,7 @@ def wechat_page(edition: int, visit: int) -> str:
             "<div class='weui-msg'><div class='weui-msg__text-area'>"
             f"<h2 class='weui-msg__title'>{WECHAT_NOTICE}</h2></div></div></body></html>"
         )
-    body = "".join(f"<p>{escape(p)}</p>" for p in WECHAT_PARAGRAPHS)
+    body = _paragraphs(WECHAT_PARAGRAPHS)
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{escape(ARTICLES[2].title)}</title></head><body>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -86,6 +87,31 @@ def page_server() -> Iterator[PageServer]:
     finally:
         server.httpd.shutdown()
         server.httpd.server_close()
+
+
+@contextlib.contextmanager
+def crawler_serve(*args: str, cwd: Path) -> Iterator[str]:
+    """`crawler ARGS serve` on a free port of 127.0.0.1, started in cwd; yields its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "crawler", *args, "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+    )
+    assert server.stderr is not None
+    try:
+        # Uvicorn says when it listens; read its log rather than guessing with sleeps.
+        log = []
+        for line in server.stderr:
+            log.append(line)
+            if "Uvicorn running on" in line:
+                break
+        else:
+            pytest.fail("crawler serve exited before listening:\n" + "".join(log))
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def free_port() -> int:

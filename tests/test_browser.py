@@ -8,14 +8,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import lxml.html
 import pytest
 
-from conftest import free_port
+from conftest import crawler_serve
 from web_archive import HOSTILE, INSERTED_EN, INSERTED_ZH, WebArchive, build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -26,28 +25,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, WebArchive]]:
     """`crawler serve` on a free port over an archive built by real crawls; yields its base URL."""
     web = build(tmp_path_factory.mktemp("browser"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
     root = Path(__file__).resolve().parent.parent
-    server = subprocess.Popen(
-        [sys.executable, "-m", "crawler", "--archive", str(web.project.archive),
-         "--config", str(root / "config" / "crawler.yaml"), "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=root,
-    )
-    # Uvicorn says when it listens; read its log rather than guessing with sleeps.
-    assert server.stderr is not None
-    log = []
-    for line in server.stderr:
-        log.append(line)
-        if "Uvicorn running on" in line:
-            break
-    else:
-        pytest.fail("crawler serve exited before listening:\n" + "".join(log))
-    try:
-        yield f"http://127.0.0.1:{port}", web
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with crawler_serve("--archive", str(web.project.archive), "--config", str(root / "config" / "crawler.yaml"),
+                       cwd=root) as base:
+        yield base, web
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess:

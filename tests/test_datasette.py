@@ -195,39 +195,17 @@ def test_unknown_version_is_404(web: WebArchive) -> None:
 def test_serve_outside_the_project_has_the_archive_metadata(web: WebArchive, tmp_path: Path) -> None:
     """`crawler serve` in a folder holding only archive/: descriptions, canned queries and home links."""
     import json
-    import os
     import shutil
-    import subprocess
-    import sys
     import urllib.request
 
-    from conftest import free_port
+    from conftest import crawler_serve
 
     shutil.copytree(web.project.archive, tmp_path / "archive")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "crawler", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
-    )
-    assert server.stderr is not None
-    try:
-        # Uvicorn says when it listens; read its log rather than guessing with sleeps.
-        log = []
-        for line in server.stderr:
-            log.append(line)
-            if "Uvicorn running on" in line:
-                break
-        else:
-            pytest.fail("crawler serve exited before listening:\n" + "".join(log))
-        base = f"http://127.0.0.1:{port}"
+    with crawler_serve(cwd=tmp_path) as base:
         with urllib.request.urlopen(f"{base}/-/metadata.json") as response:
             metadata = json.load(response)
         with urllib.request.urlopen(f"{base}/") as response:
             home = lxml.html.fromstring(response.read())
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     queries = metadata["databases"]["archive"]["queries"]
     assert len(queries) >= 5
     assert metadata["databases"]["archive"]["tables"]["captures"]["description"]

@@ -28,7 +28,7 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
-from crawler.capture import TEXT_TYPES, _binary_kind, header, page_fingerprint, rules_from_settings
+from crawler.capture import TEXT_TYPES, _binary_kind, header, media_type_of, page_fingerprint, rules_from_settings
 from crawler.config import Settings
 from crawler.due import parse_duration
 from crawler.extract import SiteProfile, decode_html, extract
@@ -214,8 +214,7 @@ def pre_extract(
             return False
     content_type = header(item, "content-type")
     body = item.get("body") or b""
-    media_type = (content_type or "text/html").split(";")[0].strip().lower()
-    if media_type not in TEXT_TYPES or _binary_kind(body):
+    if media_type_of(item) not in TEXT_TYPES or _binary_kind(body):
         return False
     html = decode_html(body, content_type)
     extracted = extract(html, item.get("final_url") or item["url"], profiles) if html.strip() else None
