@@ -230,6 +230,19 @@ def test_no_content_returns_none(html):
     assert extract(html, "https://example.org/x") is None
 
 
+@pytest.mark.parametrize("ref", ["&#7;", "&#27;", "&#x1b;", "&#12;", "&#xFFFE;", "&#8"])
+def test_a_reference_to_a_control_character_does_not_empty_the_article(ref):
+    # Before: lxml refused the U+0007 trafilatura copied, trafilatura swallowed the ValueError and
+    # the page was no_content; the character is dropped (as libxml2 drops raw control bytes).
+    html = page("english_article.html")
+    first = extract(html, BLOG_URL).text.splitlines()[1]
+    words = first.split(" ")
+    spoiled = html.replace(first, " ".join([*words[:3], ref + words[3], *words[4:]]), 1)
+    assert spoiled != html
+    extracted = extract(spoiled, BLOG_URL)
+    assert extracted is not None and first in extracted.text.splitlines()
+
+
 # --- profile selection --------------------------------------------------------------------
 
 

@@ -67,6 +67,10 @@ HEALTHY = article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")
 BACKTRACKING = article_page(
     "Readers respond to the council vote on the library budget", [EN_PARAGRAPHS[0], "likes (1) " * 21 + "q."], lang="en"
 )
+# A bell and an escape written as character references inside the article (issue 15: no_content before).
+CONTROL_REFS = article_page(EN_TITLE, [EN_PARAGRAPHS[0], "The bell rang twice.", *EN_PARAGRAPHS[1:]], lang="en").replace(
+    "bell rang", "bell&#7; rang&#27;"
+)
 RUNAWAY = article_page(EN_TITLE, [*EN_PARAGRAPHS, "Then the crowd shouted " + "a" * 40 + "!"], lang="en")
 # The crawl runs through this wrapper so the test can read the crawl process's own peak memory.
 MEASURED_CRAWL = (
@@ -123,6 +127,7 @@ EXPECTED: dict[str, Expected] = {
     "endless_folded_header": Expected("failed", None, r"response headers over the limit: more than 262144 bytes \(crawl\.max_header_bytes\); not downloaded"),
     "many_headers": Expected("failed", None, r"response headers over the limit: more than 500 lines \(crawl\.max_headers\); not downloaded"),
     "backtracking": Expected("new_version", 200, None),
+    "control_refs": Expected("new_version", 200, None),
     "runaway_analysis": Expected("failed", 200, rf"extraction and change analysis stopped after {PAGE_TIME_LIMIT} s \(crawl\.page_time_limit\); the page is kept in the WARC file"),
     # Several on one host: Scrapy 2.13+ checked only the first request waiting for robots.txt.
     **{f"robots_{n}": Expected("failed", None, r"forbidden by robots\.txt") for n in ROBOTS},
@@ -166,6 +171,7 @@ def serve_faults(server: FaultServer, project: Project) -> None:
         "endless_folded_header": endless_headers(continued=True),
         "many_headers": many_headers(2000),
         "backtracking": respond(200, BACKTRACKING),
+        "control_refs": respond(200, CONTROL_REFS),
         "runaway_analysis": respond(200, RUNAWAY),
         "healthy": respond(200, HEALTHY),
         "healthy_zh": respond(200, article_page(ZH_TITLE, ZH_PARAGRAPHS)),
@@ -260,9 +266,15 @@ def test_fault_outcome_and_error(fault_crawl: FaultCrawl, seed_id: str) -> None:
 
 def test_healthy_seeds_get_their_versions(fault_crawl: FaultCrawl) -> None:
     texts = {v["seed_id"]: v["text"] for v in fault_crawl.project.rows("SELECT seed_id, text FROM versions")}
-    assert set(texts) == {"healthy", "healthy_zh", "wrong_charset", "backtracking"}
+    assert set(texts) == {"healthy", "healthy_zh", "wrong_charset", "backtracking", "control_refs"}
     assert "Sundays from next spring" in texts["healthy"]
     assert "档案管理员认为" in texts["healthy_zh"]
+
+
+def test_control_character_references_are_dropped_not_the_article(fault_crawl: FaultCrawl) -> None:
+    assert "&#7;" in CONTROL_REFS and "&#27;" in CONTROL_REFS
+    text = fault_crawl.project.rows("SELECT text FROM versions WHERE seed_id = 'control_refs'")[0]["text"]
+    assert "The bell rang twice." in text.splitlines() and EN_PARAGRAPHS[2] in text
 
 
 def test_wrong_charset_header_is_overruled_by_the_bytes(fault_crawl: FaultCrawl) -> None:
