@@ -217,6 +217,9 @@ def scrapy_settings(
         "CONCURRENT_REQUESTS": crawl.concurrent_requests,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_per_domain,
         "DOWNLOAD_DELAY": crawl.download_delay,
+        # Scrapy's own starts every queued request of a host at once when DOWNLOAD_DELAY is 0,
+        # whatever CONCURRENT_REQUESTS_PER_DOMAIN says (crawler/downloader.py).
+        "DOWNLOADER": "crawler.downloader.PoliteDownloader",
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "DOWNLOAD_TIMEOUT": crawl.timeout,
         "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,

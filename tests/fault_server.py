@@ -203,6 +203,9 @@ class FaultServer:
         self.hits: Counter[str] = Counter()
         self.last_headers: dict[str, dict[str, str]] = {}  # path -> the request headers it was last sent
         self.stopping = threading.Event()
+        self.in_flight = 0  # requests being answered now
+        self.peak_in_flight = 0  # the most answered at once (from a request's head read to its answer sent)
+        counting = threading.Lock()
         server = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -219,7 +222,14 @@ class FaultServer:
                 server.hits[path] += 1
                 server.last_headers[path] = headers
                 fault = server.routes.get(path) or respond(404, b"not found", "text/plain")
-                fault(Connection(sock, path, server.stopping, headers))
+                with counting:
+                    server.in_flight += 1
+                    server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                try:
+                    fault(Connection(sock, path, server.stopping, headers))
+                finally:
+                    with counting:
+                        server.in_flight -= 1
 
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True

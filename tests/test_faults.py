@@ -624,3 +624,24 @@ def test_timeouts_are_not_retried_and_long_urls_are_fetched(project: Project) ->
     assert captures["slow"]["error"].startswith("timed out after 2 s")
     assert "still failing after" not in captures["slow"]["error"]
     assert hits[long_path] == 1 and captures["long"]["outcome"] == "new_version"
+
+
+@pytest.mark.parametrize("per_domain", [1, 3])
+def test_concurrent_per_domain_holds_without_a_download_delay(project: Project, per_domain: int) -> None:
+    """crawl.concurrent_per_domain with download_delay 0: at most that many requests to the host at once."""
+    # Before: Scrapy 2.19 started all six at once with CONCURRENT_REQUESTS_PER_DOMAIN 1 (peak 6).
+    project.config.write_text(
+        FAULT_CONFIG.replace("concurrent_per_domain: 32", f"concurrent_per_domain: {per_domain}"), encoding="utf-8"
+    )
+    server = FaultServer().start()
+    try:
+        for n in range(6):
+            page = respond(200, article_page(f"{EN_TITLE} {n}", [*EN_PARAGRAPHS, f"Article number {n}."], lang="en"))
+            # Each answer takes a while, so requests started together overlap at the server.
+            project.seed(f"page_{n}", server.route(f"/page/{n}", delayed(0.3, page)), "An article.")
+        result = project.run("crawl")
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    assert sum(server.hits[f"/page/{n}"] for n in range(6)) == 6
+    assert server.peak_in_flight == per_domain
