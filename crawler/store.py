@@ -739,7 +739,7 @@ class Store:
     def payload_by_digest(self, digest: str) -> dict[str, Any] | None:
         """The newest response record holding a payload with this digest (any URL), or None."""
         rows = list(self.db.query(
-            "SELECT target_uri, date, record_id, payload_digest FROM warc_records "
+            "SELECT target_uri, date, record_id, payload_digest, filename, offset, length FROM warc_records "
             "WHERE payload_digest = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1",
             [digest],
         ))
@@ -984,7 +984,7 @@ class Store:
         """Per URL, the newest response record (the one holding its last stored payload)."""
         rows = self.db.query(
             """
-            SELECT target_uri, date, record_id, payload_digest FROM warc_records
+            SELECT target_uri, date, record_id, payload_digest, filename, offset, length FROM warc_records
             WHERE id IN (SELECT max(id) FROM warc_records WHERE record_type = 'response' GROUP BY target_uri)
             """
         )

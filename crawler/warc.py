@@ -116,6 +116,15 @@ class WrittenRecord:
         return asdict(self)
 
 
+def payload_on_disk(warc_dir: Path, record: Mapping[str, Any]) -> bool:
+    """True when the WARC file of a stored record (filename, offset, length) is there and long enough to hold it."""
+    try:
+        size = (Path(warc_dir) / record["filename"]).stat().st_size
+    except OSError:  # deleted, moved away or unreadable: the payload is lost either way
+        return False
+    return size >= (record["offset"] or 0) + (record["length"] or 0)
+
+
 def payload_digest(body: bytes) -> str:
     """The WARC payload digest of a body: 'sha1:' and the base32 SHA-1, as warcio and pywb write it."""
     return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")

@@ -19,7 +19,7 @@ from scrapy import signals
 from scrapy.http import Request, Response
 
 from crawler.store import Store
-from crawler.warc import Exchange, StoredPayload, WarcWriterFiles, payload_digest
+from crawler.warc import Exchange, StoredPayload, WarcWriterFiles, payload_digest, payload_on_disk
 
 # Request meta key of a page requisite (crawler/fetchrequisites.py): the seed whose article loads it.
 REQUISITE_META = "requisite_of"
@@ -72,13 +72,23 @@ class WarcArchiveMiddleware:
         """Load the last stored payload of every URL and the validators of every seed URL."""
         store = Store(Path(self.db_path), create=False)
         try:
-            self.payloads = {
-                uri: StoredPayload(uri, row["date"], row["record_id"], row["payload_digest"])
-                for uri, row in store.last_payloads().items()
-            }
+            rows = store.last_payloads()
             self.validators = store.validators()
         finally:
             store.close()
+        lost = {uri for uri, row in rows.items() if not self._on_disk(row)}
+        self.payloads = {
+            uri: StoredPayload(uri, row["date"], row["record_id"], row["payload_digest"])
+            for uri, row in rows.items() if uri not in lost
+        }
+        # A payload whose WARC file is gone must be fetched and written whole again: no revisit may
+        # point at it, and a conditional GET answered 304 would leave nothing but such a revisit.
+        for uri in lost:
+            self.validators.pop(uri, None)
+
+    def _on_disk(self, row: Any) -> bool:
+        """True when the WARC file of a stored response record is there and holds it."""
+        return self.writer is None or payload_on_disk(self.writer.directory, row)
 
     def spider_closed(self, spider: Any = None) -> None:
         """Close the current WARC file."""
@@ -126,7 +136,7 @@ class WarcArchiveMiddleware:
             if self._store is None:
                 self._store = Store(Path(self.db_path), create=False)
             row = self._store.payload_by_digest(digest)
-            if row is not None:
+            if row is not None and self._on_disk(row):
                 known = self.by_digest[digest] = StoredPayload(
                     row["target_uri"], row["date"], row["record_id"], row["payload_digest"])
         return known or previous

@@ -298,3 +298,28 @@ def test_revisit_and_not_modified_records_refer_to_the_stored_payload(tmp_path: 
     assert not_modified.payload_digest == first.payload_digest
     writer.close()
     assert len({new_filename() for _ in range(1000)}) == 1000
+
+
+def test_a_deleted_warc_file_is_healed_by_the_next_capture(archive_server: ArchiveServer, project: Project) -> None:
+    """When the file holding a URL's payload is gone, the next capture writes the payload whole again."""
+    # Before: unchanged captures kept writing revisit records (and 304 revisits) pointing at the lost payload.
+    project.seed("plain", archive_server.serve("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+                 seed_body(EN_TITLE, EN_PARAGRAPHS))
+    project.seed("etag", archive_server.serve("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS), etag='"v1"'),
+                 seed_body(ZH_TITLE, ZH_PARAGRAPHS))
+    crawl(project)
+    for path in warc_files(project):
+        path.unlink()
+    crawl(project)
+    assert archive_server.last_sent("/etag").status == 200, "no conditional GET for a payload that is lost"
+    crawl(project)
+    assert archive_server.last_sent("/etag").status == 304, "conditional GET again once the payload is back"
+    records = {}
+    for capture in project.rows("SELECT c.run_id, c.seed_id, w.* FROM captures c JOIN warc_records w ON w.record_id = c.warc_record_id"):
+        records[capture["run_id"], capture["seed_id"]] = capture
+    for seed in ("plain", "etag"):
+        assert records[2, seed]["record_type"] == "response", seed
+        assert records[3, seed]["record_type"] == "revisit" and records[3, seed]["refers_to"] == records[2, seed]["record_id"]
+        # The healed payload is really there, in a file that exists.
+        _, _, payload = record_at(project, records[2, seed]["filename"], records[2, seed]["offset"])
+        assert payload and records[2, seed]["payload_digest"] == sha1_b32(payload)

@@ -23,6 +23,7 @@ from crawler.runner import (
 )
 from crawler.seeds import load_seeds
 from crawler.store import Store
+from crawler.warc import WARC_DIR_NAME, payload_on_disk
 
 from crawler.cluster.queue import Queue, connect
 
@@ -63,9 +64,17 @@ def task_context(store: Store, seed_id: str, url: str) -> dict[str, Any]:
               OR (outcome = 'not_modified' AND (etag IS NOT NULL OR last_modified IS NOT NULL)))
         ORDER BY id DESC LIMIT 1
         """, [seed_id, url])), None)
-    if row and (row["etag"] or row["last_modified"]):
+    if row and (row["etag"] or row["last_modified"]) and not _payload_lost(store, url):
         context["etag"], context["last_modified"] = row["etag"], row["last_modified"]
     return context
+
+
+def _payload_lost(store: Store, url: str) -> bool:
+    """True when the WARC file holding url's last stored payload is gone (a 304 would leave nothing to replay)."""
+    record = next(iter(store.query(
+        "SELECT filename, offset, length FROM warc_records WHERE target_uri = ? AND record_type = 'response' "
+        "ORDER BY id DESC LIMIT 1", [url])), None)
+    return record is not None and not payload_on_disk(store.path.parent / WARC_DIR_NAME, record)
 
 
 def enqueue_run(

@@ -30,7 +30,9 @@ from crawler.config import Settings
 from crawler.errors import CrawlerError, RunLockedError
 from crawler.lock import archive_lock
 from crawler.store import Store
-from crawler.warc import INDEX_NAME, WARC_DIR_NAME, Exchange, StoredPayload, WarcWriterFiles, write_index
+from crawler.warc import (
+    INDEX_NAME, WARC_DIR_NAME, Exchange, StoredPayload, WarcWriterFiles, payload_on_disk, write_index,
+)
 
 from crawler.cluster.queue import GROUP, Queue, decode_message
 
@@ -145,9 +147,12 @@ class Writer:
     def _last_payload(self, uri: str) -> StoredPayload | None:
         """The response record holding uri's last stored payload (what a revisit record refers to)."""
         row = next(iter(self.store.query(
-            "SELECT target_uri, date, record_id, payload_digest FROM warc_records "
+            "SELECT target_uri, date, record_id, payload_digest, filename, offset, length FROM warc_records "
             "WHERE target_uri = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1", [uri])), None)
-        return StoredPayload(uri, row["date"], row["record_id"], row["payload_digest"]) if row else None
+        # A payload whose WARC file is gone is written whole again, not referred to by a revisit.
+        if row is None or not payload_on_disk(self.warc_dir, row):
+            return None
+        return StoredPayload(uri, row["date"], row["record_id"], row["payload_digest"])
 
     def _write_warc(self, exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Write each exchange (redirect hops first) as the WARC middleware would; their descriptions."""
