@@ -97,8 +97,8 @@ def decode_arturl(value: str) -> str:
 
 
 def validate_url(url: str) -> str | None:
-    """Return why url cannot be fetched (malformed, not http/https, no host), or None if it can."""
-    shown = _shorten(url)
+    """Return why url cannot be fetched (malformed, not http/https, no host, credentials), or None if it can."""
+    shown = _shorten(without_password(url))
     if not url.strip():
         return "URL is empty"
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
@@ -115,7 +115,24 @@ def validate_url(url: str) -> str | None:
         return f"URL {shown!r} has unsupported scheme '{parts.scheme}:' (only http and https can be fetched)"
     if not parts.hostname:
         return f"URL {shown!r} has no host"
+    if "@" in parts.netloc:
+        # Scrapy never logs in with them (it failed with "invalid hostname: user:password@host", the
+        # password landing in captures.error); an archive of public pages has no use for them.
+        return (f"URL {shown!r} has a user name or password in it; the crawler "
+                "fetches public pages without logging in: remove the 'user:password@' part")
     return None
+
+
+def without_password(url: str) -> str:
+    """url with any password in its user part replaced by ***, for showing and storing."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}").geturl()
 
 
 def parse_seed(path: Path, raw: bytes, url_overrides: Mapping[str, str] = _NO_OVERRIDES) -> Seed:
@@ -395,7 +412,8 @@ def _checked(url: str, url_from: str, where: str, fix: str) -> _UrlChoice:
     """An ok choice for url, or a broken one naming where the invalid URL came from and how to fix it."""
     problem = validate_url(url)
     if problem is not None:
-        return _UrlChoice(STATUS_BROKEN, url, url_from, f"invalid URL {where}: {problem}; {fix}")
+        # Kept to show what the file says, but never a password.
+        return _UrlChoice(STATUS_BROKEN, without_password(url), url_from, f"invalid URL {where}: {problem}; {fix}")
     return _UrlChoice(STATUS_OK, url, url_from, None)
 
 

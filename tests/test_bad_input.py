@@ -325,3 +325,27 @@ def test_a_broken_duplicate_id_does_not_replace_the_good_seed(page_server: PageS
     rows = project.rows("SELECT id, status, url, path FROM seeds")
     assert rows == [{"id": "a", "status": "ok", "url": url, "path": str(project.seeds / "a.md")}]
     assert [c["outcome"] for c in project.rows("SELECT outcome FROM captures")] == ["new_version"]
+
+
+def test_a_url_with_a_password_is_refused_in_one_line_and_never_shown(page_server: PageServer, project: Project) -> None:
+    # Before: accepted, never fetched ("ValueError: invalid hostname: alice:s3cret@127.0.0.1" in
+    # captures.error, password and all), and listed by `crawler seeds` with the password.
+    url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
+    project.seed("good", url, seed_body(EN_TITLE, EN_PARAGRAPHS))
+    project.seed("login", url.replace("http://", "http://alice:s3cret@"), "Text.")
+    problem = (
+        f"invalid URL in front matter url: URL '{url.replace('http://', 'http://alice:***@')}' has a user name or "
+        "password in it; the crawler fetches public pages without logging in: remove the 'user:password@' part; "
+        "fix it in the front matter or give a URL in config/crawler.yaml under seeds.urls.login"
+    )
+    listed = project.run("seeds", "--check")
+    crawled = project.run("crawl")
+    assert listed.returncode == 1 and f"broken: {project.seeds / 'login.md'}: {problem}" in listed.stderr.splitlines()
+    assert crawled.returncode == 0
+    assert crawled.stderr.splitlines() == [f"warning: seed login skipped: {project.seeds / 'login.md'}: {problem}"]
+    assert crawled.stdout.startswith("run 1: 1 seeds, 1 fetched, 1 new versions")
+    assert page_server.requests == ["/robots.txt", "/en"] or page_server.requests == ["/en"]
+    for text in (listed.stdout, listed.stderr, crawled.stdout, crawled.stderr):
+        assert "s3cret" not in text
+    for path in project.archive.rglob("*"):
+        assert not path.is_file() or b"s3cret" not in path.read_bytes(), path
