@@ -209,8 +209,25 @@ def load_seeds(folder: Path, url_overrides: Mapping[str, str] = _NO_OVERRIDES) -
         paths = [entry for entry in folder.iterdir() if _is_seed_file(entry)]
     except OSError as exc:
         raise SeedError(f"cannot list seed folder {folder}: {exc.strerror}; check its permissions") from exc
-    seeds = sorted((load_seed(entry, url_overrides) for entry in paths), key=lambda s: (s.id, s.path.name))
+    root = folder.resolve()
+    seeds = sorted(
+        (_outside_link(entry, root) or load_seed(entry, url_overrides) for entry in paths),
+        key=lambda s: (s.id, s.path.name),
+    )
     return _warn_duplicate_urls(_reject_duplicate_ids(seeds))
+
+
+def _outside_link(entry: Path, root: Path) -> Seed | None:
+    """A broken Seed when entry is a symbolic link to a file outside the seeds folder (root, resolved), else None."""
+    # Followed, seeds/passwd.md -> /etc/passwd became a searchable "original" in the archive.
+    if not entry.is_symlink() or entry.resolve().is_relative_to(root):
+        return None
+    shown = printable_name(entry.name)
+    return _broken_seed(
+        Path(shown).stem, entry.with_name(shown),
+        "file is a symbolic link to a file outside the seeds folder, which is not read; "
+        "copy the file into the seeds folder instead",
+    )
 
 
 def _is_seed_file(entry: Path) -> bool:

@@ -349,3 +349,22 @@ def test_a_url_with_a_password_is_refused_in_one_line_and_never_shown(page_serve
         assert "s3cret" not in text
     for path in project.archive.rglob("*"):
         assert not path.is_file() or b"s3cret" not in path.read_bytes(), path
+
+
+def test_a_symlink_out_of_the_seeds_folder_is_refused_in_one_line(page_server: PageServer, project: Project) -> None:
+    # Before: followed; seeds/secret.md -> a file elsewhere became a searchable original (/etc/passwd in the issue).
+    url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
+    project.seed("good", url, seed_body(EN_TITLE, EN_PARAGRAPHS))
+    outside = project.root / "private.txt"
+    outside.write_text("root:x:0:0:root:/root:/bin/bash\n", encoding="utf-8")
+    (project.seeds / "secret.md").symlink_to(outside)
+    (project.seeds / "alias.md").symlink_to("good.md")  # inside the folder: read like any seed
+    crawled = project.run("crawl")
+    assert crawled.returncode == 0, crawled.stderr
+    assert f"warning: seed secret skipped: {project.seeds / 'secret.md'}: file is a symbolic link to a file outside " \
+        "the seeds folder, which is not read; copy the file into the seeds folder instead" in crawled.stderr.splitlines()
+    assert "Traceback" not in crawled.stderr
+    assert project.rows("SELECT id, status FROM seeds ORDER BY id") == [
+        {"id": "alias", "status": "ok"}, {"id": "good", "status": "ok"}, {"id": "secret", "status": "broken"}]
+    for path in project.archive.rglob("*"):
+        assert not path.is_file() or b"root:x:0:0" not in path.read_bytes(), path
