@@ -15,7 +15,9 @@ from crawler.records import CaptureRecord, DiffRecord, VersionRecord
 from crawler.removal import Page, RemovalRules, assess
 from crawler.noise import NoiseRules
 from crawler.textnorm import clean_text
-from crawler.versions import Sentences, classify_against_original, diff_texts, ignorable_changes, sentences
+from crawler.versions import (
+    Sentences, bounded_diff_text, bounded_ops, classify_against_original, diff_texts, ignorable_changes, sentences,
+)
 
 GONE_STATUSES = frozenset({404, 410})
 # Content types that can hold an article; anything else (PDF, images, archives) is not extracted.
@@ -332,8 +334,8 @@ def diff_record(
         similarity=round(diff.similarity, 4),
         chars_added=diff.chars_added,
         chars_removed=diff.chars_removed,
-        diff=diff.diff,
-        ops=diff.ops,
+        diff=bounded_diff_text(diff.diff),
+        ops=bounded_ops(diff.ops),
         base_version_id=base_version_id,
         retained=round(diff.retained, 4) if base == "original" else None,
         # Against the original, what is kept leads: chrome, wraps and Markdown of a saved copy are no change.

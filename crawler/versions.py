@@ -15,7 +15,10 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
+import zlib
+from bisect import bisect_right
 from collections import Counter
+from itertools import accumulate, compress
 from dataclasses import dataclass
 
 from crawler.noise import BUILTIN_NOISE, Noise
@@ -78,17 +81,30 @@ def sentences(text: str, noise: Noise | None = BUILTIN_NOISE) -> Sentences:
     lines: list[str] = []
     strip = noise.strip if noise is not None else None
     for line in clean_text(text).splitlines():
-        start = len(keys)
+        line_keys: list[str] = []
         for sentence in split_sentences(line):
             kept = strip(sentence) if strip is not None else sentence
             key = fold_clean(kept) if kept else ""  # sentences of clean text are clean
-            if key:
+            if not key:
+                continue
+            line_keys.append(key)
+            if len(sentence) <= LONG_SENTENCE:
                 shown.append(sentence)
                 keys.append(key)
-        if len(keys) > start:
+                continue
+            # Aligned as one, a one-word edit in a 9 MB paragraph without a full stop was a total
+            # rewrite (similarity 0, the whole text twice in the diff): aligned in pieces, it is one piece.
+            for piece in long_sentence_pieces(sentence):
+                kept = strip(piece) if strip is not None else piece
+                piece_key = fold_clean(kept) if kept else ""
+                if piece_key:
+                    shown.append(piece)
+                    keys.append(piece_key)
+        if line_keys:
             # Sentence keys of a line joined are the line's comparison form (boundaries are punctuation),
-            # so a text without noise hashes as it always did and older archives keep matching.
-            lines.append("".join(keys[start:]))
+            # so a text without noise hashes as it always did and older archives keep matching; the
+            # pieces of long sentences only serve the alignment.
+            lines.append("".join(line_keys))
     digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
     return Sentences(shown, keys, digest)
 
@@ -285,6 +301,48 @@ _CJK_CHARS = "\u2e80-\u9fff\uac00-\ud7ff\uf900-\ufaff\uff00-\uffef\U00020000-\U0
 _TOKEN = re.compile(f"\\d+(?:[.,]\\d+)*|[{_CJK_CHARS}]|[^\\W{_CJK_CHARS}]+|\\s+|[^\\w\\s]")
 
 
+# A sentence longer than this many characters is aligned in pieces of PIECE_MIN_CHARS to
+# PIECE_MAX_CHARS, cut after tokens (a word and its spaces, a CJK character) whose CRC-32 is 0 mod
+# PIECE_CUT_EVERY: where the text itself says, so an edit moves no cut but in its own piece, and the
+# pieces stay short enough for word-level credit (PARTIAL_CREDIT_LIMIT).
+LONG_SENTENCE = 2000
+PIECE_MIN_CHARS = 200
+PIECE_MAX_CHARS = 1500
+PIECE_CUT_EVERY = 64
+_PIECE_TOKEN = re.compile(f"[{_CJK_CHARS}]|[^\\s{_CJK_CHARS}]+\\s*|\\s+")
+
+
+def long_sentence_pieces(sentence: str) -> list[str]:
+    """A sentence over LONG_SENTENCE characters in content-defined pieces (itself when shorter)."""
+    if len(sentence) <= LONG_SENTENCE:
+        return [sentence]
+    tokens = _PIECE_TOKEN.findall(sentence)
+    # Per distinct token, not per token: a 9 MB paragraph has 1.5 million tokens but a few thousand words.
+    cutters = {t for t in set(tokens) if zlib.crc32(t.encode("utf-8")) % PIECE_CUT_EVERY == 0}
+    ends = list(accumulate(map(len, tokens)))  # where each token ends
+    out: list[str] = []
+    start = 0
+    for index in compress(range(len(tokens)), map(cutters.__contains__, tokens)):
+        end = ends[index]
+        while end - start > PIECE_MAX_CHARS:  # no cut for that long: one at the last token end that fits
+            start = _forced_cut(sentence, ends, start, out)
+        if end - start >= PIECE_MIN_CHARS:
+            out.append(sentence[start:end])
+            start = end
+    while len(sentence) - start > PIECE_MAX_CHARS:
+        start = _forced_cut(sentence, ends, start, out)
+    out.append(sentence[start:])
+    return [piece.strip() for piece in out if piece.strip()]
+
+
+def _forced_cut(sentence: str, ends: list[int], start: int, out: list[str]) -> int:
+    """Cut a piece of at most PIECE_MAX_CHARS at the last token end that fits (mid-token when none does)."""
+    index = bisect_right(ends, start + PIECE_MAX_CHARS) - 1
+    cut = ends[index] if index >= 0 and ends[index] > start else start + PIECE_MAX_CHARS
+    out.append(sentence[start:cut])
+    return cut
+
+
 def word_ops(old: str, new: str) -> list[list[str]] | None:
     """[[tag, text], ...] turning old into new word by word (CJK: character by character), or None.
 
@@ -342,6 +400,8 @@ def _join_sentences(items: list[str]) -> str:
 # Against the original, a sentence whose key is at least this long counts as found when it occurs
 # anywhere inside the other text: a line the saved copy hard-wrapped, or split differently, is kept.
 FOUND_INSIDE_MIN = 4
+# Characters of the other text those searches may read in all (a search reads it whole): about a second.
+FOUND_INSIDE_BUDGET = 500_000_000
 # Page chrome a saved copy (or a capture) carried: a line not found in the other text, without
 # sentence-final punctuation and at most this long ("Share this article", "首页 > 新闻", "Advertisement");
 # in the runs before the first and after the last kept sentence, up to the longer limit.
@@ -377,14 +437,18 @@ def _kept(
             o_start, o_stop = code[4 - side], code[5 - side]
             other_left.update(other_keys[o_start:o_stop])
     other_text = "".join(other_keys)
+    # Each search reads the other text: bounded, or a rewritten 9 MB page (14,000 pieces, each searched
+    # in 9 MB) took minutes. Past the budget an unaligned sentence counts as not found.
+    searches_left = FOUND_INSIDE_BUDGET // max(len(other_text), 1)
     for i, key in enumerate(keys):
         if kept[i]:
             continue
         if other_left[key] > 0:
             other_left[key] -= 1
             kept[i] = True
-        elif len(key) >= FOUND_INSIDE_MIN and key in other_text:
-            kept[i] = True
+        elif len(key) >= FOUND_INSIDE_MIN and searches_left > 0:
+            searches_left -= 1
+            kept[i] = key in other_text
     first = kept.index(True) if True in kept else len(keys)
     last = len(keys) - 1 - kept[::-1].index(True) if True in kept else -1
     n_kept = n_counted = chars_kept = chars_counted = 0
@@ -451,6 +515,70 @@ def diff_texts(
         novel=1 - chars_found / chars_counted if chars_counted else 0.0,
         sentences_changed=changed,
         change=classify_change(score, changed),
+    )
+
+
+# The diff stored for a version (its unified text, and its operations) is cut at about this many
+# characters: a rewritten 9 MB page would otherwise store it twice over. `crawler diff` recomputes
+# the whole diff from the texts.
+MAX_STORED_DIFF_CHARS = 1_000_000
+
+
+def bounded_diff_text(diff: str, limit: int = MAX_STORED_DIFF_CHARS) -> str:
+    """A unified diff cut at a line end within limit characters, with a last line saying how much is left out."""
+    if len(diff) <= limit:
+        return diff
+    cut = diff.rfind("\n", 0, limit)
+    cut = cut if cut > 0 else limit
+    # "\" lines are notes in the unified format ("\ No newline at end of file"): patch tools skip them.
+    return diff[:cut] + (f"\n\\ diff cut after {cut} characters: {len(diff) - cut} more not stored; "
+                         "'crawler diff' shows all of it")
+
+
+def bounded_ops(ops: list, limit: int = MAX_STORED_DIFF_CHARS) -> list:
+    """Diff operations within about limit characters: unchanged runs kept as their first and last sentence
+    and a count ("skipped"), changed sentences past the budget left out with a count ("cut")."""
+    if _ops_chars(ops) <= limit:
+        return ops
+    out = []
+    budget = limit
+    for op in ops:
+        if op["op"] == "equal":
+            new = op["new"]
+            if budget <= 0:
+                op = {"op": "equal", "old": [], "new": [], "skipped": len(new)}
+            elif len(new) > 2:
+                op = {"op": "equal", "old": op["old"][:1] + op["old"][-1:], "new": new[:1] + new[-1:],
+                      "skipped": len(new) - 2}
+            budget -= _ops_chars([op])
+            out.append(op)
+            continue
+        op = dict(op)
+        if op.get("words") and _ops_chars([{"words": op["words"]}]) > budget:
+            del op["words"]
+        cut = 0
+        for side in ("old", "new"):
+            kept = []
+            for sentence in op[side]:
+                if len(sentence) > budget:
+                    break
+                budget -= len(sentence)
+                kept.append(sentence)
+            cut += len(op[side]) - len(kept)
+            op[side] = kept
+        if cut:
+            op["cut"] = cut
+        budget -= _ops_chars([{"words": op.get("words") or []}])
+        out.append(op)
+    return out
+
+
+def _ops_chars(ops: list) -> int:
+    """Characters of text held by diff operations."""
+    return sum(
+        sum(map(len, op.get("old") or ())) + sum(map(len, op.get("new") or ()))
+        + sum(len(text) for _, text in op.get("words") or ())
+        for op in ops
     )
 
 

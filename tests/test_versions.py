@@ -199,3 +199,66 @@ def test_alignment_is_over_sentences_not_characters(monkeypatch):
     assert autojunk is False
     assert len(a) == len(b) == 7
     assert all(isinstance(item, str) and len(item) > 1 for item in a + b)
+
+
+def _huge_paragraph(words: int = 200_000) -> str:
+    """One paragraph of words without a full stop (about 1.3 MB): one sentence to the splitter."""
+    import random
+
+    rng = random.Random(5)
+    vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    return " ".join(rng.choice(vocabulary) for _ in range(words))
+
+
+def test_a_one_word_edit_in_a_huge_paragraph_is_a_small_change():
+    # Before: the paragraph was one sentence, so the edit replaced all of it: similarity 0, "rewrite",
+    # and the whole text twice in the diff (28 MB for the issue's 9 MB page).
+    old = _huge_paragraph()
+    middle = old.index(" ", len(old) // 2)
+    new = old[:middle] + " inserted" + old[middle:]
+    result = diff_texts(old, new)
+    assert result.similarity > 0.999 and result.change in ("minor", "edit")
+    assert "inserted" in result.diff and len(result.diff) < 10_000
+    stored = versions.bounded_ops(result.ops)
+    assert len(json.dumps(stored)) < 20_000
+    # The comparison hash is the paragraph's, as before: the pieces only serve the alignment.
+    assert versions.version_sha256(old) == text_sha256(old)
+
+
+def test_pieces_of_a_long_sentence_are_cut_where_its_words_say():
+    text = _huge_paragraph(20_000)
+    pieces = versions.long_sentence_pieces(text)
+    assert " ".join(pieces) == text
+    assert all(len(p) <= versions.PIECE_MAX_CHARS for p in pieces) and len(pieces) > 10
+    # An edit at the start moves no cut after its own piece.
+    edited = versions.long_sentence_pieces("inserted " + text)
+    assert edited[1:] == pieces[1:] or edited[2:] == pieces[2:]
+    assert versions.long_sentence_pieces("short sentence") == ["short sentence"]
+    assert "".join(versions.long_sentence_pieces("中" * 5000)) == "中" * 5000
+
+
+def test_a_rewrite_of_a_huge_page_stores_a_bounded_diff():
+    from crawler.web.render import diff_html
+
+    old = _huge_paragraph()
+    new = " ".join(reversed(old.split(" ")))
+    result = diff_texts(old, new)
+    assert result.change == "rewrite" and len(result.diff) > 2 * versions.MAX_STORED_DIFF_CHARS
+    text = versions.bounded_diff_text(result.diff)
+    assert len(text) < versions.MAX_STORED_DIFF_CHARS + 200
+    assert re.fullmatch(r"\\ diff cut after \d+ characters: \d+ more not stored; 'crawler diff' shows all of it",
+                        text.splitlines()[-1])
+    ops = versions.bounded_ops(result.ops)
+    assert versions._ops_chars(ops) <= versions.MAX_STORED_DIFF_CHARS
+    assert "more changed sentences not stored" in diff_html(ops)
+
+
+def test_bounded_ops_keep_what_the_page_shows():
+    from crawler.web.render import diff_html
+
+    ops = [{"op": "equal", "old": [f"s{n}." for n in range(10)], "new": [f"s{n}." for n in range(10)]},
+           {"op": "insert", "old": [], "new": ["added."]},
+           {"op": "equal", "old": [f"t{n}." for n in range(10)], "new": [f"t{n}." for n in range(10)]}]
+    assert versions.bounded_ops(ops) is ops  # small: stored whole
+    assert versions.bounded_ops(ops, limit=20) != ops
+    assert str(diff_html(versions.bounded_ops(ops, limit=20))) == str(diff_html(ops))

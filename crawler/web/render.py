@@ -75,8 +75,10 @@ def diff_html(ops: list[Mapping[str, Any]] | str | None, context: int = 1) -> Ma
         if kind == "equal":
             keep_head = context if index else 0
             keep_tail = context if index < len(ops) - 1 else 0
-            if len(new) > keep_head + keep_tail + 1:
-                hidden = len(new) - keep_head - keep_tail
+            # A diff stored cut short (versions.bounded_ops) keeps a run's first and last sentence and a count.
+            total = len(new) + (op.get("skipped") or 0)
+            if total > keep_head + keep_tail + 1:
+                hidden = total - min(keep_head, len(new)) - min(keep_tail, max(0, len(new) - keep_head))
                 parts.append(_sentences(new[:keep_head]))
                 parts.append(
                     Markup('<span class="crawler-skip" style="{}"> … {} unchanged sentence{} … </span>').format(
@@ -93,6 +95,9 @@ def diff_html(ops: list[Mapping[str, Any]] | str | None, context: int = 1) -> Ma
                 change = Markup(" ").join(
                     p for p in (dele(_sentences(old)) if old else "", ins(_sentences(new)) if new else "") if p
                 )
+            if op.get("cut"):
+                change += Markup(' <span style="{}">… {} more changed sentence{} not stored …</span>').format(
+                    SKIP_STYLE, op["cut"], "" if op["cut"] == 1 else "s")
             if op.get("ignored"):
                 change = Markup('<span class="crawler-ignored" style="{}" title="{}">{}</span>'
                                 ' <span style="{}">({})</span>').format(
