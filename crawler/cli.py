@@ -332,9 +332,16 @@ def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_b
 
     from crawler.config import DEFAULT_CONFIG_PATH
 
+    from crawler.errors import ArchiveUnusableError
+    from crawler.store import archive_problem
+
     database = obj.archive_dir / "archive.db"
     if not database.exists():
         raise CrawlerError(f"no archive at {database}; run 'crawler crawl' first or pass --archive DIR")
+    # Checked here: once exec'd, Datasette would answer a file that is no archive with a traceback.
+    problem = archive_problem(database)
+    if problem is not None:
+        raise ArchiveUnusableError(problem)
     if metadata_path is None:
         metadata_path = (obj.config_path or DEFAULT_CONFIG_PATH).parent / "datasette" / "metadata.yml"
     elif not metadata_path.exists():
@@ -509,9 +516,20 @@ def _cluster_settings(obj: Context) -> Settings:
 
 def main() -> None:
     """Entry point of the `crawler` console script: any failure is one line on stderr."""
+    import sqlite3
+
     try:
         # Standalone mode: click reports usage errors and turns Ctrl-C into "Aborted!" itself.
         cli(prog_name="crawler")
+    except sqlite3.DatabaseError as exc:
+        # A database damaged (or made read-only) where a command reads or writes it, past opening.
+        from crawler.store import unusable_archive_message
+
+        message = unusable_archive_message(_archive_db_of(sys.argv), exc)
+        if message is None or sys.argv.count("-v") > 1 or "-vv" in sys.argv:
+            raise
+        click.echo(f"error: {message}", err=True)
+        sys.exit(2)
     except Exception as exc:  # a bug or a broken install: one line, the traceback only when asked
         if sys.argv.count("-v") > 1 or "-vv" in sys.argv:
             raise
@@ -521,3 +539,16 @@ def main() -> None:
             err=True,
         )
         sys.exit(1)
+
+
+def _archive_db_of(argv: list[str]) -> Path:
+    """The archive database a command line names (--archive DIR, CRAWLER_ARCHIVE, or archive/)."""
+    import os
+
+    folder = os.environ.get("CRAWLER_ARCHIVE", "archive")
+    for index, arg in enumerate(argv):
+        if arg == "--archive" and index + 1 < len(argv):
+            folder = argv[index + 1]
+        elif arg.startswith("--archive="):
+            folder = arg.split("=", 1)[1]
+    return Path(folder) / "archive.db"

@@ -146,6 +146,20 @@ class ProfileSection(Section):
     author: str | None = None
     signature: str | None = None
 
+    @field_validator("content", "title", "author", "signature")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        """A CSS selector lxml can compile (checked here: on the first page it stopped the whole run)."""
+        if value:
+            from cssselect import SelectorError
+            from lxml.cssselect import CSSSelector
+
+            try:
+                CSSSelector(value)
+            except SelectorError as err:
+                raise ValueError(f"invalid CSS selector {value!r}: {err}") from err
+        return value
+
 
 class WarcSection(Section):
     """Every response kept as received, in WARC files (ISO 28500) under archive/warc/."""
@@ -338,8 +352,22 @@ class Settings(Section):
     cluster: ClusterSection = Field(default_factory=ClusterSection)
     requisites: RequisitesSection = Field(default_factory=RequisitesSection)
     render: RenderSection = Field(default_factory=RenderSection)
-    # Passed to Scrapy settings verbatim, after the crawl section, so Scrapy's own names win.
+    # Passed to Scrapy settings after the crawl section, so Scrapy's own names win; mappings such as
+    # DOWNLOADER_MIDDLEWARES are merged over the crawler's own (crawler/runner.py).
     scrapy: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("scrapy")
+    @classmethod
+    def _scrapy_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Each value of a setting Scrapy knows converts to the type of Scrapy's default for it."""
+        if value:
+            from crawler.scrapysettings import scrapy_value_problem
+
+            for name, setting in value.items():
+                problem = scrapy_value_problem(str(name), setting)
+                if problem:
+                    raise ValueError(problem)
+        return value
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from crawler.due import (
 )
 from crawler.lock import archive_lock
 from crawler.errors import ConfigError, CrawlerError, RunInterruptedError, SeedError
+from crawler.scrapysettings import ARCHIVE_PIPELINE, NETWORK_GUARD, WARC_WRITER, merged_scrapy_settings
 from crawler.seeds import Seed, load_seeds
 from crawler.store import Store
 from crawler.textnorm import markdown_to_text, text_sha256
@@ -240,7 +241,7 @@ def scrapy_settings(
         "TELNETCONSOLE_ENABLED": False,
         # Quiet by default so cron mail stays useful: every failure is a capture row anyway.
         "LOG_LEVEL": "DEBUG" if verbose > 1 else "INFO" if verbose == 1 else "ERROR",
-        "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
+        "ITEM_PIPELINES": {ARCHIVE_PIPELINE: 300},
         "ARCHIVE_DB": str(db_path),
         "ARCHIVE_RUN_ID": run_id,
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
@@ -256,11 +257,11 @@ def scrapy_settings(
         # Next to the downloader (above HttpCompressionMiddleware's 590): sees bodies as sent.
         # The network guard runs first (before robots.txt, 100): a refused request sends nothing at all.
         "DOWNLOADER_MIDDLEWARES": {
-            "crawler.netguard.NetworkGuardMiddleware": 50,
+            NETWORK_GUARD: 50,
             # Scrapy's own lets concurrent requests skip the robots.txt check (see crawler/robots.py).
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawler.robots.RobotsTxtMiddleware": 100,
-            "crawler.warcarchive.WarcArchiveMiddleware": 950,
+            WARC_WRITER: 950,
         },
         "NETWORK_BLOCK_PRIVATE": settings.network.block_private,
         # Only http and https are ever fetched: no handler for file:, ftp:, s3: or data: URLs.
@@ -281,8 +282,8 @@ def scrapy_settings(
         "ARCHIVE_RENDER": render_plan(settings),
     }
     result["DOWNLOADER_MIDDLEWARES"]["crawler.render.RenderMiddleware"] = 960
-    result.update(settings.scrapy)
-    return result
+    # Merged, not replaced: `DOWNLOADER_MIDDLEWARES: {}` dropped the network guard and WARC writing.
+    return merged_scrapy_settings(result, settings.scrapy)
 
 
 _CHROMIUM_WARNED: set[str] = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -339,7 +340,57 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 SEARCH_SCHEMA = 4  # the schema version that added search_docs and search_fts
 # SQLite errors that mean the archive file cannot be used where it is, whatever the run does.
-_UNUSABLE_ERRORS = frozenset({"SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH"})
+_UNUSABLE_ERRORS = frozenset(
+    {"SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_AUTH", "SQLITE_CORRUPT"}
+)
+# Tables every archive has had since the first schema: a database without them is not ours.
+CORE_TABLES = frozenset({"seeds", "runs", "captures", "versions", "diffs"})
+
+
+def unusable_archive_message(path: Path, exc: sqlite3.Error) -> str | None:
+    """One line saying why the archive database at path cannot be used and what to do, for the SQLite
+    errors that mean so (damaged, not a database, read-only, ...); None for any other error."""
+    name = getattr(exc, "sqlite_errorname", "")
+    if name.startswith("SQLITE_CORRUPT"):
+        return (f"archive database {path} is damaged ({exc}); restore it from a backup, or recover what it "
+                f"holds with: sqlite3 {path} .recover | sqlite3 recovered.db")
+    if name.startswith("SQLITE_READONLY"):
+        return (f"archive database {path} is read-only ({exc}); make it and its folder writable for this user "
+                "or pass --archive DIR")
+    if name in _UNUSABLE_ERRORS:
+        return (f"cannot use archive database {path}: {exc}; pass --archive DIR with a writable "
+                "folder holding an archive.db made by this crawler (or none yet)")
+    return None
+
+
+def archive_problem(path: Path) -> str | None:
+    """Why the file at path is not an archive this crawler can read (None when it is one), read-only."""
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        return unusable_archive_message(path, exc) or f"cannot open archive database {path}: {exc}"
+    try:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as exc:
+        return unusable_archive_message(path, exc) or f"cannot read archive database {path}: {exc}"
+    finally:
+        conn.close()
+    return _foreign_problem(path, tables, version)
+
+
+def _foreign_problem(path: Path, tables: set[str], version: int) -> str | None:
+    """Why a database with these tables and user_version is not (or not yet) this crawler's archive."""
+    if version > SCHEMA_VERSION:
+        return (f"archive database {path} has schema version {version}, newer than this "
+                f"crawler's {SCHEMA_VERSION}; upgrade the crawler")
+    tables = {t for t in tables if not t.startswith("sqlite_")}
+    if tables and not CORE_TABLES <= tables:
+        # Migrating it would add our tables to someone else's database: never do that silently.
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        return (f"{path} is an SQLite database but not an archive of this crawler (its tables: {shown}); "
+                "move it away or pass --archive DIR")
+    return None
 
 
 class Store:
@@ -351,6 +402,12 @@ class Store:
         if not create and not self.path.exists():
             raise StoreError(
                 f"no archive at {self.path}; run 'crawler crawl' first or pass --archive DIR"
+            )
+        if create and self.path.is_file() and not os.access(self.path, os.W_OK):
+            # SQLite would open it read-only and fail at the run's first write, halfway through.
+            raise ArchiveUnusableError(
+                f"archive database {self.path} is read-only; make it writable (chmod u+w {self.path}) "
+                "or pass --archive DIR"
             )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -368,11 +425,9 @@ class Store:
             conn.close()
             # Where the archive is (a file that is no database, a folder that cannot be written) is
             # a setup problem (exit 2); anything else (locked, I/O) is a failed run.
-            if getattr(exc, "sqlite_errorname", "") in _UNUSABLE_ERRORS:
-                raise ArchiveUnusableError(
-                    f"cannot use archive database {self.path}: {exc}; pass --archive DIR with a writable "
-                    "folder holding an archive.db made by this crawler (or none yet)"
-                ) from exc
+            message = unusable_archive_message(self.path, exc)
+            if message is not None:
+                raise ArchiveUnusableError(message) from exc
             raise StoreError(f"cannot use archive database {self.path}: {exc}") from exc
 
     @classmethod
@@ -384,11 +439,10 @@ class Store:
         """Set pragmas and bring the schema up to date."""
         self.db.execute("PRAGMA busy_timeout = 30000")
         current = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if current > SCHEMA_VERSION:
-            raise ArchiveUnusableError(
-                f"archive database {self.path} has schema version {current}, newer than this "
-                f"crawler's {SCHEMA_VERSION}; upgrade the crawler"
-            )
+        tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        problem = _foreign_problem(self.path, tables, current)
+        if problem is not None:
+            raise ArchiveUnusableError(problem)
         if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA foreign_keys = ON")

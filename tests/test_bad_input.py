@@ -163,6 +163,16 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
         ("crawl:\n  page_time_limit: 0\n", "error: bad value for 'crawl.page_time_limit' in {config}: Input should be greater than 0"),
         ("schedule:\n  interval: 99999999999w\n", "error: bad value for 'schedule.interval' in {config}: Value error, '99999999999w' is too long; a duration is at most 3650d (10 years)"),
         ("schedule:\n  max_interval: '1" + "0" * 400 + "'\n", "error: bad value for 'schedule.max_interval' in {config}: Value error, '10000000000000000000...(401 characters)' is too long; a duration is at most 3650d (10 years)"),
+        # Issue 15: an invalid selector stopped the run at Scrapy's start (exit 1).
+        ("profiles:\n  - name: x\n    domains: [a.org]\n    content: 'div[[['\n", "error: bad value for 'profiles.0.content' in {config}: Value error, invalid CSS selector 'div[[[': Expected ident or '*', got <DELIM '[' at 4>"),
+        # Wrongly typed scrapy: values were tracebacks or exit 1 ("JSONDecodeError", "cannot unpack non-iterable int").
+        ("scrapy:\n  ITEM_PIPELINES: x\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.ITEM_PIPELINES: 'x' is not a mapping (Scrapy's default is {{}} or a mapping like it)"),
+        ("scrapy:\n  DOWNLOADER_MIDDLEWARES: [1]\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES: [1] is not a mapping (Scrapy's default is {{}} or a mapping like it)"),
+        ("scrapy:\n  DEFAULT_REQUEST_HEADERS: 5\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DEFAULT_REQUEST_HEADERS: 5 is not a mapping (Scrapy's default is {{}} or a mapping like it)"),
+        ("scrapy:\n  CONCURRENT_REQUESTS: many\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.CONCURRENT_REQUESTS: 'many' is not a number (Scrapy's default is 16)"),
+        ("scrapy:\n  HTTPCACHE_ENABLED: maybe\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.HTTPCACHE_ENABLED: 'maybe' is not true or false (Scrapy's default is False)"),
+        ("scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.netguard.NetworkGuardMiddleware: null\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.netguard.NetworkGuardMiddleware: it is the network guard (only http and https; network.block_private); remove that entry"),
+        ("scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.warcarchive.WarcArchiveMiddleware: null\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.warcarchive.WarcArchiveMiddleware: it is WARC writing (to stop it, set warc.enabled: false); remove that entry"),
     ],
 )
 def test_bad_configuration_stops_before_writing(project: Project, config: str, message: str) -> None:
@@ -368,3 +378,100 @@ def test_a_symlink_out_of_the_seeds_folder_is_refused_in_one_line(page_server: P
         {"id": "alias", "status": "ok"}, {"id": "good", "status": "ok"}, {"id": "secret", "status": "broken"}]
     for path in project.archive.rglob("*"):
         assert not path.is_file() or b"root:x:0:0" not in path.read_bytes(), path
+
+
+
+def test_a_read_only_archive_database_is_one_line(page_server: PageServer, project: Project) -> None:
+    """Before: OperationalError "attempt to write a readonly database" at the first write, exit 1."""
+    import stat
+    import subprocess
+
+    project.seed("good", page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+                 seed_body(EN_TITLE, EN_PARAGRAPHS))
+    assert project.run("crawl").returncode == 0
+    # Root writes any file whatever its mode, but not an immutable one.
+    as_root = os.geteuid() == 0
+    if as_root and subprocess.run(["chattr", "+i", str(project.db_path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root where chattr +i is not allowed: no way to make a file read-only for root")
+    if not as_root:
+        project.db_path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    try:
+        before = snapshot(project.archive)
+        result = project.run("crawl")
+        after = snapshot(project.archive)
+    finally:
+        if as_root:
+            subprocess.run(["chattr", "-i", str(project.db_path)], check=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (
+        f"error: archive database {project.db_path} is read-only; make it writable "
+        f"(chmod u+w {project.db_path}) or pass --archive DIR\n"
+    )
+    assert after == before
+
+
+def test_a_damaged_archive_database_is_one_line(page_server: PageServer, project: Project) -> None:
+    """Before: "cannot use archive database ...: database disk image is malformed", exit 1, no way out shown."""
+    project.seed("good", page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+                 seed_body(EN_TITLE, EN_PARAGRAPHS))
+    assert project.run("crawl").returncode == 0
+    data = bytearray(project.db_path.read_bytes())
+    for index in range(4096, len(data), 7):  # every page after the first, scrambled
+        data[index] = (data[index] * 31 + 7) % 256
+    project.db_path.write_bytes(bytes(data))
+    for suffix in ("-wal", "-shm"):
+        project.db_path.with_name("archive.db" + suffix).unlink(missing_ok=True)
+    for command in (["crawl"], ["status"], ["serve", "--port", "9"]):
+        result = project.run(*command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr == (
+            f"error: archive database {project.db_path} is damaged (database disk image is malformed); restore it "
+            f"from a backup, or recover what it holds with: sqlite3 {project.db_path} .recover | sqlite3 recovered.db\n"
+        ), command
+
+
+def test_serve_on_a_file_that_is_not_an_archive_is_one_line(project: Project) -> None:
+    """Before: Datasette's traceback (DatabaseError: file is not a database), exit 1."""
+    project.archive.mkdir()
+    project.db_path.write_text("my notes, not an archive\n" * 100, encoding="utf-8")
+    result = project.run("serve", "--port", "9")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: cannot use archive database {project.db_path}: file is not a database; pass --archive DIR with "
+        "a writable folder holding an archive.db made by this crawler (or none yet)\n"
+    )
+
+
+def test_a_foreign_sqlite_database_is_left_alone(project: Project) -> None:
+    """Before: migrated silently, our tables added to someone else's database."""
+    project.archive.mkdir()
+    conn = sqlite3.connect(project.db_path)
+    conn.execute("CREATE TABLE notes (text)")
+    conn.execute("INSERT INTO notes VALUES ('mine')")
+    conn.commit()
+    conn.close()
+    project.seed("a", "http://127.0.0.1:9/a", "Text.")
+    before = snapshot(project.archive)
+    message = (f"error: {project.db_path} is an SQLite database but not an archive of this crawler (its tables: "
+               "notes); move it away or pass --archive DIR\n")
+    for command in (["crawl"], ["status"], ["serve", "--port", "9"]):
+        result = project.run(*command)
+        assert (result.returncode, result.stderr) == (2, message), command
+    assert snapshot(project.archive) == dict(before, **{LOCK_NAME: b""})
+
+
+def test_scrapy_mappings_are_merged_over_the_crawlers_own(page_server: PageServer, project: Project) -> None:
+    """Before: DOWNLOADER_MIDDLEWARES: {} replaced ours: no network guard, no WARC records, without a word."""
+    url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
+    project.seed("good", url, seed_body(EN_TITLE, EN_PARAGRAPHS))
+    config = project.config.read_text() + "scrapy:\n  DOWNLOADER_MIDDLEWARES: {}\n  ITEM_PIPELINES: {}\n"
+    project.config.write_text(config, encoding="utf-8")
+    assert project.run("crawl").returncode == 0
+    assert project.rows("SELECT outcome FROM captures") == [{"outcome": "new_version"}]
+    assert list((project.archive / "warc").glob("*.warc.gz")), "WARC records are still written"
+    project.config.write_text(config + "network:\n  block_private: true\n", encoding="utf-8")
+    requests = len(page_server.requests)
+    assert project.run("crawl").returncode == 0
+    errors = [r["error"] for r in project.rows("SELECT error FROM captures WHERE run_id = 2")]
+    assert errors == ["refused: 127.0.0.1 is a loopback address (network.block_private)"], "the guard still runs"
+    assert len(page_server.requests) == requests

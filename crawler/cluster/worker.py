@@ -266,11 +266,13 @@ class ResultPipeline:
 def worker_settings(settings: Settings, worker_id: str, verbose: int = 0) -> dict[str, Any]:
     """Scrapy settings of a worker: the local crawl's, with the archive parts swapped for Redis ones."""
     from crawler.runner import scrapy_settings
+    from crawler.scrapysettings import WARC_WRITER
 
     result = scrapy_settings(settings, Path(os.devnull), 0, verbose, 0)
     cluster = settings.cluster
     middlewares = dict(result["DOWNLOADER_MIDDLEWARES"])
-    middlewares["crawler.warcarchive.WarcArchiveMiddleware"] = None
+    # The writer (ingest) archives what workers send; a worker writes no WARC file of its own.
+    middlewares[WARC_WRITER] = None
     middlewares["crawler.cluster.worker.ExchangeRecorderMiddleware"] = 950
     # After robots.txt (100): a seed request waiting for robots.txt must not hold a domain slot.
     middlewares["crawler.cluster.polite.ClusterPolitenessMiddleware"] = 900
