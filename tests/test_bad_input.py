@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from conftest import PageServer, Project
 from crawler.cli import cli
-from crawler.lock import LOCK_NAME
-from crawler.store import SCHEMA_VERSION
+from crawler.archive.lock import LOCK_NAME
+from crawler.archive.store import SCHEMA_VERSION
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body
 
 ZH_TITLE = "档案员如何发现被修改的文章"
@@ -171,8 +171,8 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
         ("scrapy:\n  DEFAULT_REQUEST_HEADERS: 5\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DEFAULT_REQUEST_HEADERS: 5 is not a mapping (Scrapy's default is {{}} or a mapping like it)"),
         ("scrapy:\n  CONCURRENT_REQUESTS: many\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.CONCURRENT_REQUESTS: 'many' is not a number (Scrapy's default is 16)"),
         ("scrapy:\n  HTTPCACHE_ENABLED: maybe\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.HTTPCACHE_ENABLED: 'maybe' is not true or false (Scrapy's default is False)"),
-        ("scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.netguard.NetworkGuardMiddleware: null\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.netguard.NetworkGuardMiddleware: it is the network guard (only http and https; network.block_private); remove that entry"),
-        ("scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.warcarchive.WarcArchiveMiddleware: null\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.warcarchive.WarcArchiveMiddleware: it is WARC writing (to stop it, set warc.enabled: false); remove that entry"),
+        ("scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.fetch.network_guard.NetworkGuardMiddleware: null\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.fetch.network_guard.NetworkGuardMiddleware: it is the network guard (only http and https; network.block_private); remove that entry"),
+        ("scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.fetch.warc_recorder.WarcArchiveMiddleware: null\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.fetch.warc_recorder.WarcArchiveMiddleware: it is WARC writing (to stop it, set warc.enabled: false); remove that entry"),
     ],
 )
 def test_bad_configuration_stops_before_writing(project: Project, config: str, message: str) -> None:

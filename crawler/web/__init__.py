@@ -22,7 +22,7 @@ from datasette import hookimpl
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup
 
-from crawler.search import excerpt, fts_query
+from crawler.archive.search import excerpt, fts_query
 from crawler.web.render import diff_html, http_url, marked_excerpt, outcome_legend, quoted, timeline_svg
 
 # The name Datasette gives archive/archive.db (its file name without extension).
@@ -58,7 +58,7 @@ def prepare_connection(conn: sqlite3.Connection) -> None:
         is_archive = None
     if is_archive:
         # trylast: this runs after Datasette's own escape_fts and replaces it for this database,
-        # so the table search box finds 微信 inside a run of Chinese characters (see crawler/search.py).
+        # so the table search box finds 微信 inside a run of Chinese characters (see crawler/archive/search.py).
         conn.create_function("escape_fts", 1, fts_query, deterministic=True)
 
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from crawler.search import MARK_CLOSE, MARK_OPEN
+from crawler.archive.search import MARK_CLOSE, MARK_OPEN
 
 # Inline styles, so a diff looks the same in a table cell, a canned query and the plugin's pages.
 INS_STYLE = "background:#d7f5dd;color:#0b5d1e;text-decoration:none;border-radius:2px;padding:0 1px"

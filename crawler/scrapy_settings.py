@@ -12,9 +12,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-NETWORK_GUARD = "crawler.netguard.NetworkGuardMiddleware"
-WARC_WRITER = "crawler.warcarchive.WarcArchiveMiddleware"
-ARCHIVE_PIPELINE = "crawler.pipelines.ArchivePipeline"
+NETWORK_GUARD = "crawler.fetch.network_guard.NetworkGuardMiddleware"
+WARC_WRITER = "crawler.fetch.warc_recorder.WarcArchiveMiddleware"
+ARCHIVE_PIPELINE = "crawler.run.pipeline.ArchivePipeline"
 # Components a `scrapy:` mapping may not switch off (None), and what turning them off would lose.
 ESSENTIAL: dict[str, dict[str, str]] = {
     "DOWNLOADER_MIDDLEWARES": {
