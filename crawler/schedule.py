@@ -45,14 +45,43 @@ def make_trigger(every: str | None, cron: str | None) -> Any:
         raise ConfigError(f"bad cron expression '{cron}': {exc}; write five fields, e.g. '0 * * * *'") from None
 
 
+class SkippedStarts(logging.Filter):
+    """Counts, and keeps out of the log, APScheduler's warning for each start skipped while a run goes on.
+
+    APScheduler 3 logs "Execution of job ... skipped: maximum number of running instances reached"
+    at every tick a run outlasts: a run of an hour under --every 1m wrote 60 warnings. The daemon
+    says it once, when the run ends (RunLauncher.launch).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False (dropped) for the skipped-start warning, counted; True for everything else."""
+        if "maximum number of running instances reached" not in record.getMessage():
+            return True
+        with self._lock:
+            self.count += 1
+        return False
+
+    def take(self) -> int:
+        """The starts skipped since the last call."""
+        with self._lock:
+            count, self.count = self.count, 0
+        return count
+
+
 class RunLauncher:
     """Starts one run process at a time and stops it cleanly when the daemon stops."""
 
-    def __init__(self, global_args: Sequence[str]):
+    def __init__(self, global_args: Sequence[str], skipped: SkippedStarts | None = None):
         self.command = [sys.executable, "-m", "crawler", *global_args, "run", "--trigger", "schedule"]
         self.current: subprocess.Popen | None = None
         self.stopping = threading.Event()
         self.lock = threading.Lock()
+        self.skipped = skipped or SkippedStarts()
 
     def launch(self) -> None:
         """Run one crawl process to its end and log how it went (the job APScheduler calls)."""
@@ -64,6 +93,9 @@ class RunLauncher:
         code = self.current.wait()
         with self.lock:
             self.current = None
+        skipped = self.skipped.take()
+        if skipped:
+            log.info("%s scheduled start%s skipped while the run went on", skipped, "" if skipped == 1 else "s")
         if code == 0:
             log.info("run finished")
         elif code == EXIT_LOCKED:
@@ -97,7 +129,9 @@ def run_daemon(settings: Settings, global_args: Sequence[str], every: str | None
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    launcher = RunLauncher(global_args)
+    skipped = SkippedStarts()
+    logging.getLogger("apscheduler.scheduler").addFilter(skipped)
+    launcher = RunLauncher(global_args, skipped)
     scheduler = BlockingScheduler(
         job_defaults={
             "max_instances": 1,  # never two runs at once from this daemon

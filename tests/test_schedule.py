@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
 import re
 import shlex
@@ -336,3 +337,27 @@ def test_durations_are_at_most_ten_years(value: object) -> None:
     with pytest.raises(ValueError, match="is too long; a duration is at most 3650d"):
         parse_duration(value)  # type: ignore[arg-type]
     assert parse_duration("3650d") == 3650 * 86400
+
+
+def test_starts_skipped_during_a_long_run_are_one_line(gated: GatedServer, project: Project) -> None:
+    """Before: APScheduler logged a warning at every tick the run outlasted."""
+    project.seed("slow", gated.url("/article"), "A patient page.")
+    log_path = project.root / "daemon.log"
+    with log_path.open("w") as log:
+        daemon = start(project, "schedule", "--every", "1s", stderr=log)
+    try:
+        assert gated.reached.wait(timeout=60), log_path.read_text()
+        # The run is held open across ticks on purpose: what is tested is the ticks it outlasts.
+        threading.Event().wait(3.5)
+        gated.gate.set()
+        deadline = datetime.now() + timedelta(seconds=60)
+        while datetime.now() < deadline and "run finished" not in log_path.read_text():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                daemon.wait(timeout=0.2)  # a bounded wait on the daemon, which must not exit by itself
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=90)
+    err = log_path.read_text()
+    assert "maximum number of running instances" not in err
+    skipped = re.findall(r"INFO crawler\.schedule: (\d+) scheduled starts? skipped while the run went on", err)
+    assert len(skipped) == 1 and int(skipped[0]) >= 2, err
