@@ -645,3 +645,37 @@ def test_concurrent_per_domain_holds_without_a_download_delay(project: Project, 
     assert result.returncode == 0, result.stderr
     assert sum(server.hits[f"/page/{n}"] for n in range(6)) == 6
     assert server.peak_in_flight == per_domain
+
+
+BOOM_PIPELINE = '''\
+class Boom:
+    """A pipeline that fails on one seed, as a full disk would fail writing its capture."""
+
+    def process_item(self, item, spider=None):
+        if item["seed_id"] == "boom":
+            raise OSError(28, "No space left on device")
+        return item
+'''
+
+
+def test_an_item_that_cannot_be_archived_is_one_line_not_its_page(project: Project) -> None:
+    """Before: Scrapy logged "Error processing {...}" with the whole item (page body included) and a traceback."""
+    (project.root / "boom.py").write_text(BOOM_PIPELINE, encoding="utf-8")  # the crawl's cwd is importable
+    project.config.write_text(FAULT_CONFIG + "scrapy:\n  ITEM_PIPELINES:\n    boom.Boom: 100\n", encoding="utf-8")
+    server = FaultServer().start()
+    marker = "A sentence only the page body holds."
+    try:
+        page = article_page(EN_TITLE, [*EN_PARAGRAPHS, marker * 2000], lang="en")
+        boom_url = server.route("/boom", respond(200, page))
+        project.seed("boom", boom_url, seed_body(EN_TITLE, EN_PARAGRAPHS))
+        project.seed("healthy", server.route("/healthy", respond(200, HEALTHY)), seed_body(EN_TITLE, EN_PARAGRAPHS))
+        result = project.run("crawl")
+    finally:
+        server.stop()
+    assert result.returncode == 1
+    assert marker not in result.stderr and "Traceback" not in result.stderr
+    logged, last = result.stderr.splitlines()
+    assert re.fullmatch(r"\S+ \S+ \[crawler\.run\.crawl\] ERROR: " + re.escape(
+        f"could not archive boom ({boom_url}): OSError: [Errno 28] No space left on device"), logged), logged
+    assert last == "error: the run could not archive 1 response(s); first: OSError: [Errno 28] No space left on device"
+    assert [c["seed_id"] for c in project.rows("SELECT seed_id FROM captures")] == ["healthy"]

@@ -304,7 +304,7 @@ def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int]:
     """Run a worker until SIGTERM or SIGINT; returns its id and how many results it delivered."""
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.run.crawl import QUIET_LOGGERS
+    from crawler.run.crawl import QUIET_LOGGERS, ItemErrorLines
 
     connect(settings.cluster.redis_url).close()  # an unreachable Redis is one clear error, before Scrapy starts
     worker_id = new_worker_id()
@@ -312,6 +312,9 @@ def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int]:
     if not verbose:
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    if verbose < 2:
+        # One line per result that could not be sent, not the page body and a traceback.
+        logging.getLogger("scrapy.core.scraper").addFilter(ItemErrorLines("could not deliver"))
     crawler = process.create_crawler(WorkerSpider)
     errors: list[str] = []
     process.crawl(crawler).addErrback(lambda failure: errors.append(f"{type(failure.value).__name__}: {failure.value}"))

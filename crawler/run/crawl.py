@@ -39,6 +39,33 @@ QUIET_LOGGERS = (
 )
 
 
+class ItemErrorLines(logging.Filter):
+    """Scrapy's "Error processing {item}" records (the whole item, page body included, and a traceback)
+    dropped, or, given a verb, rewritten as one line: "VERB SEED (URL): Error: message"."""
+
+    def __init__(self, verb: str | None = None) -> None:
+        super().__init__()
+        from scrapy.logformatter import ITEMERRORMSG  # Scrapy only where a crawl runs
+
+        self.message = ITEMERRORMSG
+        self.verb = verb
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for Scrapy's item-error record (True, rewritten, with a verb); True for every other record."""
+        if record.msg != self.message:
+            return True
+        if self.verb is None:
+            return False
+        item = getattr(record, "item", None) or {}
+        error = record.exc_info[1] if record.exc_info else None
+        record.msg, record.args = "%s %s (%s): %s", (
+            self.verb, item.get("seed_id"), one_line(str(item.get("url"))),
+            one_line(f"{type(error).__name__}: {error}") if error else "unknown error",
+        )
+        record.exc_info = record.exc_text = None
+        return True
+
+
 class Target(NamedTuple):
     """A seed to fetch in this run: all the crawl keeps of it once the archive has its row."""
 
@@ -203,6 +230,12 @@ def select_seeds(seeds: Sequence[Seed], wanted: Sequence[str]) -> list[Seed]:
         s = not_ok[0]
         raise SeedError(f"seed {s.id} cannot be crawled: {s.problem}")
     return [by_id[w] for w in wanted]
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """text on one line, whitespace collapsed, at most limit characters (an ellipsis marks the cut)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def scrapy_settings(
@@ -544,6 +577,9 @@ def _run_scrapy(
         # Fetch failures are recorded as captures with a reason; their tracebacks are noise here.
         for name in QUIET_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    if verbose < 2:
+        # A megabyte page body per failed item, before: item_error below says it in one line.
+        logging.getLogger("scrapy.core.scraper").addFilter(ItemErrorLines())
     crawler = process.create_crawler(RevisitSpider)
     errors: list[str] = []
 
@@ -553,8 +589,9 @@ def _run_scrapy(
 
     def item_error(item: Any, response: Any, spider: Any, failure: Any) -> None:
         # A capture that could not be written is a broken run, not a skipped seed.
-        errors.append(f"{type(failure.value).__name__}: {failure.value}")
-        log.error("could not archive %s: %s", item.get("seed_id"), failure.value)
+        reason = one_line(f"{type(failure.value).__name__}: {failure.value}")
+        errors.append(reason)
+        log.error("could not archive %s (%s): %s", item.get("seed_id"), one_line(str(item.get("url"))), reason)
 
     crawler.signals.connect(item_scraped, signal=signals.item_scraped)
     crawler.signals.connect(item_error, signal=signals.item_error)
