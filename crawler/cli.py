@@ -13,6 +13,7 @@ import click
 
 from crawler import __version__
 from crawler.config import Settings, load_settings
+from crawler.display import printable
 from crawler.errors import CrawlerError
 from crawler.seeds import load_seeds
 from crawler.timefmt import local_time
@@ -39,6 +40,11 @@ class Context:
         return args + ["-v"] * self.verbose
 
 
+def echo(message: str = "", **kwargs: Any) -> None:
+    """click.echo for a line that may hold seed ids, titles, URLs or errors: control characters escaped."""
+    click.echo(printable(message), **kwargs)
+
+
 class CrawlerGroup(click.Group):
     """A group that turns CrawlerError into one line on stderr and the error's exit code."""
 
@@ -46,7 +52,7 @@ class CrawlerGroup(click.Group):
         try:
             return super().invoke(ctx)
         except CrawlerError as exc:
-            click.echo(f"error: {exc}", err=True)
+            echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -78,17 +84,17 @@ def seeds(obj: Context, as_json: bool, check: bool) -> None:
     else:
         for seed in found:
             where = seed.url if seed.status == "ok" else f"({seed.status}: {seed.problem})"
-            click.echo(f"{seed.id}\t{where}\t{seed.title or ''}")
+            echo(f"{seed.id}\t{where}\t{seed.title or ''}")
     counts = {status: sum(s.status == status for s in found) for status in ("ok", "no_url", "broken")}
-    click.echo(
+    echo(
         f"{len(found)} seeds: {counts['ok']} crawlable, {counts['no_url']} without URL, {counts['broken']} broken",
         err=True,
     )
     for seed in found:
         if seed.status == "ok" and seed.problem:
-            click.echo(f"warning: {seed.id}: {seed.problem}", err=True)
+            echo(f"warning: {seed.id}: {seed.problem}", err=True)
         elif seed.status == "broken":
-            click.echo(f"broken: {seed.path}: {seed.problem}", err=True)
+            echo(f"broken: {seed.path}: {seed.problem}", err=True)
     if check and counts["broken"]:
         sys.exit(1)
 
@@ -132,10 +138,10 @@ def crawl(obj: Context, seed_ids: tuple[str, ...]) -> None:
     finally:
         progress.finish()
     for line in summary.seed_warnings:
-        click.echo(line, err=True)
-    click.echo(summary.line())
+        echo(line, err=True)
+    echo(summary.line())
     for line in summary.failure_lines():
-        click.echo(line)
+        echo(line)
 
 
 class Progress:
@@ -176,7 +182,7 @@ class Progress:
         now = time.monotonic()
         if self.total >= self.MIN_SEEDS and now - self.last_line >= self.every and self.done < self.total:
             self.last_line = now
-            click.echo(
+            echo(
                 f"crawling: {self.done}/{self.total} seeds done ({self.failed} failed), "
                 f"{now - self.started:.0f} s so far",
                 file=self.stream,
@@ -204,18 +210,18 @@ def status(obj: Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    click.echo("seed\tlast_fetched\tlast_outcome\tversions\tsimilarity\turl\tlast_error")
+    echo("seed\tlast_fetched\tlast_outcome\tversions\tsimilarity\turl\tlast_error")
     for row in rows:
         similarity = "" if row["similarity_to_original"] is None else f"{row['similarity_to_original']:.3f}"
         outcome = row["last_outcome"] or ("no_url" if row["status"] == "no_url" else "never")
-        click.echo(
+        echo(
             f"{row['id']}\t{local_time(row['last_fetched'])}\t{outcome}\t{row['versions']}\t{similarity or '-'}"
             f"\t{row['url'] or '-'}\t{row['last_error'] or '-'}"
         )
     if not rows:
-        click.echo("no seeds in the archive yet: run 'crawler crawl' (or 'crawler demo' to see one)", err=True)
+        echo("no seeds in the archive yet: run 'crawler crawl' (or 'crawler demo' to see one)", err=True)
     elif not any(row["last_outcome"] for row in rows):
-        click.echo("nothing fetched yet: run 'crawler crawl'", err=True)
+        echo("nothing fetched yet: run 'crawler crawl'", err=True)
 
 
 @cli.command()
@@ -242,6 +248,7 @@ def diff(obj: Context, seed_id: str, from_: str, to: str, word_diff: bool) -> No
             color = None
         if ignored and not line.startswith("@@"):
             color = "bright_black"
+        line = printable(line)
         click.echo(click.style(line, fg=color) if color else line)
 
 
@@ -277,11 +284,11 @@ def run(obj: Context, trigger: str, fail_on_errors: bool) -> None:
     # Seed warnings repeat every run, so they wait for -v (or `crawler crawl`, which always shows them).
     if obj.verbose:
         for line in summary.seed_warnings:
-            click.echo(line, err=True)
+            echo(line, err=True)
     if obj.verbose or failed:
-        click.echo(summary.line(), err=True)
+        echo(summary.line(), err=True)
         for line in summary.failure_lines():
-            click.echo(line, err=True)
+            echo(line, err=True)
     if fail_on_errors and failed:
         sys.exit(1)
 
@@ -314,7 +321,7 @@ def add(obj: Context, urls: tuple[str, ...], title: str | None, url_file: Path |
         raise click.UsageError("--title names one seed: give one URL with it")
     results = add_urls(obj.settings(), obj.seeds_dir, obj.archive_dir, wanted, verbose=obj.verbose)
     for result in results:
-        click.echo(result.line(), err=bool(result.error))
+        echo(result.line(), err=bool(result.error))
     if any(result.error for result in results):
         sys.exit(1)
 
@@ -380,10 +387,10 @@ def changes(obj: Context, since: str, as_json: bool) -> None:
         click.echo(json.dumps(events, ensure_ascii=False, indent=2))
         return
     for event in events:
-        click.echo(event_line(event))
-    click.echo(f"{len(events)} changes since {local_time(start)}", err=True)
+        echo(event_line(event))
+    echo(f"{len(events)} changes since {local_time(start)}", err=True)
     if not events:
-        click.echo(
+        echo(
             "nothing changed in that time: try a longer --since (e.g. 30d), or see 'crawler status' for "
             "what the last runs fetched",
             err=True,
@@ -430,7 +437,7 @@ def export(obj: Context, seed_ids: tuple[str, ...], wacz_path: Path, since: str 
         store.close()
     title = "archive-crawler export" + (f": {', '.join(seed_ids)}" if seed_ids else "")
     summary = write_wacz(obj.archive_dir, wacz_path, records, pages, title)
-    click.echo(summary.line(), err=True)
+    echo(summary.line(), err=True)
 
 
 @cli.command()
@@ -452,12 +459,12 @@ def demo(obj: Context) -> None:
     click.echo("\nWhat happened (crawler changes):")
     order = {article.seed_id: n for n, article in enumerate(ARTICLES)}
     for event in sorted(events, key=lambda e: (order.get(e["seed_id"], len(order)), e["at"])):
-        click.echo("  " + event_line(event).split("\t", 1)[1].replace("\t", "  "))
+        echo("  " + event_line(event).split("\t", 1)[1].replace("\t", "  "))
     if latest and latest["version"] > 1:
         lines = seed_diff(obj.archive_dir, DIFF_SEED, str(latest["version"] - 1), "latest")
         click.echo(f"\nThe edit (crawler diff {DIFF_SEED} --from {latest['version'] - 1}):")
         for line in [lines[0], *(x for x in lines[1:] if x[:1] in "+-" and x[:3] not in ("+++", "---"))]:
-            click.echo("  " + line)
+            echo("  " + line)
     prefix = "" if obj.archive_dir == Path("archive") and obj.seeds_dir == Path("seeds") else (
         " ".join(obj.global_args()[:4]) + " "
     )
@@ -479,7 +486,7 @@ def worker(obj: Context) -> None:
     from crawler.cluster.worker import run_worker
 
     worker_id, delivered = run_worker(settings, obj.verbose)
-    click.echo(f"worker {worker_id}: {delivered} results delivered", err=True)
+    echo(f"worker {worker_id}: {delivered} results delivered", err=True)
 
 
 @cli.command()
@@ -495,7 +502,7 @@ def ingest(obj: Context, exit_when_idle: bool) -> None:
     logging.basicConfig(level=logging.INFO if obj.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     summary = run_ingest(settings, obj.archive_dir, obj.verbose, exit_when_idle=exit_when_idle)
-    click.echo(summary.line(), err=True)
+    echo(summary.line(), err=True)
 
 
 def _cluster_settings(obj: Context) -> Settings:
@@ -528,12 +535,12 @@ def main() -> None:
         message = unusable_archive_message(_archive_db_of(sys.argv), exc)
         if message is None or sys.argv.count("-v") > 1 or "-vv" in sys.argv:
             raise
-        click.echo(f"error: {message}", err=True)
+        echo(f"error: {message}", err=True)
         sys.exit(2)
     except Exception as exc:  # a bug or a broken install: one line, the traceback only when asked
         if sys.argv.count("-v") > 1 or "-vv" in sys.argv:
             raise
-        click.echo(
+        echo(
             f"error: {type(exc).__name__}: {' '.join(str(exc).split())} (the crawler itself failed; "
             "run again with -vv for the traceback)",
             err=True,

@@ -156,3 +156,24 @@ def test_summary_names_seeds_a_completed_run_never_reached() -> None:
         "  1 not fetched: the crawl never answered for them (they stay due); please report this with -vv output",
     ]
     assert RunSummary(1, 4, {"new_version": 4}, "completed").failure_lines() == []
+
+
+def test_control_characters_in_ids_titles_and_errors_are_printed_escaped(page_server, project) -> None:
+    """Before: printed raw: an escape sequence in a seed's file name or title reached the terminal, a
+    newline in a title split its row in two."""
+    url = page_server.page("/a", "<html><head><title>Fine</title></head><body><article><p>"
+                           + "Words of the article here. " * 30 + "</p></article></body></html>")
+    seed_id = "evil\x1b[2Jid"
+    (project.seeds / f"{seed_id}.md").write_text(
+        f'---\nurl: {url}\ntitle: "Two\\nlines \\e[31mred\\u202e"\n---\n\nWords of the article here.\n', encoding="utf-8")
+    (project.seeds / "gone\x07\nx.md").write_text(f"---\nurl: {url.replace('/a', '/missing')}\n---\n\nText.\n",
+                                               encoding="utf-8")
+    outputs = [project.run(*command) for command in (["seeds"], ["crawl"], ["status"], ["changes"])]
+    for result in outputs:
+        assert result.returncode == 0, result.stderr
+        for text in (result.stdout, result.stderr):
+            assert not any(ch in text for ch in "\x1b\x07\u202e"), text
+    listed = outputs[0].stdout.splitlines()
+    assert listed == [f"evil\\x1b[2Jid\t{url}\tTwo lines \\x1b[31mred\\u202e", f"gone\\x07\\nx\t{url.replace('/a', '/missing')}\tText."]
+    status = outputs[2].stdout.splitlines()
+    assert len(status) == 3 and status[1].startswith("evil\\x1b[2Jid\t") and status[2].startswith("gone\\x07\\nx\t")
