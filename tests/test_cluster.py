@@ -378,3 +378,36 @@ def test_the_writer_killed_mid_stream_resumes_where_it_stopped(redis_server, cou
     assert project.rows("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
     assert project.rows("SELECT status FROM runs") == [{"status": "completed"}]
     assert client.xlen("test:results") == 0 and client.xpending("test:results", "writers")["pending"] == 0
+
+
+def test_a_runaway_page_is_stopped_at_the_page_time_limit_in_the_cluster(redis_server, project: Project) -> None:
+    """Before: a worker extracted, and the writer analysed, with no time limit: a site's own noise pattern
+    that backtracks (or any page or library bug) held the only writer for good."""
+    from fault_server import FaultServer, respond
+    from pages import EN_PARAGRAPHS, article_page
+    from test_faults import RUNAWAY, RUNAWAY_CONFIG, extraction_workers
+
+    cluster_project(project, redis_server.url, crawl="  page_time_limit: 3\n")
+    project.config.write_text(project.config.read_text() + RUNAWAY_CONFIG, encoding="utf-8")
+    server = FaultServer().start()
+    project.seed("runaway", server.route("/runaway", respond(200, RUNAWAY)), "A page whose analysis runs away.")
+    healthy = article_page("Council approves library budget", EN_PARAGRAPHS, lang="en")
+    project.seed("healthy", server.route("/healthy", respond(200, healthy)), "A healthy page.")
+    worker = start(project, "worker")
+    writer = start(project, "ingest")
+    try:
+        wait_for(workers_alive(redis_server, 1), 60, "the worker to register", (worker,))
+        enqueued = project.run("-v", "run")
+        assert enqueued.returncode == 0, enqueued.stderr
+        wait_for(run_finished(project, 1), 120, "run 1 to be written", (worker, writer))
+        # The worker's extraction ran in a page pool (processes under the worker's forkserver).
+        assert extraction_workers(worker.pid), "no extraction process under the worker"
+    finally:
+        logs = stop([worker, writer])
+        server.stop()
+    assert worker.returncode == 0 and writer.returncode == 0, logs
+    captures = {c["seed_id"]: c for c in project.rows("SELECT * FROM captures")}
+    assert captures["healthy"]["outcome"] == "new_version"
+    assert (captures["runaway"]["outcome"], captures["runaway"]["error"]) == (
+        "failed", "extraction and change analysis stopped after 3 s (crawl.page_time_limit); the page is kept in the WARC file")
+    assert captures["runaway"]["warc_filename"], "the response is in the WARC file"

@@ -73,7 +73,10 @@ class Writer:
         store = Store.in_archive(archive_dir)  # creates or migrates the archive if needed
         self.db_path = store.path
         store.close()
-        scrapy = ScrapySettings(scrapy_settings(settings, self.db_path, 0, verbose, 0))
+        # Change analysis (noise patterns, diffs) in one pool process under crawl.page_time_limit, as in a
+        # local run: a site's own pattern that backtracks must not stall the only writer.
+        workers = 0 if settings.crawl.extract_workers == 0 else 1
+        scrapy = ScrapySettings(scrapy_settings(settings, self.db_path, 0, verbose, workers))
         # The pipeline needs a crawler only for its settings and stats: both are real Scrapy objects.
         crawler = SimpleNamespace(settings=scrapy)
         crawler.stats = MemoryStatsCollector(crawler)

@@ -13,6 +13,7 @@ recorded here, as received (before decompression), redirect hops included.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ from crawler.config import Settings
 from crawler.changes.intervals import parse_duration
 from crawler.extract.article import SiteProfile, decode_html, extract
 from crawler.extract.fingerprint import rules_salt
+from crawler.extract.pool import PagePool, PageTimeout, WorkerDied, exit_with
 from crawler.fetch.spider import RevisitSpider
 from crawler.warc import payload_digest
 from crawler.fetch.warc_recorder import _pairs
@@ -221,12 +223,24 @@ def pre_extract(
     return vars(extracted).copy() if extracted else None
 
 
+def _pre_extract_in_pool(
+    item: dict[str, Any], profiles: list[SiteProfile], known_payload: str | None, known_fingerprint: str | None,
+    salt: str,
+) -> tuple[dict[str, Any] | None | bool, str | None]:
+    """pre_extract() in a pool process: its result, and the reader fingerprint it set on (this copy of) item."""
+    return pre_extract(item, profiles, known_payload, known_fingerprint, salt), item.get("reader_fingerprint")
+
+
 class ResultPipeline:
-    """Extract in the worker, then deliver the result to the stream."""
+    """Extract in the worker (in a page pool, under crawl.page_time_limit), then deliver the result to the stream."""
 
     def __init__(self, profiles: list[SiteProfile]):
         self.profiles = profiles
         self.salt = ""
+        self.workers = 0
+        self.page_time_limit: float | None = None
+        self.pool: PagePool | None = None
+        self._pool_gate: asyncio.Semaphore | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ResultPipeline":
@@ -234,16 +248,55 @@ class ResultPipeline:
         pipeline = cls(profiles)
         # The writer's salt (crawler/run/pipeline.py): the same rules give the same fingerprints.
         pipeline.salt = rules_salt(tuple(profiles), removal, noise)
+        pipeline.workers = crawler.settings.getint("ARCHIVE_EXTRACT_WORKERS")
+        pipeline.page_time_limit = crawler.settings.getfloat("ARCHIVE_PAGE_TIME_LIMIT") or None
         pipeline.crawler = crawler
         return pipeline
 
-    def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
+    def open_spider(self, spider: Any = None) -> None:
+        """Start the page pool (its processes start with the first pages and end with this worker)."""
+        if self.workers > 0:
+            from crawler.run.pipeline import extraction_context
+
+            self.pool = PagePool(self.workers, extraction_context(True), initializer=exit_with,
+                                 initargs=(os.getpid(),), limit=self.page_time_limit)
+
+    def close_spider(self, spider: Any = None) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+    async def _extract(self, item: dict[str, Any], task: dict[str, Any]) -> dict[str, Any] | None | bool:
+        """pre_extract() under the page limit: a page past it, or one that kills two pool processes, gets an
+        error instead (the writer records it failed, like a local run); without a pool, in this process."""
+        args = (item, self.profiles, task.get("known_payload"), task.get("known_fingerprint"), self.salt)
+        if self.pool is None:
+            return pre_extract(*args)
+        if self._pool_gate is None:
+            self._pool_gate = asyncio.Semaphore(self.pool.size)
+        async with self._pool_gate:
+            for _attempt in (1, 2):
+                try:
+                    # From a thread, as in the local pipeline: the wait for an answer blocks.
+                    extracted, fingerprint = await asyncio.to_thread(self.pool.run, _pre_extract_in_pool, *args)
+                except PageTimeout:
+                    item["error"] = (f"extraction and change analysis stopped after {self.page_time_limit:g} s "
+                                     "(crawl.page_time_limit); the page is kept in the WARC file")
+                    return False
+                except WorkerDied as exc:
+                    reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
+                    continue
+                if fingerprint is not None:
+                    item["reader_fingerprint"] = fingerprint
+                return extracted
+        item["error"] = reason
+        return False
+
+    async def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
         spider = spider or self.crawler.spider
         task = item.pop("task")
         exchanges = item.pop("warc_records", [])
         final = item.get("warc") is not None
-        extracted = pre_extract(item, self.profiles, task.get("known_payload"), task.get("known_fingerprint"),
-                                self.salt)
+        extracted = await self._extract(item, task)
         if extracted is not False:
             item["extracted"] = extracted
         elif task.get("known_fingerprint") and item.get("reader_fingerprint") == task["known_fingerprint"]:
@@ -268,7 +321,10 @@ def worker_settings(settings: Settings, worker_id: str, verbose: int = 0) -> dic
     from crawler.run.crawl import scrapy_settings
     from crawler.scrapy_settings import WARC_WRITER
 
-    result = scrapy_settings(settings, Path(os.devnull), 0, verbose, 0)
+    # Extraction in a page pool, as in a local run: no page may hold a worker past crawl.page_time_limit.
+    wanted = settings.crawl.extract_workers
+    pool_size = (os.cpu_count() or 1) if wanted == "auto" else int(wanted)
+    result = scrapy_settings(settings, Path(os.devnull), 0, verbose, pool_size)
     cluster = settings.cluster
     middlewares = dict(result["DOWNLOADER_MIDDLEWARES"])
     # The writer (ingest) archives what workers send; a worker writes no WARC file of its own.
