@@ -18,8 +18,8 @@ import re
 import zlib
 from bisect import bisect_right
 from collections import Counter
-from itertools import accumulate, compress
 from dataclasses import dataclass
+from itertools import accumulate, compress
 
 from crawler.changes.noise import BUILTIN_NOISE, Noise
 from crawler.changes.normalise import clean_text, fold_clean, split_sentences
