@@ -210,6 +210,14 @@ class WarcWriterFiles:
         writer.write_record(writer.create_warcinfo_record(self.filename, info))
         self._append(buffer.getvalue())
 
+    def _file_gone(self) -> bool:
+        """True when the open file was deleted or moved away: records written to it would be lost with it."""
+        # A long-running writer (the cluster's ingest) keeps one file open across runs.
+        try:
+            return os.stat(self.directory / self.filename).st_ino != os.fstat(self.file.fileno()).st_ino
+        except OSError:
+            return True
+
     def _sync_directory(self) -> None:
         """fsync the folder so the new file's name survives a crash too."""
         fd = os.open(self.directory, os.O_RDONLY)
@@ -234,7 +242,7 @@ class WarcWriterFiles:
     def write(self, exchange: Exchange, previous: StoredPayload | None = None) -> WrittenRecord:
         """Archive one exchange: a request record, then a response record, or a revisit record when
         the payload equals the URL's last stored payload (or the server answered 304)."""
-        if self.file is None or self.file.tell() >= self.rotate_bytes:
+        if self.file is None or self.file.tell() >= self.rotate_bytes or self._file_gone():
             self.close()
             self._open()
         response_headers = [(k, v) for k, v in exchange.response_headers if k.lower() not in DROPPED_RESPONSE_HEADERS]
@@ -299,7 +307,7 @@ class WarcWriterFiles:
 
     def write_resource(self, uri: str, mime: str, body: bytes, concurrent_to: str | None = None) -> WrittenRecord:
         """Archive a resource record (a screenshot, target urn:view:<page URL>): no HTTP, just the bytes."""
-        if self.file is None or self.file.tell() >= self.rotate_bytes:
+        if self.file is None or self.file.tell() >= self.rotate_bytes or self._file_gone():
             self.close()
             self._open()
         date = _warc_date()

@@ -411,3 +411,41 @@ def test_a_runaway_page_is_stopped_at_the_page_time_limit_in_the_cluster(redis_s
     assert (captures["runaway"]["outcome"], captures["runaway"]["error"]) == (
         "failed", "extraction and change analysis stopped after 3 s (crawl.page_time_limit); the page is kept in the WARC file")
     assert captures["runaway"]["warc_filename"], "the response is in the WARC file"
+
+
+def test_the_writer_heals_a_deleted_warc_file(redis_server, counting, project: Project) -> None:
+    """Before: later unchanged captures wrote revisit records pointing at the payload in the lost file."""
+    cluster_project(project, redis_server.url)
+    seeds = ["s0", "s1"]
+    for n, seed in enumerate(seeds):
+        project.seed(seed, counting.url(f"/a/{n}"), f"Article {n}")
+    worker = start(project, "worker")
+    writer = start(project, "ingest")
+
+    def run(run_id: int) -> dict[str, dict]:
+        enqueued = project.run("-v", "run")
+        assert enqueued.returncode == 0, enqueued.stderr
+        wait_for(run_finished(project, run_id), 120, f"run {run_id} to be written", (worker, writer))
+        # Due again at once: the next run revisits both pages.
+        conn = project.db()
+        conn.execute("UPDATE seeds SET next_due_at = '2000-01-01T00:00:00+00:00'")
+        conn.commit()
+        conn.close()
+        return {r["seed_id"]: r for r in project.rows(
+            "SELECT c.seed_id, w.* FROM captures c JOIN warc_records w ON w.record_id = c.warc_record_id "
+            "WHERE c.run_id = ?", run_id)}
+
+    try:
+        wait_for(workers_alive(redis_server, 1), 60, "the worker to register", (worker,))
+        run(1)
+        for path in (project.archive / "warc").glob("*.warc.gz"):
+            path.unlink()
+        second = run(2)
+        third = run(3)
+    finally:
+        logs = stop([worker, writer])
+    assert worker.returncode == 0 and writer.returncode == 0, logs
+    for seed in seeds:
+        assert second[seed]["record_type"] == "response", "the lost payload is written whole again"
+        assert read_record(project.archive / "warc" / second[seed]["filename"], second[seed]["offset"]).body
+        assert (third[seed]["record_type"], third[seed]["refers_to"]) == ("revisit", second[seed]["record_id"])
