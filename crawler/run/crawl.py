@@ -365,8 +365,9 @@ def with_rendering(options: dict[str, Any], settings: Settings, schemes: set[str
         scheme: handler for scheme, handler in extra["DOWNLOAD_HANDLERS"].items()
         if handler is None or scheme in schemes
     }
-    # The `scrapy:` section still has the last word.
-    return {**options, **{k: v for k, v in extra.items() if k not in settings.scrapy}}
+    # Mappings merged as the `scrapy:` section's are (a user's DOWNLOAD_HANDLERS no longer drops the
+    # browser's handler), and that section still has the last word.
+    return merged_scrapy_settings(merged_scrapy_settings(options, extra), settings.scrapy)
 
 
 def seed_interval_of(settings: Settings, seed: Seed, warnings: list[str] | None = None) -> float:
