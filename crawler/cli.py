@@ -523,23 +523,19 @@ def _cluster_settings(obj: Context) -> Settings:
 
 def main() -> None:
     """Entry point of the `crawler` console script: any failure is one line on stderr."""
-    import sqlite3
-
     try:
         # Standalone mode: click reports usage errors and turns Ctrl-C into "Aborted!" itself.
         cli(prog_name="crawler")
-    except sqlite3.DatabaseError as exc:
-        # A database damaged (or made read-only) where a command reads or writes it, past opening.
-        from crawler.archive.store import unusable_archive_message
-
-        message = unusable_archive_message(_archive_db_of(sys.argv), exc)
-        if message is None or sys.argv.count("-v") > 1 or "-vv" in sys.argv:
-            raise
-        echo(f"error: {message}", err=True)
-        sys.exit(2)
     except Exception as exc:  # a bug or a broken install: one line, the traceback only when asked
         if sys.argv.count("-v") > 1 or "-vv" in sys.argv:
             raise
+        from crawler.archive.store import unusable_archive_message
+
+        # A database damaged (or made read-only) where a command reads or writes it, past opening.
+        message = unusable_archive_message(_archive_db_of(sys.argv), exc)
+        if message is not None:
+            echo(f"error: {message}", err=True)
+            sys.exit(2)
         echo(
             f"error: {type(exc).__name__}: {' '.join(str(exc).split())} (the crawler itself failed; "
             "run again with -vv for the traceback)",

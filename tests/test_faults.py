@@ -652,7 +652,7 @@ class Boom:
     """A pipeline that fails on one seed, as a full disk would fail writing its capture."""
 
     def process_item(self, item, spider=None):
-        if item["seed_id"] == "boom":
+        if (item.seed_id if hasattr(item, "seed_id") else item["seed_id"]) == "boom":
             raise OSError(28, "No space left on device")
         return item
 '''
@@ -675,7 +675,7 @@ def test_an_item_that_cannot_be_archived_is_one_line_not_its_page(project: Proje
     assert result.returncode == 1
     assert marker not in result.stderr and "Traceback" not in result.stderr
     logged, last = result.stderr.splitlines()
-    assert re.fullmatch(r"\S+ \S+ \[crawler\.run\.crawl\] ERROR: " + re.escape(
+    assert re.fullmatch(r"\S+ \S+ \[crawler\.run\.\w+\] ERROR: " + re.escape(
         f"could not archive boom ({boom_url}): OSError: [Errno 28] No space left on device"), logged), logged
     assert last == "error: the run could not archive 1 response(s); first: OSError: [Errno 28] No space left on device"
     assert [c["seed_id"] for c in project.rows("SELECT seed_id FROM captures")] == ["healthy"]

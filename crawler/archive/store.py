@@ -347,7 +347,7 @@ _UNUSABLE_ERRORS = frozenset(
 CORE_TABLES = frozenset({"seeds", "runs", "captures", "versions", "diffs"})
 
 
-def unusable_archive_message(path: Path, exc: sqlite3.Error) -> str | None:
+def unusable_archive_message(path: Path, exc: BaseException) -> str | None:
     """One line saying why the archive database at path cannot be used and what to do, for the SQLite
     errors that mean so (damaged, not a database, read-only, ...); None for any other error."""
     name = getattr(exc, "sqlite_errorname", "")
