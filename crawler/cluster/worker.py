@@ -35,7 +35,7 @@ from crawler.extract.article import SiteProfile, decode_html, extract
 from crawler.extract.fingerprint import rules_salt
 from crawler.fetch.spider import RevisitSpider
 from crawler.warc import payload_digest
-from crawler.fetch.warc_recorder import _pairs
+from crawler.fetch.warc_recorder import header_pairs
 
 from crawler.cluster.queue import Queue, connect, encode_message
 
@@ -176,10 +176,10 @@ class ExchangeRecorderMiddleware:
         exchange = {
             "url": response.url,
             "method": request.method,
-            "request_headers": _pairs(request.headers),
+            "request_headers": header_pairs(request.headers),
             "status": response.status,
             "protocol": response.protocol or "HTTP/1.1",
-            "response_headers": _pairs(response.headers),
+            "response_headers": header_pairs(response.headers),
             "body": response.body,
             "ip_address": str(response.ip_address) if response.ip_address else None,
         }

@@ -330,8 +330,10 @@ class RenderMiddleware:
 class ArchiveBrowser:
     """One chromium for the crawl, launched at the first screenshot, showing archived pages from memory."""
 
-    def __init__(self, render: Mapping[str, Any]):
+    def __init__(self, render: Mapping[str, Any], lazy_attributes: Sequence[str] = ()):
         self.render = dict(render)
+        # The attributes lazy loaders read image URLs from (the extract stage's list, handed in).
+        self.lazy_attributes = list(lazy_attributes)
         self._playwright = None
         self._browser = None
         self._lock = asyncio.Lock()
@@ -381,11 +383,9 @@ class ArchiveBrowser:
                     await page.goto(page_url, wait_until="load", timeout=timeout_ms)
                 except Exception as exc:  # a page whose scripts never let 'load' fire is shot as it stands
                     log.debug("archived page %s did not finish loading: %s", page_url, exc)
-                from crawler.extract.requisites import LAZY_ATTRIBUTES
-
                 if scripts:
                     # The archived images are all in memory: no scrolling, just lazy sources made eager.
-                    await page.evaluate(UNLAZY_SCRIPT, list(LAZY_ATTRIBUTES))
+                    await page.evaluate(UNLAZY_SCRIPT, self.lazy_attributes)
                     await page.evaluate(IMAGES_SCRIPT, 1000)
                 shot = await screenshot(page, int(self.render.get("max_screenshot_height") or 20000),
                                         self.render.get("screenshot_format") or "png")

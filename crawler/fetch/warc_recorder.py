@@ -13,19 +13,31 @@ only requests the spider made for a seed (and their redirects and retries) are.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 from scrapy import signals
 from scrapy.http import Request, Response
+from scrapy.utils.misc import load_object
 
-from crawler.archive.store import Store
 from crawler.warc import Exchange, StoredPayload, WarcWriterFiles, payload_digest
 
 # Request meta key of a page requisite (crawler/run/requisite_fetcher.py): the seed whose article loads it.
 REQUISITE_META = "requisite_of"
 
 
-def _pairs(headers: Any) -> list[tuple[str, str]]:
+class FetchHistory(Protocol):
+    """What the recorder reads of earlier runs; the run passes the archive's Store (WARC_HISTORY setting).
+
+    The fetch stage never imports the archive: the class comes by dotted path, as Scrapy's own components do.
+    """
+
+    def last_payloads(self) -> dict[str, dict[str, Any]]: ...
+    def validators(self) -> dict[str, dict[str, Any]]: ...
+    def payload_by_digest(self, digest: str) -> dict[str, Any] | None: ...
+    def close(self) -> None: ...
+
+
+def header_pairs(headers: Any) -> list[tuple[str, str]]:
     """Scrapy Headers as (name, value) text pairs, one per value."""
     return [
         (name.decode("latin-1"), value.decode("latin-1"))
@@ -37,16 +49,19 @@ def _pairs(headers: Any) -> list[tuple[str, str]]:
 class WarcArchiveMiddleware:
     """Archive each seed response in WARC and send If-None-Match / If-Modified-Since from the last capture."""
 
-    def __init__(self, db_path: str, writer: WarcWriterFiles | None):
+    def __init__(self, db_path: str, writer: WarcWriterFiles | None,
+                 history: Callable[..., FetchHistory] | None = None):
         self.db_path = db_path
         self.writer = writer
+        # Opens the archive's record of earlier runs: history(path, create=False).
+        self.history = history
         # URL -> the response record holding its last stored payload; kept current during the run.
         self.payloads: dict[str, StoredPayload] = {}
         # Requested URL -> ETag / Last-Modified of its last successful capture.
         self.validators: dict[str, dict[str, Any]] = {}
         # Payload digest -> the requisite response record holding it (this run's; older ones from the store).
         self.by_digest: dict[str, StoredPayload] = {}
-        self._store: Store | None = None
+        self._store: FetchHistory | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "WarcArchiveMiddleware":
@@ -63,14 +78,17 @@ class WarcArchiveMiddleware:
                     "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
                 },
             )
-        middleware = cls(settings["ARCHIVE_DB"], writer)
+        history = load_object(settings["WARC_HISTORY"]) if settings.get("WARC_HISTORY") else None
+        middleware = cls(settings["ARCHIVE_DB"], writer, history)
         crawler.signals.connect(middleware.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(middleware.spider_closed, signal=signals.spider_closed)
         return middleware
 
     def spider_opened(self, spider: Any = None) -> None:
         """Load the last stored payload of every URL and the validators of every seed URL."""
-        store = Store(Path(self.db_path), create=False)
+        if self.history is None:
+            return
+        store = self.history(Path(self.db_path), create=False)
         try:
             self.payloads = {
                 uri: StoredPayload(uri, row["date"], row["record_id"], row["payload_digest"])
@@ -122,9 +140,9 @@ class WarcArchiveMiddleware:
         if previous is not None and previous.digest == digest:
             return previous
         known = self.by_digest.get(digest)
-        if known is None:
+        if known is None and self.history is not None:
             if self._store is None:
-                self._store = Store(Path(self.db_path), create=False)
+                self._store = self.history(Path(self.db_path), create=False)
             row = self._store.payload_by_digest(digest)
             if row is not None:
                 known = self.by_digest[digest] = StoredPayload(
@@ -155,10 +173,10 @@ class WarcArchiveMiddleware:
         exchange = Exchange(
             url=response.url,
             method=request.method,
-            request_headers=_pairs(request.headers),
+            request_headers=header_pairs(request.headers),
             status=response.status,
             protocol=response.protocol or "HTTP/1.1",
-            response_headers=_pairs(response.headers),
+            response_headers=header_pairs(response.headers),
             body=response.body,
             ip_address=str(response.ip_address) if response.ip_address else None,
         )

@@ -270,6 +270,9 @@ def scrapy_settings(
         "HEADERS_MAX_COUNT": crawl.max_headers,
         "HEADERS_MAX_BYTES": crawl.max_header_bytes,
         "WARC_ENABLED": settings.warc.enabled,
+        # The archive's record of earlier runs, for revisit records and conditional GET (by dotted path:
+        # the fetch stage never imports the archive).
+        "WARC_HISTORY": "crawler.archive.store.Store",
         "WARC_DIR": str(db_path.parent / WARC_DIR_NAME),
         "WARC_OPERATOR": settings.warc.operator,
         "WARC_ROTATE_BYTES": settings.warc.rotate_bytes,

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from crawler.extract.article import SiteProfile, decode_html
 from crawler.run.requisite_fetcher import RequisiteFetcher
-from crawler.extract.requisites import find_requisites, image_size
+from crawler.extract.requisites import LAZY_ATTRIBUTES, find_requisites, image_size
 from crawler.warc import WarcWriterFiles
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class EvidenceCollector:
         if self.render.get("screenshots") and self.render.get("available") and warc_dir is not None:
             from crawler.fetch.browser import ArchiveBrowser
 
-            self.browser = ArchiveBrowser(self.render)
+            self.browser = ArchiveBrowser(self.render, LAZY_ATTRIBUTES)
 
     @classmethod
     def from_settings(cls, crawler: Any) -> "EvidenceCollector":
