@@ -235,7 +235,7 @@ AWKWARD_IDS = ["two words", "档案 笔记", "what? #1", "50% off"]
 def awkward(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive of seeds with awkward ids and one whose front matter URL is javascript: (no crawl needed)."""
     from conftest import Project
-    from crawler.run.crawl import seed_row
+    from crawler.run.seeding import seed_row
     from crawler.seeds import load_seeds
     from crawler.archive.store import Store
 

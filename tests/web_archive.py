@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import SHIPPED_SEEDS, TEST_CONFIG, PageServer, Project
-from crawler.run.crawl import seed_row
+from crawler.run.seeding import seed_row
 from crawler.seeds import load_seeds
 from crawler.archive.store import Store
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page

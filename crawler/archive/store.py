@@ -1067,10 +1067,58 @@ class Store:
         return rows[0] if rows else None
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
-        """Rows of a read-only query as dicts (for the CLI and tests)."""
+        """Rows of a read-only query as dicts (for tests and benchmarks: code asks through a named method)."""
         return self.db.query(sql, list(params))
 
+    # -- the cluster's coordinator and writer ----------------------------------
+
+    def latest_version_id(self, seed_id: str) -> int | None:
+        """The id of the seed's newest version, or None."""
+        row = self.db.execute(
+            "SELECT id FROM versions WHERE seed_id = ? ORDER BY version DESC LIMIT 1", [seed_id]
+        ).fetchone()
+        return row[0] if row else None
+
+    def seed_validators(self, seed_id: str, url: str) -> dict[str, Any] | None:
+        """As validators(), for one seed's URL: its last successful capture that carried a validator."""
+        # By seed (the captures_seed index), not by URL alone: captures has no index on url, and a
+        # per-URL lookup would scan every capture for every seed enqueued.
+        rows = list(self.db.query(
+            """
+            SELECT etag, last_modified FROM captures
+            WHERE seed_id = ? AND url = ? AND (outcome IN ('new_version', 'unchanged')
+                  OR (outcome = 'not_modified' AND (etag IS NOT NULL OR last_modified IS NOT NULL)))
+            ORDER BY id DESC LIMIT 1
+            """, [seed_id, url]))
+        return rows[0] if rows else None
+
+    def running_run_ids(self) -> list[int]:
+        """The runs still marked running."""
+        return [row[0] for row in self.db.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()]
+
+    def has_capture(self, run_id: int, seed_id: str) -> bool:
+        """True when the run has a capture of the seed already (a result delivered twice)."""
+        # Through the seed's captures (a few per year), not the run's (all of them): "+run_id" keeps
+        # SQLite from choosing the captures_run index, which would make each check cost a run's size.
+        return self.db.execute(
+            "SELECT 1 FROM captures WHERE seed_id = ? AND +run_id = ? LIMIT 1", [seed_id, run_id]
+        ).fetchone() is not None
+
+    def last_payload(self, uri: str) -> dict[str, Any] | None:
+        """The response record holding uri's last stored payload (what a revisit record refers to)."""
+        rows = list(self.db.query(
+            "SELECT target_uri, date, record_id, payload_digest FROM warc_records "
+            "WHERE target_uri = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1", [uri]))
+        return rows[0] if rows else None
+
     # -- crawler add -----------------------------------------------------------
+
+    def newest_capture(self, seed_id: str) -> dict[str, Any] | None:
+        """Outcome and error of the seed's newest capture row, or None."""
+        rows = list(self.db.query(
+            "SELECT outcome, error FROM captures WHERE seed_id = ? ORDER BY id DESC LIMIT 1", [seed_id]))
+        return rows[0] if rows else None
+
 
     def record_original_diff(self, version_id: int, diff: DiffRecord) -> None:
         """Store a version's diff against an original set after it was captured (crawler add)."""

@@ -265,7 +265,7 @@ class ResultPipeline:
 
 def worker_settings(settings: Settings, worker_id: str, verbose: int = 0) -> dict[str, Any]:
     """Scrapy settings of a worker: the local crawl's, with the archive parts swapped for Redis ones."""
-    from crawler.run.crawl import scrapy_settings
+    from crawler.run.scrapy_settings import scrapy_settings
 
     result = scrapy_settings(settings, Path(os.devnull), 0, verbose, 0)
     cluster = settings.cluster
@@ -302,7 +302,7 @@ def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int]:
     """Run a worker until SIGTERM or SIGINT; returns its id and how many results it delivered."""
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.run.crawl import QUIET_LOGGERS
+    from crawler.run.scrapy_settings import QUIET_LOGGERS
 
     connect(settings.cluster.redis_url).close()  # an unreachable Redis is one clear error, before Scrapy starts
     worker_id = new_worker_id()
