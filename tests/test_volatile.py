@@ -14,7 +14,8 @@ from crawler.changes.outcome import analyse
 from crawler.cli import cli
 from crawler.inspection.diff import word_diff_lines
 from crawler.model import CaptureRecord, VersionRecord
-from crawler.archive.store import MIGRATIONS, SCHEMA_VERSION, Store, _statements
+from crawler.archive.schema import MIGRATIONS, SCHEMA_VERSION, statements
+from crawler.archive.store import Store
 from crawler.changes.normalise import markdown_to_text
 from crawler.changes.versions import IGNORED_HUNK, diff_texts, ignorable_changes, sentences
 from crawler.changes.volatile import volatile_change
@@ -207,7 +208,7 @@ def test_migration_rehashes_versions_and_keeps_the_comparison_hash(tmp_path: Pat
     path = tmp_path / "archive.db"
     conn = sqlite3.connect(path)
     for sql in MIGRATIONS[:step]:
-        for statement in _statements(sql):
+        for statement in statements(sql):
             conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {step}")
     text = "第一句。第二句，阅读 1234。"
