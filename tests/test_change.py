@@ -13,6 +13,7 @@ import pytest
 
 from conftest import PageServer, Project
 from crawler.changes.outcome import analyse
+from crawler.model import RawResponse
 from crawler.config import load_settings
 from crawler.errors import ConfigError
 from crawler.changes.noise import BUILTIN_NOISE, NO_NOISE, NoiseRules
@@ -218,10 +219,10 @@ def test_shipped_config_has_the_change_section() -> None:
     assert settings.change.builtin_noise is True and settings.change.ignore == {}
 
 
-def raw_item(url: str, html: str) -> dict:
+def raw_item(url: str, html: str) -> RawResponse:
     """A spider item for analyse(): a 200 response with this HTML."""
-    return {"seed_id": "s", "url": url, "status": 200, "headers": {"content-type": ["text/html; charset=utf-8"]},
-            "body": html.encode("utf-8")}
+    return RawResponse(seed_id="s", url=url, status=200, headers={"content-type": ["text/html; charset=utf-8"]},
+                       body=html.encode("utf-8"))
 
 
 def test_version_hashed_before_noise_rules_is_still_unchanged() -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from crawler.changes.outcome import analyse
 from crawler.cli import cli
 from crawler.inspection.diff import word_diff_lines
-from crawler.model import CaptureRecord, VersionRecord
+from crawler.model import CaptureRecord, RawResponse, VersionRecord
 from crawler.archive.schema import MIGRATIONS, SCHEMA_VERSION, statements
 from crawler.archive.store import Store
 from crawler.changes.normalise import markdown_to_text
@@ -108,10 +108,10 @@ def test_an_edit_beside_a_counter_is_counted_and_the_counter_still_ignored() -> 
     assert ["delete", first[2:4]] in changed[1]["words"] and ["insert", "××"] in changed[1]["words"]
 
 
-def raw_item(html: str) -> dict:
+def raw_item(html: str) -> RawResponse:
     """A spider item for analyse(): a 200 response with this HTML."""
-    return {"seed_id": "s", "url": "http://127.0.0.1:9/a", "status": 200,
-            "headers": {"content-type": ["text/html; charset=utf-8"]}, "body": html.encode("utf-8")}
+    return RawResponse(seed_id="s", url="http://127.0.0.1:9/a", status=200,
+                       headers={"content-type": ["text/html; charset=utf-8"]}, body=html.encode("utf-8"))
 
 
 WITH_NUMBER = [EN_PARAGRAPHS[0], "The budget grew by 12 percent this year.", *EN_PARAGRAPHS[1:]]

@@ -30,6 +30,7 @@ from crawler.config import Settings
 from crawler.errors import CrawlerError, RunLockedError
 from crawler.archive.lock import archive_lock
 from crawler.archive.store import Store
+from crawler.model import RawResponse
 from crawler.warc import WARC_DIR_NAME, Exchange, StoredPayload, WarcWriterFiles
 
 from crawler.cluster.queue import GROUP, Queue, decode_message
@@ -108,27 +109,27 @@ class Writer:
         if b"lost" in fields:
             task = json.loads(fields[b"lost"])
             attempts = int(fields.get(b"attempts", b"0"))
-            item = {
-                "seed_id": task["seed"], "url": task["url"], "final_url": task["url"], "status": None,
-                "headers": {}, "body": b"", "redirects": [], "warc": None, "warc_records": [],
-                "error": f"no result: {attempts} workers took this page and none delivered it "
-                         "(killed or hung on it; see cluster.lease and cluster.max_attempts)",
-            }
+            item = RawResponse(
+                seed_id=task["seed"], url=task["url"], final_url=task["url"],
+                error=f"no result: {attempts} workers took this page and none delivered it "
+                      "(killed or hung on it; see cluster.lease and cluster.max_attempts)",
+            )
             exchanges: list[dict[str, Any]] = []
             final = False
         else:
             message = decode_message(fields[b"result"])
-            task, item, exchanges = message["task"], message["item"], message["exchanges"]
+            task, exchanges = message["task"], message["exchanges"]
+            item = RawResponse.from_message(message["item"])
             final = message["final_exchange"]
             if message["same_body"]:
-                item["body"] = exchanges[-1]["body"]
+                item.body = exchanges[-1]["body"]
         run_id, seed_id = int(task["run"]), task["seed"]
         if self.store.has_capture(run_id, seed_id):
             self.summary.duplicates += 1
             return run_id, seed_id
         records = self._write_warc(exchanges)
-        item["warc_records"] = records
-        item["warc"] = records[-1] if final and records else None
+        item.warc_records = records
+        item.warc = records[-1] if final and records else None
         self.pipeline.run_id = run_id
         self.loop.run_until_complete(self.pipeline.process_item(item))
         if b"lost" in fields:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from crawler.changes.outcome import analyse, needs_extraction, page_fingerprint, rules_from_settings
+from crawler.changes.outcome import analyse, fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings
 from crawler.changes.intervals import RevisitPolicy, account_key, next_state, publication_time
 from crawler.extract.article import BUILTIN_PROFILES, SiteProfile
 from crawler.extract.fingerprint import rules_salt
@@ -17,6 +18,7 @@ from crawler.extract.pool import PagePool, PageTimeout, WorkerDied, exit_with
 from crawler.changes.removal import RemovalRules
 from crawler.changes.seed_state import DEFAULT_CONFIRM
 from crawler.archive.store import Store
+from crawler.model import RawResponse
 from crawler.run.evidence import evidence_collector
 
 
@@ -44,7 +46,7 @@ def _init_worker(
 
 
 def _analyse_in_worker(
-    item: Mapping[str, Any],
+    item: RawResponse,
     run_id: int,
     original: str | None,
     latest: Mapping[str, Any] | None,
@@ -181,20 +183,20 @@ class ArchivePipeline:
                     self.crawler.stats.inc_value("archive/worker_died")
                     reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
         # Outside the pool: a failed capture with the reason, decided without parsing the page.
-        return analyse(dict(item, error=reason), *args[1:4], self.profiles)
+        return analyse(replace(item, error=reason), *args[1:4], self.profiles)
 
-    async def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
+    async def process_item(self, item: RawResponse, spider: Any = None) -> dict[str, Any]:
         """Analyse the response (in the pool when there is one) and write the capture in one transaction."""
-        seed_id = item["seed_id"]
+        seed_id = item.seed_id
         latest = self.store.latest_version(seed_id)
         known, known_fingerprint = self.store.current_response(seed_id, latest["id"]) if latest else (None, None)
-        if item.get("rendered"):
+        if item.rendered:
             # The same HTML shell can build another article (text fetched by script): a rendered
             # page is always extracted, never judged unchanged by its bytes or its fingerprint.
             known = known_fingerprint = None
-        if known_fingerprint and "reader_fingerprint" not in item and (item.get("warc") or {}).get("payload_digest") != known:
+        if fingerprint_needed(item, known, known_fingerprint):
             # New bytes for a known page: a tenth of an extraction tells whether a reader sees anything new.
-            item["reader_fingerprint"] = page_fingerprint(item, self.salt)
+            item.reader_fingerprint = page_fingerprint(item, self.salt)
         meta = self.store.current_metadata(latest)
         args = (item, self.run_id, self._original(seed_id), latest, known, meta, known_fingerprint)
         # Failures, 304s, unchanged bytes and unchanged fingerprints are decided without extracting:
@@ -213,7 +215,7 @@ class ArchivePipeline:
         if self.evidence is not None and result.new_version is not None:
             evidence = await self.evidence.collect(item, result.new_version, self.profiles)
             result.capture.requisites_note = evidence.note
-        if item.get("rendered"):
+        if item.rendered:
             result.capture.rendered = 1
         due = next_state(
             result.capture.outcome,
@@ -226,14 +228,14 @@ class ArchivePipeline:
         author = result.new_version.author if result.new_version else (latest or {}).get("author")
         if author and "author" in self.accounts.values():
             # Accounts by author are known only once a page has been read.
-            self.store.assign_accounts({seed_id: account_key(item["url"], self.accounts, author)})
+            self.store.assign_accounts({seed_id: account_key(item.url, self.accounts, author)})
         capture_id, version_id = self.store.record_capture(
             result.capture,
             new_version=result.new_version,
             diffs=result.diffs,
             version_id=result.current_version_id,
             # Already on disk: the downloader middleware fsyncs each WARC record before the item exists.
-            warc_records=item.get("warc_records") or (),
+            warc_records=item.warc_records or (),
             due=due,
             metadata_changes=result.metadata_changes,
             state_confirm=self.state_confirm,

@@ -88,7 +88,7 @@ def run_scrapy(
     def item_error(item: Any, response: Any, spider: Any, failure: Any) -> None:
         # A capture that could not be written is a broken run, not a skipped seed.
         errors.append(f"{type(failure.value).__name__}: {failure.value}")
-        log.error("could not archive %s: %s", item.get("seed_id"), failure.value)
+        log.error("could not archive %s: %s", getattr(item, "seed_id", None), failure.value)
 
     crawler.signals.connect(item_scraped, signal=signals.item_scraped)
     crawler.signals.connect(item_error, signal=signals.item_error)
