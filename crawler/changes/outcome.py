@@ -16,6 +16,7 @@ from crawler.changes.removal import Page, RemovalRules, assess
 from crawler.changes.noise import NoiseRules
 from crawler.changes.normalise import clean_text
 from crawler.changes.versions import Sentences, classify_against_original, diff_texts, ignorable_changes, sentences
+from crawler.urls import is_http_scheme
 
 GONE_STATUSES = frozenset({404, 410})
 # Content types that can hold an article; anything else (PDF, images, archives) is not extracted.
@@ -315,7 +316,7 @@ def _unfollowed_redirect(status: int, location: str | None) -> str:
     if not location:
         return f"{_http(status)} without a Location header: nothing to follow"
     scheme = urlsplit(location).scheme.lower()
-    if scheme and scheme not in ("http", "https"):
+    if scheme and not is_http_scheme(scheme):
         return f"{_http(status)} redirect to {location} not followed: only http and https URLs are fetched"
     return f"{_http(status)} to {location} not followed (only 301, 302, 303, 307 and 308 redirects are)"
 

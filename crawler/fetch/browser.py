@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from crawler.fetch.network_guard import address_problem
 from crawler.warc import Exchange
+from crawler.urls import host_in, host_of, is_http_scheme
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +95,17 @@ def wants_rendering(render: Mapping[str, Any], seed_id: str, url: str, profile_d
         return True
     if any(fnmatch.fnmatchcase(url, glob) for glob in render.get("urls") or ()):
         return True
-    host = (urlsplit(url).hostname or "").lower()
+    host = host_of(url)
     for name in render.get("profiles") or ():
-        for domain in profile_domains.get(name, ()):
-            domain = domain.lower().lstrip(".")
-            if host == domain or host.endswith("." + domain):
-                return True
+        if any(host_in(host, domain) for domain in profile_domains.get(name, ())):
+            return True
     return False
 
 
 def is_phone(url: str, phone_domains: Iterable[str]) -> bool:
     """True for pages made for phones (WeChat articles): they are rendered and shot at a phone's size."""
-    host = (urlsplit(url).hostname or "").lower()
-    return any(host == d or host.endswith("." + d) for d in (d.lower().lstrip(".") for d in phone_domains))
+    host = host_of(url)
+    return any(host_in(host, domain) for domain in phone_domains)
 
 
 def launch_options(chromium: str) -> dict[str, Any]:
@@ -155,7 +154,7 @@ async def abort_request(request: Any) -> bool:
     parts = urlsplit(request.url)
     if parts.scheme in ("data", "blob", "about"):
         return False
-    if parts.scheme not in ("http", "https"):
+    if not is_http_scheme(parts.scheme):
         return True
     if not _BLOCK_PRIVATE:
         return False

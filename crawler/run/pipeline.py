@@ -70,7 +70,9 @@ def extraction_context(warm: bool = True) -> multiprocessing.context.BaseContext
     # a small run's one worker compiles what its few pages need.
     context = multiprocessing.get_context("forkserver")
     # serverguard first: a crawl killed during the warm-up's seconds must not leave the server behind.
-    context.set_forkserver_preload(["crawler.extract.serverguard", "crawler.extract.warmup" if warm else "crawler.changes.outcome"])
+    # The analysis (crawler.changes.outcome) last: the warm-up is the extract stage's, and imports no later one.
+    warmup = ["crawler.extract.warmup"] if warm else []
+    context.set_forkserver_preload(["crawler.extract.serverguard", *warmup, "crawler.changes.outcome"])
     return context
 
 
