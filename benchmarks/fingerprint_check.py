@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
-from pathlib import Path
 from unittest import mock
 
 from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/

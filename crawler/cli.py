@@ -398,7 +398,9 @@ def since_moment(since: str) -> str:
         try:
             moment = datetime.fromisoformat(since)
         except ValueError:
-            raise click.BadParameter(f"{since!r} is neither a duration (7d, 12h) nor an ISO date", param_hint="--since")
+            raise click.BadParameter(
+                f"{since!r} is neither a duration (7d, 12h) nor an ISO date", param_hint="--since"
+            ) from None
         # A date without an offset is read as UTC, the archive's own time.
         return iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
 

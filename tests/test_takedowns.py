@@ -17,7 +17,7 @@ from crawler.changes.intervals import (
 )
 from crawler.errors import ConfigError
 from crawler.model import CaptureRecord
-from crawler.changes.removal import CAUSES, Page, RemovalRules, assess, cause_words
+from crawler.changes.removal import CAUSES, Page, assess, cause_words
 from crawler.archive.store import Store
 from pages import ZH_PARAGRAPHS, seed_body, wechat_page
 from test_changes import wechat_notice

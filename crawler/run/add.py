@@ -117,7 +117,7 @@ def add_urls(
         raise
     store = Store.in_archive(archive_dir)
     try:
-        for slug, (result, title) in pending.items():
+        for result, title in pending.values():
             _keep_or_drop(settings, store, result, title, fetch_date)
     finally:
         store.close()

@@ -166,7 +166,7 @@ class ArchivePipeline:
             self._pool_gate = asyncio.Semaphore(self.pool.size)
         item = args[0]
         async with self._pool_gate:
-            for attempt in (1, 2):
+            for _attempt in (1, 2):
                 try:
                     # From a thread: starting a worker waits for the forkserver's seconds of warm-up, and
                     # the wait for a page's answer is a blocking one; on the reactor they would time
