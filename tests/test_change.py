@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PageServer, Project
+from helpers import LocalServer, Project
 from crawler.changes.outcome import analyse
 from crawler.model import RawResponse
 from crawler.config import load_settings
@@ -405,7 +405,7 @@ def zh_page(views: int, hours: int, paragraphs: list[str]) -> str:
     return wechat_page("档案员如何发现被修改的文章", [f"阅读 {views} · {hours}小时前", *paragraphs])
 
 
-def test_noise_only_revisit_is_unchanged_and_an_edit_is_classed(page_server: PageServer, project: Project) -> None:
+def test_noise_only_revisit_is_unchanged_and_an_edit_is_classed(page_server: LocalServer, project: Project) -> None:
     # Through the extraction pool: the site's pattern must reach the worker processes.
     project.config.write_text(
         project.config.read_text() + "  extract_workers: 2\nchange:\n  ignore:\n    127.0.0.1: ['Reading time: \\d+ min']\n",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import SHIPPED_SEEDS
+from helpers import SHIPPED_SEEDS
 from crawler.cli import cli
 from crawler.model import CaptureRecord, DiffRecord, VersionRecord
 from crawler.archive.store import Store

@@ -23,7 +23,7 @@ from typing import Iterator
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import Project, free_port
+from helpers import Project, crawler_env, free_port
 from crawler.fetch.network_guard import address_problem, scheme_problem
 from fault_server import (
     HOLD_SECONDS,
@@ -185,7 +185,7 @@ def serve_faults(server: FaultServer, project: Project) -> None:
 
 def run_measured(project: Project, *args: str) -> subprocess.CompletedProcess:
     """Run the crawler CLI like Project.run, through MEASURED_CRAWL (which reports peak memory)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    env = crawler_env()
     command = [
         sys.executable, "-c", MEASURED_CRAWL,
         "--seeds", str(project.seeds), "--archive", str(project.archive), "--config", str(project.config), *args,
@@ -500,7 +500,7 @@ def test_a_killed_extraction_process_does_not_lose_the_run(project: Project) -> 
         [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
          "--config", str(project.config), "crawl"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project.root,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")},
+        env=crawler_env(),
     )
     try:
         deadline = time.monotonic() + 90

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import PageServer, Project
+from helpers import LocalServer, Project
 from crawler.changes.outcome import analyse, needs_extraction, page_fingerprint
 from crawler.model import RawResponse
 from crawler.extract.article import BUILTIN_PROFILES
@@ -110,7 +110,7 @@ def test_a_matching_fingerprint_decides_without_extracting() -> None:
     assert (result.capture.outcome, result.current_version_id, result.new_version) == ("unchanged", 7, None)
 
 
-def test_crawls_skip_invisible_noise_and_catch_every_edit(page_server: PageServer, project: Project) -> None:
+def test_crawls_skip_invisible_noise_and_catch_every_edit(page_server: LocalServer, project: Project) -> None:
     """Real crawls: noise on every request makes no version; a one-word edit under noise does."""
     url = page_server.page("/a", noisy(PAGE, "first"))
     project.seed("a", url, seed_body(TITLE, EN_PARAGRAPHS))

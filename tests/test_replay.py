@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from archive_server import ArchiveServer
-from conftest import ROOT, Project, free_port
+from helpers import ROOT, Project, free_port
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body
 
 PYWB_BIN = ROOT / ".venv-pywb" / "bin"

@@ -68,7 +68,7 @@ class Sentences:
 
     shown: list[str]
     keys: list[str]
-    sha256: str  # of the keys, a line per line of text: equals textnorm.text_sha256 when there is no noise
+    sha256: str  # of the keys, a line per line of text: equals normalise.text_sha256 when there is no noise
 
 
 def sentences(text: str, noise: Noise | None = BUILTIN_NOISE) -> Sentences:

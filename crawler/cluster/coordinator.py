@@ -1,4 +1,4 @@
-"""The coordinator: `crawler run` / `crawler crawl` with cluster.redis_url set enqueue instead of crawling.
+"""The coordinator: `crawler run` with cluster.redis_url set enqueues the due seeds instead of crawling.
 
 Seeds are loaded, synced and selected exactly as for a local run (crawler/run/lifecycle.py's prepare_run);
 each selected seed becomes one task in Redis carrying what a worker needs without the database:

@@ -73,7 +73,7 @@ class NetworkGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "NetworkGuardMiddleware":
-        """Read NETWORK_BLOCK_PRIVATE from the settings the runner sets."""
+        """Read NETWORK_BLOCK_PRIVATE from the settings the run sets."""
         return cls(crawler.settings.getbool("NETWORK_BLOCK_PRIVATE"))
 
     async def process_request(self, request: Request, spider: Any = None) -> None:

@@ -65,7 +65,7 @@ class WarcArchiveMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "WarcArchiveMiddleware":
-        """Build the writer from the WARC_* settings the runner sets."""
+        """Build the writer from the WARC_* settings the run sets (crawler/run/scrapy_settings.py)."""
         settings = crawler.settings
         writer = None
         if settings.getbool("WARC_ENABLED", True):

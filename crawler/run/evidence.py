@@ -51,7 +51,7 @@ class EvidenceCollector:
 
     @classmethod
     def from_settings(cls, crawler: Any) -> "EvidenceCollector":
-        """Build from the ARCHIVE_REQUISITES / ARCHIVE_RENDER / WARC_* settings the runner sets."""
+        """Build from the ARCHIVE_REQUISITES / ARCHIVE_RENDER / WARC_* settings the run sets."""
         settings = crawler.settings
         warc_dir = Path(settings["WARC_DIR"]) if settings.getbool("WARC_ENABLED", True) and settings.get("WARC_DIR") else None
         options = {"operator": settings.get("WARC_OPERATOR") or "", "rotate_bytes": settings.getint("WARC_ROTATE_BYTES")}
