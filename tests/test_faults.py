@@ -577,14 +577,14 @@ def test_page_pool_replaces_a_worker_past_the_limit_or_dead() -> None:
     import math
     import multiprocessing
 
-    from crawler.extract.pool import PagePool, PageTimeout, WorkerDied
+    from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied
 
     pool = PagePool(1, multiprocessing.get_context("forkserver"), limit=1)
     try:
         assert pool.run(math.sqrt, 16) == 4.0
         with pytest.raises(PageTimeout, match=r"analysis ran longer than 1 s"):
             pool.run(time.sleep, 30)  # stands for a regular expression stuck in C: only a kill ends it
-        with pytest.raises(WorkerDied, match=r"the extraction process was killed by SIGABRT"):
+        with pytest.raises(PoolProcessDied, match=r"the extraction process was killed by SIGABRT"):
             pool.run(os.abort)
         with pytest.raises(ValueError, match="math domain error"):
             pool.run(math.sqrt, -1)  # an exception is the page's result: its worker goes on

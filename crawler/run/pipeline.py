@@ -14,7 +14,7 @@ from crawler.changes.intervals import RevisitPolicy, account_key, next_state, pu
 from crawler.extract.article import BUILTIN_PROFILES, SiteProfile
 from crawler.extract.fingerprint import rules_salt
 from crawler.changes.noise import NoiseRules
-from crawler.extract.pool import PagePool, PageTimeout, WorkerDied, exit_with
+from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied, exit_with
 from crawler.changes.removal import RemovalRules
 from crawler.changes.seed_state import DEFAULT_CONFIRM
 from crawler.archive.store import Store
@@ -22,30 +22,30 @@ from crawler.model import RawResponse
 from crawler.run.evidence import evidence_collector
 
 
-_WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
-_WORKER_REMOVAL = RemovalRules()
-_WORKER_NOISE = NoiseRules()
-_WORKER_SALT = ""
+_POOL_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
+_POOL_REMOVAL = RemovalRules()
+_POOL_NOISE = NoiseRules()
+_POOL_SALT = ""
 
 
-def _init_worker(
+def _init_pool_process(
     profiles: Sequence[SiteProfile],
     crawl_pid: int | None = None,
     removal: RemovalRules | None = None,
     noise: NoiseRules | None = None,
 ) -> None:
     """Give a pool process the site profiles once, not with every page; it ends with the crawl."""
-    global _WORKER_PROFILES, _WORKER_REMOVAL, _WORKER_NOISE, _WORKER_SALT
-    _WORKER_PROFILES = profiles
-    _WORKER_REMOVAL = removal or RemovalRules()
+    global _POOL_PROFILES, _POOL_REMOVAL, _POOL_NOISE, _POOL_SALT
+    _POOL_PROFILES = profiles
+    _POOL_REMOVAL = removal or RemovalRules()
     # Plain strings cross the process boundary; each site's patterns compile once here (noise.compiled).
-    _WORKER_NOISE = noise or NoiseRules()
-    _WORKER_SALT = rules_salt(tuple(profiles), _WORKER_REMOVAL, _WORKER_NOISE)
+    _POOL_NOISE = noise or NoiseRules()
+    _POOL_SALT = rules_salt(tuple(profiles), _POOL_REMOVAL, _POOL_NOISE)
     if crawl_pid is not None:
         exit_with(crawl_pid)
 
 
-def _analyse_in_worker(
+def _analyse_in_pool_process(
     item: RawResponse,
     run_id: int,
     original: str | None,
@@ -56,9 +56,9 @@ def _analyse_in_worker(
 ):
     """analyse() in a pool process: extraction, normalisation and diffing off the reactor thread."""
     return analyse(
-        item, run_id, original, latest, _WORKER_PROFILES, known_payload=known_payload,
-        removal_rules=_WORKER_REMOVAL, known_metadata=known_metadata, noise=_WORKER_NOISE,
-        known_fingerprint=known_fingerprint, fingerprint_salt=_WORKER_SALT,
+        item, run_id, original, latest, _POOL_PROFILES, known_payload=known_payload,
+        removal_rules=_POOL_REMOVAL, known_metadata=known_metadata, noise=_POOL_NOISE,
+        known_fingerprint=known_fingerprint, fingerprint_salt=_POOL_SALT,
     )
 
 
@@ -141,7 +141,7 @@ class ArchivePipeline:
             self.pool = PagePool(
                 self.workers,
                 extraction_context(self.warm_workers),
-                initializer=_init_worker,
+                initializer=_init_pool_process,
                 initargs=(tuple(self.profiles), os.getpid(), self.removal, self.noise),
                 limit=self.page_time_limit,
             )
@@ -171,7 +171,7 @@ class ArchivePipeline:
                     # From a thread: starting a worker waits for the forkserver's seconds of warm-up, and
                     # the wait for a page's answer is a blocking one; on the reactor they would time
                     # downloads out.
-                    return await asyncio.to_thread(self.pool.run, _analyse_in_worker, *args)
+                    return await asyncio.to_thread(self.pool.run, _analyse_in_pool_process, *args)
                 except PageTimeout:
                     reason = (
                         f"extraction and change analysis stopped after {self.page_time_limit:g} s "
@@ -179,7 +179,7 @@ class ArchivePipeline:
                     )
                     self.crawler.stats.inc_value("archive/page_time_limit")
                     break
-                except WorkerDied as exc:
+                except PoolProcessDied as exc:
                     # Killed from outside (the OOM killer, a person) or by this page: one more try
                     # on a new worker tells which; the run goes on either way.
                     self.crawler.stats.inc_value("archive/worker_died")
