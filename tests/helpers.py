@@ -185,11 +185,11 @@ class LocalServer:
 
     def page(
         self, path: str, body: bytes | str, status: int = 200, content_type: str = "text/html; charset=utf-8",
-        *, location: str | None = None, **options: Any,
+        *, location: str | None = None, headers: Mapping[str, str] | None = None, **options: Any,
     ) -> str:
-        """Serve body at path (options: Route's etag, gzip, hold) and return its URL."""
+        """Serve body at path (with more headers; options: Route's etag, gzip, hold) and return its URL."""
         data = body.encode("utf-8") if isinstance(body, str) else body
-        headers = {"Content-Type": content_type}
+        headers = {"Content-Type": content_type, **(headers or {})}
         if location:
             headers["Location"] = location
         self.routes[path] = Route(status, data, headers, **options)
