@@ -131,6 +131,7 @@ def gated() -> Iterator[LocalServer]:
     """The local server whose /article answers only once the test opens the gate."""
     with LocalServer() as server:
         server.page("/article", PATIENT_PAGE, content_type="text/html", hold=True)
+        server.gate.clear()
         yield server
 
 
