@@ -294,3 +294,32 @@ def test_revisit_and_not_modified_records_refer_to_the_stored_payload(tmp_path: 
     assert not_modified.payload_digest == first.payload_digest
     writer.close()
     assert len({new_filename() for _ in range(1000)}) == 1000
+
+
+def test_concurrent_responses_share_their_fsyncs_and_all_are_readable(tmp_path: Path) -> None:
+    """The crawl's middleware fsyncs once per batch of concurrent responses, never after returning one."""
+    import asyncio
+
+    from crawler.fetch.warc_recorder import GroupSync
+
+    writer = WarcWriterFiles(tmp_path, fsync_each=False)
+    sync = GroupSync(writer)
+    done: list[int] = []
+
+    async def respond(n: int) -> None:
+        writer.write(_exchange(f"<p>page {n}</p>".encode() * 50))
+        await sync.durable()
+        done.append(n)
+
+    async def crawl() -> None:
+        await asyncio.gather(*(respond(n) for n in range(40)))
+
+    asyncio.run(crawl())
+    writer.close()
+    assert sorted(done) == list(range(40))
+    # 40 responses in flight together: far fewer fsyncs than records, at least one.
+    assert 1 <= sync.rounds < 40
+    with open(tmp_path / writer.files_written[0], "rb") as fh:
+        bodies = [r.content_stream().read() for r in ArchiveIterator(fh) if r.rec_type == "response"]
+    assert sorted(bodies) == sorted(f"<p>page {n}</p>".encode() * 50 for n in range(40))
+
