@@ -59,6 +59,10 @@ _TIME_CUE_EN = re.compile(
 )
 _TIME_CUE_ZH = re.compile(r"前|刚刚|更新于|最后更新|更新时间|编辑于|发布于|发表于|发布时间|发表时间|修改于")
 _TIME_VALUE = re.compile(rf"{_TIME_UNIT_EN}|{_TIME_UNIT_ZH}|\d:\d|^{_MONTH}$", re.IGNORECASE)
+# A clock says "3 years ago"; "2,500 years ago" or "300年前" is history, and a change there is a correction.
+_YEARS = re.compile(r"([\d,.]+)\s*(?:years?\b|年)", re.IGNORECASE)
+MAX_CLOCK_YEARS = 99
+_PAIRED = re.compile(r"\d\s?[-–]\s?$|\s?[-–]\s?\d")
 # Clause boundaries: a cue in another clause speaks of something else (a comma before a digit
 # is inside a date or a list of counts: "March 3, 2024").
 _CLAUSE = re.compile(r",(?!\s?\d)|[;·|•()\[\]，；、（）【】]|\s[-–—]\s|(?<=[.!?。！？])(?!\d)")
@@ -97,17 +101,41 @@ def _cue_near(sentence: str, start: int, end: int) -> bool:
     if bound:
         right = right[:bound.start()]
     value = sentence[start:end]
+    # Quoted speech is someone's words, never a number the site keeps current.
+    if _quoted(sentence, start):
+        return False
+    years = _YEARS.match(value)
+    if years and _count(years.group(1)) > MAX_CLOCK_YEARS:
+        return False
     # Latin: a few words either side; CJK: a few characters (Chinese has no spaces between words).
     latin = " ".join(_WORD.findall(left)[-CUE_WINDOW_WORDS:] + _WORD.findall(right)[:CUE_WINDOW_WORDS])
     # Other values and their separators do not count towards the distance ("更新时间：2024-03-01 12:30").
     near_left = _VALUE_CHARS.sub("", left)[-CUE_WINDOW_CHARS:]
     near_right = _VALUE_CHARS.sub("", right)[:CUE_WINDOW_CHARS]
-    if _COUNT_CUE_EN.search(latin) or _COUNT_CUE_ZH.search(near_left) or _COUNT_CUE_ZH.search(near_right):
+    # A score or a range ("the 5-1 Celtics", "10–12 people") is no counter, whatever words stand near.
+    paired = _PAIRED.search(sentence[max(0, start - 2):start]) or _PAIRED.match(sentence, end)
+    if not paired and (_COUNT_CUE_EN.search(latin) or _COUNT_CUE_ZH.search(near_left)
+                       or _COUNT_CUE_ZH.search(near_right)):
         return True
     around = sentence[max(0, start - 12):end + 12]
     if not (_TIME_VALUE.search(value) or _DATE_AROUND.search(around)):
         return False
     return bool(_TIME_CUE_EN.search(latin) or _TIME_CUE_ZH.search(near_left) or _TIME_CUE_ZH.search(near_right))
+
+
+def _quoted(sentence: str, at: int) -> bool:
+    """True when sentence[at] stands inside quotation marks (curly, CJK corner brackets, or straight)."""
+    before = sentence[:at]
+    opened = sum(before.count(c) for c in "“「『") - sum(before.count(c) for c in "”」』")
+    return opened > 0 or before.count('"') % 2 == 1
+
+
+def _count(digits: str) -> float:
+    """The number "2,500" or "2.500" stands for (separators dropped; inf when it is not a number)."""
+    try:
+        return float(re.sub(r"[,.]", "", digits))
+    except ValueError:
+        return float("inf")
 
 
 def volatile_change(old: str, new: str) -> bool:

@@ -32,6 +32,7 @@ PROSE_COUNTERS = [
     ("You are one of 1,234 visitors who viewed this page today.", "You are one of 1,300 visitors who viewed this page today."),
     ("12 readers commented on this story, and it was liked 345 times.", "14 readers commented on this story, and it was liked 351 times."),
     ("Posted 3 days ago, with 12 replies so far.", "Posted 4 days ago, with 15 replies so far."),
+    ("Joined 2 years ago.", "Joined 3 years ago."),
     ("It has 1,204 views and 33 likes.", "It has 1,410 views and 35 likes."),
     ("Last updated: March 3, 2024 12:30", "Last updated: March 5, 2024 14:10"),
     ("本文已被浏览2345次。", "本文已被浏览2401次。"),
@@ -64,6 +65,14 @@ CORRECTIONS = [
     ("\"It's like 60% black they're saying,\" King said.", "\"It's like 61% black they're saying,\" King said."),
     ("Her last day is April 1, and Warners has not named a replacement.",
      "Her last day is April 3, and Warners has not named a replacement."),
+    # History, not a clock: a relative time in the hundreds of years is not one that ticks.
+    ("It began as a Shah's game around 2,500 years ago.", "It began as a Shah's game around 9,500 years ago."),
+    ("这座寺庙建于约800年前。", "这座寺庙建于约900年前。"),
+    # Quoted speech and scores: the words near the number do not make it a counter.
+    ("“Welcome weekend was well over 15 days ago now,” he says.", "“Welcome weekend was well over 10 days ago now,” he says."),
+    ('He said: "It was viewed 300 times."', 'He said: "It was viewed 500 times."'),
+    ("他说：「这篇文章被浏览了300次」。", "他说：「这篇文章被浏览了500次」。"),
+    ("The Sixers played host to the fellow 5-1 Boston Celtics.", "The Sixers played host to the fellow 5-5 Boston Celtics."),
 ]
 
 
