@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
+from crawler.textnorm import inside_quotes
+
 # A count as sites print it: 1234, 1,234, 1.2, 10万+, 1.2k, 3w.
 _NUM = r"\d[\d,.]*(?:\s?[万亿kwm](?![a-z]))?\+?"
 _ZH_LABEL = (
@@ -178,6 +180,11 @@ class Noise:
         return _SPACES.sub(" ", _LEFTOVER_SEPS.sub(r" \1 ", stripped)).strip(_EDGE_SEPS)
 
 
+def _outside_quotes(match: re.Match[str]) -> str:
+    """A space for noise; quoted speech ("he said: 'vor 5 Minuten'") is someone's words, kept."""
+    return match.group() if inside_quotes(match.string, match.start()) else " "
+
+
 def _strip_builtin(sentence: str) -> str:
     """The sentence with the built-in patterns replaced by spaces; "" when it is only a stamp or count."""
     has_digit = _DIGIT.search(sentence) is not None
@@ -187,7 +194,7 @@ def _strip_builtin(sentence: str) -> str:
     for needs_digit, needles, pattern in _BUILTIN:
         if (needs_digit and not has_digit) or not any(needle in lowered for needle in needles):
             continue
-        replaced = pattern.sub(" ", sentence)
+        replaced = pattern.sub(_outside_quotes, sentence)
         if replaced != sentence:
             sentence, lowered = replaced, replaced.lower()
             has_digit = _DIGIT.search(sentence) is not None

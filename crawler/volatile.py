@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from crawler.textnorm import fold_clean
+from crawler.textnorm import fold_clean, inside_quotes
 
 # A value as counters print it: 1234, 1,234, 3.4k, 10万+, 1.2w; or a number word before a time unit.
 _NUMBER = r"\d[\d,.:]*(?:\s?(?:[万亿千百kKwWmM](?![A-Za-z])))?\+?"
@@ -62,6 +62,8 @@ _TIME_VALUE = re.compile(rf"{_TIME_UNIT_EN}|{_TIME_UNIT_ZH}|\d:\d|^{_MONTH}$", r
 # A clock says "3 years ago"; "2,500 years ago" or "300年前" is history, and a change there is a correction.
 _YEARS = re.compile(r"([\d,.]+)\s*(?:years?\b|年)", re.IGNORECASE)
 MAX_CLOCK_YEARS = 99
+_GLUED = re.compile(r"[A-Za-z]")
+_GLUED_BEFORE = re.compile(r"[A-Za-z]$")
 _PAIRED = re.compile(r"\d\s?[-–]\s?$|\s?[-–]\s?\d")
 # Clause boundaries: a cue in another clause speaks of something else (a comma before a digit
 # is inside a date or a list of counts: "March 3, 2024").
@@ -101,8 +103,9 @@ def _cue_near(sentence: str, start: int, end: int) -> bool:
     if bound:
         right = right[:bound.start()]
     value = sentence[start:end]
-    # Quoted speech is someone's words, never a number the site keeps current.
-    if _quoted(sentence, start):
+    # Quoted speech is someone's words, never a number the site keeps current; a number glued to
+    # letters is part of a name ("Q3", "2D", "COVID19"), not a count.
+    if inside_quotes(sentence, start) or _GLUED.match(sentence, end) or _GLUED_BEFORE.search(sentence, 0, start):
         return False
     years = _YEARS.match(value)
     if years and _count(years.group(1)) > MAX_CLOCK_YEARS:
@@ -121,13 +124,6 @@ def _cue_near(sentence: str, start: int, end: int) -> bool:
     if not (_TIME_VALUE.search(value) or _DATE_AROUND.search(around)):
         return False
     return bool(_TIME_CUE_EN.search(latin) or _TIME_CUE_ZH.search(near_left) or _TIME_CUE_ZH.search(near_right))
-
-
-def _quoted(sentence: str, at: int) -> bool:
-    """True when sentence[at] stands inside quotation marks (curly, CJK corner brackets, or straight)."""
-    before = sentence[:at]
-    opened = sum(before.count(c) for c in "“「『") - sum(before.count(c) for c in "”」』")
-    return opened > 0 or before.count('"') % 2 == 1
 
 
 def _count(digits: str) -> float:

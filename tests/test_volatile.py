@@ -46,6 +46,12 @@ PROSE_COUNTERS = [
     ("该文章共被收藏12次，分享3次。", "该文章共被收藏14次，分享5次。"),
     ("最后编辑于12分钟前。", "最后编辑于1小时前。"),
     ("更新时间：2024-03-01 12:30", "更新时间：2024-03-02 08:30"),
+    # A quotation closed before the counter (German „…“ and »…«, English “…”) does not cover it.
+    ("„Wir haben bereits die Zusage“ 123 readers commented on this story, and it was liked 70,077 times.",
+     "„Wir haben bereits die Zusage“ 12 readers commented on this story, and it was liked 20,512 times."),
+    ("Zur Geschichte des »Oberortlhofs« This story has been viewed 67,343 times.",
+     "Zur Geschichte des »Oberortlhofs« This story has been viewed 60,222 times."),
+    ("“Fine,” she said. It has 1,204 views and 33 likes.", "“Fine,” she said. It has 1,410 views and 35 likes."),
     ("阅读量已突破10万+，在看345。", "阅读量已突破12万+，在看351。"),
 ]
 
@@ -73,6 +79,9 @@ CORRECTIONS = [
     ('He said: "It was viewed 300 times."', 'He said: "It was viewed 500 times."'),
     ("他说：「这篇文章被浏览了300次」。", "他说：「这篇文章被浏览了500次」。"),
     ("The Sixers played host to the fellow 5-1 Boston Celtics.", "The Sixers played host to the fellow 5-5 Boston Celtics."),
+    # A number glued to letters is part of a name.
+    ("Q3.获取关注和取消关注都变得更容易了？", "Q4.获取关注和取消关注都变得更容易了？"),
+    ("You have the option of a 3D or 2D top down viewing angle.", "You have the option of a 3D or 8D top down viewing angle."),
 ]
 
 
@@ -257,3 +266,15 @@ def test_announcements_quote_edits_not_ignored_counters() -> None:
     quoted = _changed_lines(diff_texts(old, new).diff)
     assert quoted == ["-The city council met on Tuesday evening to discuss the new library budget.",
                       "+The city council met on Wednesday evening to discuss the new library budget."]
+
+
+def test_quoted_speech_keeps_its_relative_times() -> None:
+    """A clock never prints inside quotation marks: "vor 5 Minuten" in someone's words is text."""
+    from crawler.noise import compiled
+
+    noise = compiled(True, ())
+    quoted = 'Sie sagen "ich bin vor 5 Minuten schon ausgeraubt worden".'
+    assert "vor 5 Minuten" in noise.strip(quoted)
+    assert "15 days ago" in noise.strip("“Welcome weekend was well over 15 days ago now,” he says.")
+    assert "ago" not in noise.strip("Welcome weekend news, updated 15 minutes ago.")
+    assert "vor 5 Minuten" not in noise.strip("„Zusage“ Aktualisiert vor 5 Minuten.")
