@@ -103,7 +103,11 @@ _QUOTE_CLOSERS = {"„": "“”", "“": "”", "«": "»", "»": "«", "「": 
 
 
 def inside_quotes(text: str, at: int) -> bool:
-    """True when text[at] stands inside quotation marks opened (and not yet closed) before it."""
+    """True when text[at] stands between quotation marks: opened before it and closed after it.
+
+    A mark that no later mark closes is decoration (a pull quote's big “) or a quotation running on
+    into the next sentence; neither says that this text is someone's words.
+    """
     open_marks: list[str] = []
     for ch in text[:at]:
         if ch not in _QUOTE_CLOSERS and ch not in "”」』":
@@ -112,7 +116,7 @@ def inside_quotes(text: str, at: int) -> bool:
             open_marks.pop()
         elif ch in _QUOTE_CLOSERS:
             open_marks.append(ch)
-    return bool(open_marks)
+    return bool(open_marks) and any(closer in text[at:] for closer in _QUOTE_CLOSERS[open_marks[-1]])
 
 
 def comparison_form(text: str) -> str:

@@ -41,14 +41,25 @@ _PLACEHOLDER = "\ue000"  # a private-use character: never in archived text after
 _PLURAL = re.compile(rf"({_PLACEHOLDER}\s*[a-z]{{2,}}?)s\b")
 
 # Words that say a number counts readers or reactions. Whole words, so "ready", "likely", "like 60%",
-# "sold 500 shares" are not counters ("liked 12 times", "shared 12 times" are).
-_COUNT_CUE_EN = re.compile(
-    r"\b(?:views?|viewed|viewers?|viewing|reads?|readers?|readership|likes|liked|comments?|commented"
-    r"|shared|reactions?|claps?|clapped|upvotes?|upvoted|visits?|visited|visitors?|seen|watched|plays|played"
-    r"|downloads?|downloaded|subscribers?|followers?|retweets?|retweeted|repl(?:y|ies|ied)|recommended"
-    r"|favou?rited|bookmarked|saved)\b",
+# "sold 500 shares" are not counters. Nouns count the number they stand by ("1,234 views", "12
+# comments"); verbs only a number of times or of people ("viewed 12,345 times", "1,234 people have
+# read it", "liked by 300 readers"): "1.1 billion works have been shared" counts works, not shares.
+_COUNT_NOUN_EN = re.compile(
+    r"\b(?:views?|viewers?|reads|readers?|readership|likes|comments?|reactions?|claps?|upvotes?|visits?|visitors?"
+    r"|plays|downloads|subscribers?|followers?|retweets?|repl(?:y|ies))\b",
     re.IGNORECASE,
 )
+_COUNT_VERB_EN = re.compile(
+    r"\b(?:viewed|viewing|read|liked|commented|shared|clapped|upvoted|visited|seen|watched|played|downloaded"
+    r"|retweeted|replied|recommended|favou?rited|bookmarked|saved)\b",
+    re.IGNORECASE,
+)
+_PEOPLE = r"(?:people|persons|users|readers|visitors|viewers|fans|members|others|subscribers|followers)"
+# After the number: "times", or people, perhaps with one word between ("1,234 other people").
+_VERB_COUNTS = re.compile(
+    rf"\s*(?:(?:million|billion|thousand)\s+)?(?:times\b|x\b|(?:[A-Za-z]+\s+)?{_PEOPLE}\b)", re.IGNORECASE
+)
+_BY = re.compile(r"\bby\s*$", re.IGNORECASE)
 _COUNT_CUE_ZH = re.compile(
     r"阅读|浏览|点了?赞|获赞|[个次]赞|评论|留言|收藏|分享|转发|播放|围观|人气|热度|在看|看过|读者|点击|关注|网友|访问量|访客"
 )
@@ -117,8 +128,10 @@ def _cue_near(sentence: str, start: int, end: int) -> bool:
     near_right = _VALUE_CHARS.sub("", right)[:CUE_WINDOW_CHARS]
     # A score or a range ("the 5-1 Celtics", "10–12 people") is no counter, whatever words stand near.
     paired = _PAIRED.search(sentence[max(0, start - 2):start]) or _PAIRED.match(sentence, end)
-    if not paired and (_COUNT_CUE_EN.search(latin) or _COUNT_CUE_ZH.search(near_left)
-                       or _COUNT_CUE_ZH.search(near_right)):
+    counted = _COUNT_NOUN_EN.search(latin) or (
+        _COUNT_VERB_EN.search(latin) and (_VERB_COUNTS.match(sentence, end) or _BY.search(left))
+    )
+    if not paired and (counted or _COUNT_CUE_ZH.search(near_left) or _COUNT_CUE_ZH.search(near_right)):
         return True
     around = sentence[max(0, start - 12):end + 12]
     if not (_TIME_VALUE.search(value) or _DATE_AROUND.search(around)):

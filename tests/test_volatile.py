@@ -33,6 +33,9 @@ PROSE_COUNTERS = [
     ("12 readers commented on this story, and it was liked 345 times.", "14 readers commented on this story, and it was liked 351 times."),
     ("Posted 3 days ago, with 12 replies so far.", "Posted 4 days ago, with 15 replies so far."),
     ("Joined 2 years ago.", "Joined 3 years ago."),
+    ("More than 75,942 people have read this piece.", "More than 66,564 people have read this piece."),
+    ("This post was liked by 300 readers.", "This post was liked by 320 readers."),
+    ("Watched 1.2 million times.", "Watched 1.5 million times."),
     ("It has 1,204 views and 33 likes.", "It has 1,410 views and 35 likes."),
     ("Last updated: March 3, 2024 12:30", "Last updated: March 5, 2024 14:10"),
     ("本文已被浏览2345次。", "本文已被浏览2401次。"),
@@ -52,6 +55,7 @@ PROSE_COUNTERS = [
     ("Zur Geschichte des »Oberortlhofs« This story has been viewed 67,343 times.",
      "Zur Geschichte des »Oberortlhofs« This story has been viewed 60,222 times."),
     ("“Fine,” she said. It has 1,204 views and 33 likes.", "“Fine,” she said. It has 1,410 views and 35 likes."),
+    ("| “ | 55,306 views · updated 49 minutes ago", "| “ | 24,633 views · updated 53 minutes ago"),
     ("阅读量已突破10万+，在看345。", "阅读量已突破12万+，在看351。"),
 ]
 
@@ -79,6 +83,9 @@ CORRECTIONS = [
     ('He said: "It was viewed 300 times."', 'He said: "It was viewed 500 times."'),
     ("他说：「这篇文章被浏览了300次」。", "他说：「这篇文章被浏览了500次」。"),
     ("The Sixers played host to the fellow 5-1 Boston Celtics.", "The Sixers played host to the fellow 5-5 Boston Celtics."),
+    # A verb of reading or sharing counts times or people, not works.
+    ("Through these platforms, over 1.1 billion works have been shared and counting!",
+     "Through these platforms, over 4.1 billion works have been shared and counting!"),
     # A number glued to letters is part of a name.
     ("Q3.获取关注和取消关注都变得更容易了？", "Q4.获取关注和取消关注都变得更容易了？"),
     ("You have the option of a 3D or 2D top down viewing angle.", "You have the option of a 3D or 8D top down viewing angle."),
@@ -278,3 +285,5 @@ def test_quoted_speech_keeps_its_relative_times() -> None:
     assert "15 days ago" in noise.strip("“Welcome weekend was well over 15 days ago now,” he says.")
     assert "ago" not in noise.strip("Welcome weekend news, updated 15 minutes ago.")
     assert "vor 5 Minuten" not in noise.strip("„Zusage“ Aktualisiert vor 5 Minuten.")
+    # A pull quote's lone mark opens nothing.
+    assert "ago" not in noise.strip("| “ | 55,306 views · updated 49 minutes ago")
