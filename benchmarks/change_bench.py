@@ -314,9 +314,19 @@ def dateline(sentence: str) -> bool:
     return not words and not is_cjk(sentence)
 
 
+# A number that is itself a live counter ("2.1 million twitter followers", "(2.247 Follower)"): what (d)
+# measures as noise, not an article's fact to correct.
+_COUNTED = re.compile(
+    r"\d\s*(?:(?:million|billion|thousand|k|m|mio\.?)\s+)?(?:\w+\s+)?"
+    r"(?:followers?|follower|views|likes|comments|readers|subscribers|abonnenten|kommentare|aufrufe|retweets)\b",
+    re.IGNORECASE,
+)
+
+
 def correct_number(page: Page, rng: random.Random) -> tuple[str, str, str] | None:
     """The page with one number in one article sentence corrected: (html, old sentence, new sentence)."""
-    candidates = [s for s in split_sentences(page.text) if len(s) >= 20 and _NUMBER.search(s) and not dateline(s)]
+    candidates = [s for s in split_sentences(page.text)
+                  if len(s) >= 20 and _NUMBER.search(s) and not dateline(s) and not _COUNTED.search(s)]
     rng.shuffle(candidates)
     for sentence in candidates[:20]:
         forms = [f for f in (sentence, htmllib.escape(sentence, quote=False)) if _in_text(page.html, f)]

@@ -73,7 +73,7 @@ _TIME_VALUE = re.compile(rf"{_TIME_UNIT_EN}|{_TIME_UNIT_ZH}|\d:\d|^{_MONTH}$", r
 # A clock says "3 years ago"; "2,500 years ago" or "300年前" is history, and a change there is a correction.
 _YEARS = re.compile(r"([\d,.]+)\s*(?:years?\b|年)", re.IGNORECASE)
 MAX_CLOCK_YEARS = 99
-_GLUED = re.compile(r"[A-Za-z]")
+_GLUED = re.compile(r"-?[A-Za-z]")  # "2D", "26-day", "5-star": a compound, not a count
 _GLUED_BEFORE = re.compile(r"[A-Za-z]$")
 _PAIRED = re.compile(r"\d\s?[-–]\s?$|\s?[-–]\s?\d")
 # Clause boundaries: a cue in another clause speaks of something else (a comma before a digit
@@ -115,7 +115,7 @@ def _cue_near(sentence: str, start: int, end: int) -> bool:
         right = right[:bound.start()]
     value = sentence[start:end]
     # Quoted speech is someone's words, never a number the site keeps current; a number glued to
-    # letters is part of a name ("Q3", "2D", "COVID19"), not a count.
+    # letters is part of a name or a compound ("Q3", "2D", "26-day"), not a count.
     if inside_quotes(sentence, start) or _GLUED.match(sentence, end) or _GLUED_BEFORE.search(sentence, 0, start):
         return False
     years = _YEARS.match(value)

@@ -89,6 +89,7 @@ CORRECTIONS = [
     # A number glued to letters is part of a name.
     ("Q3.获取关注和取消关注都变得更容易了？", "Q4.获取关注和取消关注都变得更容易了？"),
     ("You have the option of a 3D or 2D top down viewing angle.", "You have the option of a 3D or 8D top down viewing angle."),
+    ("Add overlays to view the 12-day and 26-day moving averages.", "Add overlays to view the 12-day and 28-day moving averages."),
 ]
 
 
