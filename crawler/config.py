@@ -13,7 +13,8 @@ from crawler import __version__
 from crawler.changes.intervals import DEFAULT_AGE_CURVE, RevisitPolicy, check_account_rule, format_duration, parse_duration
 from crawler.errors import ConfigError
 from crawler.changes.noise import NoiseRules
-from crawler.changes.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules, check_patterns
+from crawler.changes.patterns import check_patterns
+from crawler.changes.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules
 
 DEFAULT_CONFIG_PATH = Path("config/crawler.yaml")
 ENV_PREFIX = "CRAWLER_"
@@ -361,7 +362,7 @@ class Settings(Section):
     def _scrapy_values(cls, value: dict[str, Any]) -> dict[str, Any]:
         """Each value of a setting Scrapy knows converts to the type of Scrapy's default for it."""
         if value:
-            from crawler.scrapy_settings import scrapy_value_problem
+            from crawler.scrapy_section import scrapy_value_problem
 
             for name, setting in value.items():
                 problem = scrapy_value_problem(str(name), setting)

@@ -14,7 +14,7 @@ from typing import Iterator
 import lxml.html
 import pytest
 
-from conftest import crawler_serve
+from helpers import crawler_serve
 from web_archive import HOSTILE, INSERTED_EN, INSERTED_ZH, WebArchive, build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

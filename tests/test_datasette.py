@@ -11,7 +11,7 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from web_archive import HOSTILE, INSERTED_EN, INSERTED_ZH, NO_URL_TEXT, WebArchive, build
+from web_archive import INSERTED_EN, INSERTED_ZH, NO_URL_TEXT, WebArchive, build
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA = ROOT / "crawler" / "web" / "metadata.yml"
@@ -198,7 +198,7 @@ def test_serve_outside_the_project_has_the_archive_metadata(web: WebArchive, tmp
     import shutil
     import urllib.request
 
-    from conftest import crawler_serve
+    from helpers import crawler_serve
 
     shutil.copytree(web.project.archive, tmp_path / "archive")
     with crawler_serve(cwd=tmp_path) as base:
@@ -234,8 +234,8 @@ AWKWARD_IDS = ["two words", "档案 笔记", "what? #1", "50% off"]
 @pytest.fixture(scope="module")
 def awkward(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive of seeds with awkward ids and one whose front matter URL is javascript: (no crawl needed)."""
-    from conftest import Project
-    from crawler.run.crawl import seed_row
+    from helpers import Project
+    from crawler.run.seeding import seed_row
     from crawler.seeds import load_seeds
     from crawler.archive.store import Store
 

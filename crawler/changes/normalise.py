@@ -27,8 +27,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Ideographs, kana, hangul, bopomofo, CJK symbols and punctuation, full/half-width forms.
-_CJK_RANGES = (
+# Ideographs, kana, hangul, bopomofo, CJK symbols and punctuation, full/half-width forms: the one
+# definition of "CJK" (normalising, word diffs and the search form all use it).
+CJK_RANGES = (
     (0x1100, 0x11FF),
     (0x2E80, 0x9FFF),
     (0xA960, 0xA97F),
@@ -41,10 +42,10 @@ _CJK_RANGES = (
 
 
 # One character class for all the ranges: a regex test is far cheaper than a Python loop per character.
-_CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES)
-_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_RANGES)
+_CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
 # A letter or digit that is not CJK: the only neighbours between which a space means something.
-_LATIN_ALNUM = f"[^\\W_{_CJK_CLASS}]"
+_LATIN_ALNUM = f"[^\\W_{CJK_CLASS}]"
 _LOOSE_SPACE = re.compile(f"(?<!{_LATIN_ALNUM}) | (?!{_LATIN_ALNUM})")
 
 
@@ -95,6 +96,28 @@ def _drop_loose_spaces(text: str) -> str:
         return text
     # Clean text has single spaces, none at line ends: drop each one not flanked by Latin alnums.
     return _LOOSE_SPACE.sub("", text)
+
+
+# Quotation marks by the opener and what may close it: English “…”, German „…“ and »…«, French «…»,
+# CJK 「…」 and 『…』, and straight "…" (which closes itself).
+_QUOTE_CLOSERS = {"„": "“”", "“": "”", "«": "»", "»": "«", "「": "」", "『": "』", '"': '"'}
+
+
+def inside_quotes(text: str, at: int) -> bool:
+    """True when text[at] stands between quotation marks: opened before it and closed after it.
+
+    A mark that no later mark closes is decoration (a pull quote's big “) or a quotation running on
+    into the next sentence; neither says that this text is someone's words.
+    """
+    open_marks: list[str] = []
+    for ch in text[:at]:
+        if ch not in _QUOTE_CLOSERS and ch not in "”」』":
+            continue
+        if open_marks and ch in _QUOTE_CLOSERS[open_marks[-1]]:
+            open_marks.pop()
+        elif ch in _QUOTE_CLOSERS:
+            open_marks.append(ch)
+    return bool(open_marks) and any(closer in text[at:] for closer in _QUOTE_CLOSERS[open_marks[-1]])
 
 
 def comparison_form(text: str) -> str:

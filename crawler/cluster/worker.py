@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
 import socket
 import time
@@ -29,15 +30,16 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
-from crawler.changes.outcome import TEXT_TYPES, _binary_kind, header, media_type_of, page_fingerprint, rules_from_settings
+from crawler.changes.outcome import fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings, unreadable
 from crawler.config import Settings
 from crawler.changes.intervals import parse_duration
 from crawler.extract.article import SiteProfile, decode_html, extract
 from crawler.extract.fingerprint import rules_salt
-from crawler.extract.pool import PagePool, PageTimeout, WorkerDied, exit_with
+from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied, exit_with
 from crawler.fetch.spider import RevisitSpider
 from crawler.warc import payload_digest
-from crawler.fetch.warc_recorder import _pairs
+from crawler.fetch.warc_recorder import header_pairs
+from crawler.model import RawResponse
 
 from crawler.cluster.queue import Queue, connect, encode_message
 
@@ -126,12 +128,12 @@ class WorkerSpider(RedisMixin, RevisitSpider):
 
     def parse(self, response: scrapy.http.Response) -> Any:
         for item in super().parse(response):
-            item["task"] = response.meta["task"]
+            item.task = response.meta["task"]
             yield item
 
     def failed(self, failure: Any) -> Any:
         for item in super().failed(failure):
-            item["task"] = failure.request.meta["task"]
+            item.task = failure.request.meta["task"]
             yield item
 
     def deliver(self, task: dict[str, Any], message: bytes) -> None:
@@ -178,10 +180,10 @@ class ExchangeRecorderMiddleware:
         exchange = {
             "url": response.url,
             "method": request.method,
-            "request_headers": _pairs(request.headers),
+            "request_headers": header_pairs(request.headers),
             "status": response.status,
             "protocol": response.protocol or "HTTP/1.1",
-            "response_headers": _pairs(response.headers),
+            "response_headers": header_pairs(response.headers),
             "body": response.body,
             "ip_address": str(response.ip_address) if response.ip_address else None,
         }
@@ -193,7 +195,7 @@ class ExchangeRecorderMiddleware:
 
 
 def pre_extract(
-    item: dict[str, Any],
+    item: RawResponse,
     profiles: list[SiteProfile],
     known_payload: str | None,
     known_fingerprint: str | None = None,
@@ -202,33 +204,37 @@ def pre_extract(
     """The extraction the writer's analyse() would do, done here: a dict (or None for no text).
 
     False when there is nothing to extract (not a 2xx page, not HTML, the same bytes as the current
-    version, or the same reader fingerprint: the writer's fast paths). The checks are capture.analyse()'s own.
+    version, or the same reader fingerprint: the writer's fast paths). The gates are analyse()'s own
+    (crawler/changes/outcome.py); a task with neither digest nor fingerprint is a seed with no version yet.
     """
-    status = item.get("status")
-    if item.get("error") or status is None or not 200 <= status < 300:
+    latest = {} if known_payload or known_fingerprint else None
+    if item.succeeded and fingerprint_needed(item, known_payload, known_fingerprint):
+        item.reader_fingerprint = page_fingerprint(item, salt)
+    if not needs_extraction(item, latest, known_payload, known_fingerprint) or unreadable(item):
         return False
-    digest = (item.get("warc") or {}).get("payload_digest")
-    if known_payload and digest == known_payload:
-        return False
-    if known_fingerprint:
-        item["reader_fingerprint"] = page_fingerprint(item, salt)
-        if item["reader_fingerprint"] == known_fingerprint:
-            return False
-    content_type = header(item, "content-type")
-    body = item.get("body") or b""
-    if media_type_of(item) not in TEXT_TYPES or _binary_kind(body):
-        return False
-    html = decode_html(body, content_type)
-    extracted = extract(html, item.get("final_url") or item["url"], profiles) if html.strip() else None
+    html = decode_html(item.body or b"", item.header("content-type"))
+    extracted = extract(html, item.page_url, profiles) if html.strip() else None
     return vars(extracted).copy() if extracted else None
 
 
 def _pre_extract_in_pool(
-    item: dict[str, Any], profiles: list[SiteProfile], known_payload: str | None, known_fingerprint: str | None,
+    item: RawResponse, profiles: list[SiteProfile], known_payload: str | None, known_fingerprint: str | None,
     salt: str,
 ) -> tuple[dict[str, Any] | None | bool, str | None]:
     """pre_extract() in a pool process: its result, and the reader fingerprint it set on (this copy of) item."""
-    return pre_extract(item, profiles, known_payload, known_fingerprint, salt), item.get("reader_fingerprint")
+    return pre_extract(item, profiles, known_payload, known_fingerprint, salt), item.reader_fingerprint
+
+
+def _extraction_context() -> Any:
+    """The page pool's process context: a forkserver preloading (and warming up) the extraction stack.
+
+    As crawler/run/pipeline.py's, minus the change analysis, which the writer does: a worker runs for
+    long, so the warm-up repays itself.
+    """
+    context = multiprocessing.get_context("forkserver")
+    # serverguard first: the server ends with this worker even during the warm-up.
+    context.set_forkserver_preload(["crawler.extract.serverguard", "crawler.extract.warmup"])
+    return context
 
 
 class ResultPipeline:
@@ -256,16 +262,14 @@ class ResultPipeline:
     def open_spider(self, spider: Any = None) -> None:
         """Start the page pool (its processes start with the first pages and end with this worker)."""
         if self.workers > 0:
-            from crawler.run.pipeline import extraction_context
-
-            self.pool = PagePool(self.workers, extraction_context(True), initializer=exit_with,
+            self.pool = PagePool(self.workers, _extraction_context(), initializer=exit_with,
                                  initargs=(os.getpid(),), limit=self.page_time_limit)
 
     def close_spider(self, spider: Any = None) -> None:
         if self.pool is not None:
             self.pool.shutdown()
 
-    async def _extract(self, item: dict[str, Any], task: dict[str, Any]) -> dict[str, Any] | None | bool:
+    async def _extract(self, item: RawResponse, task: dict[str, Any]) -> dict[str, Any] | None | bool:
         """pre_extract() under the page limit: a page past it, or one that kills two pool processes, gets an
         error instead (the writer records it failed, like a local run); without a pool, in this process."""
         args = (item, self.profiles, task.get("known_payload"), task.get("known_fingerprint"), self.salt)
@@ -279,47 +283,47 @@ class ResultPipeline:
                     # From a thread, as in the local pipeline: the wait for an answer blocks.
                     extracted, fingerprint = await asyncio.to_thread(self.pool.run, _pre_extract_in_pool, *args)
                 except PageTimeout:
-                    item["error"] = (f"extraction and change analysis stopped after {self.page_time_limit:g} s "
+                    item.error = (f"extraction and change analysis stopped after {self.page_time_limit:g} s "
                                      "(crawl.page_time_limit); the page is kept in the WARC file")
                     return False
-                except WorkerDied as exc:
+                except PoolProcessDied as exc:
                     reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
                     continue
                 if fingerprint is not None:
-                    item["reader_fingerprint"] = fingerprint
+                    item.reader_fingerprint = fingerprint
                 return extracted
-        item["error"] = reason
+        item.error = reason
         return False
 
-    async def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
+    async def process_item(self, item: RawResponse, spider: Any = None) -> dict[str, Any]:
         spider = spider or self.crawler.spider
-        task = item.pop("task")
-        exchanges = item.pop("warc_records", [])
-        final = item.get("warc") is not None
+        task, item.task = item.task, None
+        exchanges, item.warc_records = item.warc_records, []
+        final = item.warc is not None
         extracted = await self._extract(item, task)
         if extracted is not False:
-            item["extracted"] = extracted
-        elif task.get("known_fingerprint") and item.get("reader_fingerprint") == task["known_fingerprint"]:
+            item.extracted, item.extracted_by_worker = extracted, True
+        elif task.get("known_fingerprint") and item.reader_fingerprint == task["known_fingerprint"]:
             # The writer decides "unchanged" from the fingerprint alone: the decoded body stays here
             # (the exchanges still carry the bytes the WARC must keep).
-            item["body_bytes"], item["body"] = len(item.get("body") or b""), None
-        item["warc"] = None
-        body = item.get("body") or b""
+            item.body_bytes, item.body = len(item.body or b""), None
+        item.warc = None
+        body = item.body or b""
         # The decoded body is usually the received one: send it once.
         same_body = final and exchanges and exchanges[-1]["body"] == body
         if same_body:
-            item["body"] = None
-        message = {"task": task, "item": item, "exchanges": exchanges, "final_exchange": final,
+            item.body = None
+        message = {"task": task, "item": item.to_message(), "exchanges": exchanges, "final_exchange": final,
                    "same_body": bool(same_body), "worker": spider.worker_id}
         spider.deliver(task, encode_message(message))
         self.crawler.stats.inc_value("cluster/delivered")
-        return {"seed_id": item["seed_id"], "status": item.get("status")}
+        return {"seed_id": item.seed_id, "status": item.status}
 
 
 def worker_settings(settings: Settings, worker_id: str, verbose: int = 0) -> dict[str, Any]:
     """Scrapy settings of a worker: the local crawl's, with the archive parts swapped for Redis ones."""
-    from crawler.run.crawl import scrapy_settings
-    from crawler.scrapy_settings import WARC_WRITER
+    from crawler.run.scrapy_settings import scrapy_settings
+    from crawler.scrapy_section import WARC_WRITER
 
     # Extraction in a page pool, as in a local run: no page may hold a worker past crawl.page_time_limit.
     wanted = settings.crawl.extract_workers
@@ -360,7 +364,7 @@ def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int]:
     """Run a worker until SIGTERM or SIGINT; returns its id and how many results it delivered."""
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.run.crawl import QUIET_LOGGERS, ItemErrorLines
+    from crawler.run.scrapy_settings import QUIET_LOGGERS, ItemErrorLines
 
     connect(settings.cluster.redis_url).close()  # an unreachable Redis is one clear error, before Scrapy starts
     worker_id = new_worker_id()
