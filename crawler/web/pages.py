@@ -1,0 +1,512 @@
+"""The plugin's pages: what happened, the articles, an article, a text, a diff, a capture's response, the feed.
+
+Each page is HTML, or JSON with a ``.json`` suffix. Handlers read through Datasette's read-only
+connections; the crawler stays the only writer. Times are shown in local time (``plugins.crawler.timezone``
+or the server's zone) with the UTC time on hover; labels in English or Chinese (see i18n.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import unquote, urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlite_utils
+from datasette.utils.asgi import NotFound, Response
+from markupsafe import Markup, escape
+
+from crawler.announce import FEED_NAME, write_feed
+from crawler.removal import cause_words
+from crawler.store import Store
+from crawler.versions import classify_against_original, diff_texts
+from crawler.web import queries
+from crawler.web.i18n import COOKIE, LANGUAGES, Labels, pick_language
+from crawler.web.people import (
+    duration, moment, outcome_words, percent, short_hash, site, state_words, time_html, url_html, zone_name)
+from crawler.web.render import (
+    diff_html, outcome_legend, paragraph_starts, quoted, side_by_side_html, text_html, timeline_svg)
+
+PLUGIN = "crawler"
+# Events on the home page (newest first) and captures drawn on a timeline.
+HOME_EVENTS = 60
+TIMELINE_CAPTURES = 20000
+LISTED_CAPTURES = 50
+# The "changed within" choices of the articles filter, in days.
+CHANGED_WITHIN = {"1d": 1, "7d": 7, "30d": 30, "365d": 365}
+SORTS = ("last_change", "last_fetched", "title", "versions")
+# Only these are served: a screenshot is a PNG or JPEG the crawler made, never archived content.
+SCREENSHOT_TYPES = {"image/png", "image/jpeg"}
+# An archived page, served only to look at: no script runs, nothing is fetched, it has no origin.
+REPLAY_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+RAW_BODY_LIMIT = 500_000
+
+
+class ArchiveReader:
+    """The store's read queries on one of Datasette's read-only connections (the same SQL as the CLI)."""
+
+    change_events = Store.change_events
+    warc_record = Store.warc_record
+
+    def __init__(self, conn: Any):
+        self.db = sqlite_utils.Database(conn)
+
+
+@dataclass
+class View:
+    """How one request is shown: its language, time zone and the moment it was made."""
+
+    labels: Labels
+    zone: tzinfo | None
+    now: datetime
+    set_language: str | None = None  # ?_lang= given: remembered in a cookie
+
+    def when(self, value: Any, relative: bool = True) -> Markup:
+        """A time in local time with "3 h ago" and UTC on hover."""
+        return time_html(value, self.now, self.zone, self.labels, relative)
+
+    def template_vars(self) -> dict[str, Any]:
+        """What every template of the plugin uses."""
+        t = self.labels
+        return {
+            "t": t, "tf": lambda english, *args: escape(t(english)).format(*args), "lang": t.language, "when": self.when, "pct": percent, "dur": lambda s: duration(s, t),
+            "url_html": url_html, "outcome_words": lambda o: outcome_words(o, t),
+            "state_words": lambda s: state_words(s, t), "q": quoted, "short_hash": short_hash,
+            "zone_name": zone_name(self.now, self.zone), "languages": LANGUAGES,
+        }
+
+
+def view_of(datasette: Any, request: Any) -> View:
+    """The language and time zone of a request (see i18n.pick_language; plugins.crawler.timezone)."""
+    config = datasette.plugin_config(PLUGIN) or {}
+    language = pick_language(request.args, request.cookies, config.get("language"),
+                             request.headers.get("accept-language"))
+    zone = None
+    if config.get("timezone"):
+        try:
+            zone = ZoneInfo(str(config["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+    chosen = request.args.get("_lang")
+    return View(Labels(language), zone, datetime.now(timezone.utc), chosen if chosen in LANGUAGES else None)
+
+
+async def archive(datasette: Any) -> Any:
+    """The first attached database that is a crawler archive."""
+    for database in datasette.databases.values():
+        if database.name.startswith("_"):
+            continue
+        if "seed_overview" in await database.view_names():
+            return database
+    raise NotFound("no crawler archive is attached: run 'crawler serve'")
+
+
+async def rows(db: Any, sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """Rows of a query as dicts."""
+    results = await db.execute(sql, params or [])
+    return [dict(row) for row in results.rows]
+
+
+async def page(datasette: Any, request: Any, view: View, template: str, context: dict[str, Any],
+               data: Any) -> Response:
+    """The page as HTML in Datasette's layout, or its data as JSON when the path ends in .json."""
+    if (request.url_vars or {}).get("format") == ".json":
+        response = Response(json.dumps(data, default=str, ensure_ascii=False),
+                            content_type="application/json; charset=utf-8")
+    else:
+        args = [(k, v) for k in request.args.keys() if k != "_lang" for v in request.args.getlist(k)]
+        lang_hrefs = {code: "?" + urlencode(args + [("_lang", code)]) for code in LANGUAGES}
+        html = await datasette.render_template(
+            template, {**view.template_vars(), "lang_hrefs": lang_hrefs, **context}, request=request)
+        response = Response.html(html)
+    if view.set_language:
+        response.set_cookie(COOKIE, view.set_language, max_age=365 * 86400, samesite="lax")
+    return response
+
+
+def seed_id_of(request: Any) -> str:
+    """The seed id of the path (Datasette matches routes on the raw path: it arrives percent-encoded)."""
+    return unquote(request.url_vars["seed_id"])
+
+
+# -- what happened -----------------------------------------------------------------------
+
+_FIELD_WORDS = {"title": "retitled", "published": "re-dated", "author": "author changed"}
+
+
+def event_row(event: Mapping[str, Any], base: str, view: View) -> dict[str, Any]:
+    """One change event (Store.change_events) as a line of the home page: what, details, and its evidence."""
+    t = view.labels
+    seed_href = f"{base}article/{quoted(event['seed_id'])}"
+    row: dict[str, Any] = {"at": event["at"], "seed_id": event["seed_id"], "title": event.get("seed_title"),
+                           "kind": event["kind"], "event": event["event"], "seed_href": seed_href}
+    details: list[Any] = []
+    if event["kind"] == "version":
+        change = f" · {t(event['change'])}" if event.get("change") else ""
+        row.update(what=t("new version {}").format(event["version"]) + change, tone="version",
+                   href=f"{base}diff/{event['version_id']}?base=previous", evidence=t("see the diff"))
+        if event.get("similarity") is not None:
+            details.append(f"+{event.get('chars_added') or 0} / −{event.get('chars_removed') or 0} "
+                           f"{t('characters')} · {percent(event['similarity'])} {t('similarity')}")
+    elif event["kind"] == "state":
+        state = event["new_state"]
+        reason = cause_words(event.get("cause"), event.get("notice"), event.get("reason")) or event.get("reason") or ""
+        what = {"removed": t("removed: {}"), "gone": t("gone: {}"), "failing": t("fetching fails: {}")}.get(state)
+        row.update(what=what.format(reason).rstrip(": ：") if what else t("online again"), tone=state,
+                   href=f"{seed_href}#status", evidence=t("see the banner and last good text")
+                   if state in ("removed", "gone") else t("see the article"))
+        if state in ("removed", "gone"):
+            alive = view.when(event.get("last_seen_alive_at"), relative=False) or t("never")
+            details.append(Markup("{} {} → {} {}").format(t("Last seen alive"), alive, t("First seen removed"),
+                                                          view.when(event.get("since"), relative=False)))
+    else:
+        fields = ", ".join(t(_FIELD_WORDS.get(m["field"], m["field"])) for m in event["metadata"])
+        row.update(what=fields, tone="metadata", href=f"{seed_href}#metadata", evidence=t("see the article"))
+    for change in event.get("metadata") or ():
+        details.append(Markup("{}: “{}” → “{}”").format(
+            t(_FIELD_WORDS.get(change["field"], change["field"])), change.get("old_value") or "", change.get("new_value") or ""))
+    row["details"] = details
+    return row
+
+
+def article_filters(request: Any) -> dict[str, str]:
+    """The articles list's filters and sort from the query string (unknown values ignored)."""
+    args = request.args
+    sort = args.get("sort") if args.get("sort") in SORTS else "last_change"
+    return {"state": args.get("state") or "", "site": args.get("site") or "",
+            "changed": args.get("changed") if args.get("changed") in CHANGED_WITHIN else "", "sort": sort}
+
+
+def filter_articles(articles: list[dict[str, Any]], filters: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
+    """The articles that pass the filters, in the order asked for."""
+    chosen = []
+    since = now - timedelta(days=CHANGED_WITHIN[filters["changed"]]) if filters["changed"] else None
+    for article in articles:
+        state = article.get("state") or "new"
+        if filters["state"] and state != filters["state"]:
+            continue
+        if filters["site"] and article["site"] != filters["site"]:
+            continue
+        if since is not None and not ((changed := moment(article.get("last_changed"))) and changed >= since):
+            continue
+        chosen.append(article)
+    key = filters["sort"]
+    if key == "title":
+        chosen.sort(key=lambda a: (a.get("title") or a["id"]).casefold())
+    elif key == "versions":
+        chosen.sort(key=lambda a: (-(a.get("versions") or 0), a["id"]))
+    else:
+        column = "last_changed" if key == "last_change" else "last_fetched"
+        chosen.sort(key=lambda a: (a.get(column) or "", a.get("last_fetched") or ""), reverse=True)
+    return chosen
+
+
+async def home_page(datasette: Any, request: Any) -> Response:
+    """What happened (the latest events, each linked to its evidence), then the articles."""
+    return await _home(datasette, request, with_events=True)
+
+
+async def articles_page(datasette: Any, request: Any) -> Response:
+    """The articles, sortable and filterable by state, site and last change."""
+    return await _home(datasette, request, with_events=False)
+
+
+async def _home(datasette: Any, request: Any, with_events: bool) -> Response:
+    db = await archive(datasette)
+    view = view_of(datasette, request)
+    base = datasette.urls.path("/-/")
+    events: list[dict[str, Any]] = []
+    if with_events:
+        found = await db.execute_fn(lambda conn: ArchiveReader(conn).change_events("", limit=HOME_EVENTS))
+        events = [event_row(e, base, view) for e in reversed(found)]
+    articles = await rows(db, queries.ARTICLES_SQL)
+    for article in articles:
+        article["site"] = site(article.get("url"))
+    filters = article_filters(request)
+    shown = filter_articles(articles, filters, view.now)
+    data = {"events": [{k: v for k, v in e.items() if k != "details"} | {"details": [str(d) for d in e["details"]]}
+                       for e in events], "articles": shown}
+    context = {
+        "events": events, "with_events": with_events, "articles": shown, "total": len(articles),
+        "filters": filters, "sites": sorted({a["site"] for a in articles if a["site"]}),
+        "states": ["alive", "removed", "gone", "failing", "new"], "changed_choices": list(CHANGED_WITHIN),
+        "sorts": SORTS, "database": db.name, "feed_href": datasette.urls.path("/-/crawler/" + FEED_NAME),
+    }
+    return await page(datasette, request, view, "crawler_home.html", context, data)
+
+
+# -- an article --------------------------------------------------------------------------
+
+
+async def article_page(datasette: Any, request: Any) -> Response:
+    """One article: a banner when it was removed, its timeline, versions with screenshots, captures."""
+    db = await archive(datasette)
+    view = view_of(datasette, request)
+    seed_id = seed_id_of(request)
+    found = await rows(db, queries.ARTICLES_SQL + " WHERE o.id = ?", [seed_id])
+    if not found:
+        raise NotFound(f"no seed {seed_id}")
+    seed = found[0]
+    versions = await rows(db, queries.VERSIONS_SQL, [seed_id])
+    shots = await screenshots(db, [v["version_id"] for v in versions])
+    for v in versions:
+        v["screenshot"] = shots.get(v["version_id"])
+    captures = await rows(db, queries.CAPTURES_SQL, [seed_id, TIMELINE_CAPTURES])
+    drift = await rows(db, "SELECT * FROM metadata_changes WHERE seed_id = ? ORDER BY detected_at DESC LIMIT 100",
+                       [seed_id])
+    banner = None
+    if seed.get("state") in ("removed", "gone", "failing"):
+        change = await rows(db, queries.REMOVAL_SQL, [seed_id, seed["state"]])
+        banner = change[0] if change else {"new_state": seed["state"], "since": seed.get("state_since"),
+                                           "last_seen_alive_at": seed.get("last_seen_alive_at")}
+        banner["cause_in_words"] = cause_words(banner.get("cause"), banner.get("notice"), banner.get("reason"))
+    last_good = None
+    if versions:
+        latest = await rows(db, "SELECT id, version, text, created_at FROM versions WHERE id = ?",
+                            [versions[0]["version_id"]])
+        last_good = latest[0]
+    base = datasette.urls.path("/-/")
+    captures_table = datasette.urls.table(db.name, "captures")
+
+    def period_href(start: datetime, end: datetime) -> str:
+        return captures_table + "?" + urlencode(queries.period_args(
+            seed_id, start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds")))
+
+    def capture_href(capture: Mapping[str, Any]) -> str:
+        return datasette.urls.row(db.name, "captures", capture["id"])
+
+    def version_href(capture: Mapping[str, Any]) -> str:
+        return f"{base}diff/{capture['version_id']}?base=previous"
+
+    chronological = list(reversed(captures))
+    timelines = [timeline_svg(chronological, zone=view.zone, labels=view.labels, width=width, period_href=period_href,
+                              capture_href=capture_href, version_href=version_href) for width in (960, 360)]
+    data = {"seed": seed, "removal": banner, "versions": versions, "captures": captures[:LISTED_CAPTURES],
+            "metadata_changes": drift, "last_good_text": last_good}
+    context = {
+        "seed": seed, "banner": banner, "last_good": last_good,
+        "last_good_html": text_html(last_good["text"]) if last_good and banner else None,
+        "versions": versions, "captures": captures[:LISTED_CAPTURES], "capture_count": len(captures),
+        "metadata_changes": drift, "timeline_wide": timelines[0], "timeline_narrow": timelines[1],
+        "legend": outcome_legend(view.labels), "database": db.name,
+        "captures_href": captures_table + "?" + urlencode({"seed_id": seed_id, "_sort_desc": "fetched_at"}),
+    }
+    return await page(datasette, request, view, "crawler_article.html", context, data)
+
+
+async def text_page(datasette: Any, request: Any) -> Response:
+    """The original or one version as paragraphs, on a page of its own."""
+    db = await archive(datasette)
+    view = view_of(datasette, request)
+    seed_id, which = seed_id_of(request), request.url_vars["which"]
+    seeds = await rows(db, "SELECT id, title, url, original_text, fetch_date FROM seeds WHERE id = ?", [seed_id])
+    if not seeds:
+        raise NotFound(f"no seed {seed_id}")
+    seed = seeds[0]
+    text, version = await _text(db, seed, which)
+    shot = (await screenshots(db, [version["id"]])).get(version["id"]) if version else None
+    count = await rows(db, "SELECT max(version) AS n FROM versions WHERE seed_id = ?", [seed_id])
+    data = {"seed_id": seed_id, "which": which, "title": (version or {}).get("title") or seed["title"],
+            "text": text, "version": {k: v for k, v in (version or {}).items() if k != "text"} or None}
+    context = {"seed": seed, "which": which, "text": text, "text_html": text_html(text), "version": version,
+               "screenshot": shot, "latest": count[0]["n"] if count else None}
+    return await page(datasette, request, view, "crawler_text.html", context, data)
+
+
+async def _text(db: Any, seed: Mapping[str, Any], which: str) -> tuple[str, dict[str, Any] | None]:
+    """The text named by 'original' or a version number, and that version's row."""
+    if which == "original":
+        if seed.get("original_text") is None:
+            raise NotFound(f"seed {seed['id']} has no original text")
+        return seed["original_text"], None
+    try:
+        number = int(which)
+    except ValueError:
+        raise NotFound(f"'{which}' is not a version: use 'original' or a number") from None
+    found = await rows(db, "SELECT * FROM versions WHERE seed_id = ? AND version = ?", [seed["id"], number])
+    if not found:
+        raise NotFound(f"seed {seed['id']} has no version {number}")
+    return found[0]["text"], found[0]
+
+
+# -- a diff ------------------------------------------------------------------------------
+
+
+async def diff_page(datasette: Any, request: Any) -> Response:
+    """A version against the original or its previous version (the links the archive's rows use)."""
+    db = await archive(datasette)
+    version_id = int(request.url_vars["version_id"])
+    found = await rows(db, "SELECT seed_id, version FROM versions WHERE id = ?", [version_id])
+    if not found:
+        raise NotFound(f"no version {version_id}")
+    base = request.args.get("base", "original")
+    old = "original" if base != "previous" else str(found[0]["version"] - 1)
+    return await _compare(datasette, request, db, found[0]["seed_id"], old, str(found[0]["version"]))
+
+
+async def compare_page(datasette: Any, request: Any) -> Response:
+    """Any two texts of an article (?from=original|N&to=N|original|latest), inline or side by side."""
+    db = await archive(datasette)
+    return await _compare(datasette, request, db, seed_id_of(request), request.args.get("from") or "original",
+                          request.args.get("to") or "latest")
+
+
+async def _compare(datasette: Any, request: Any, db: Any, seed_id: str, old_which: str, new_which: str) -> Response:
+    view = view_of(datasette, request)
+    t = view.labels
+    seeds = await rows(db, "SELECT id, title, url, original_text, fetch_date FROM seeds WHERE id = ?", [seed_id])
+    if not seeds:
+        raise NotFound(f"no seed {seed_id}")
+    seed = seeds[0]
+    numbers = [r["version"] for r in await rows(db, "SELECT version FROM versions WHERE seed_id = ? ORDER BY version",
+                                                 [seed_id])]
+    if new_which == "latest":
+        new_which = str(numbers[-1]) if numbers else "original"
+    if old_which == "0":
+        old_which = "original"
+    if old_which == "latest":
+        old_which = str(numbers[-1]) if numbers else "original"
+    old_text, old_version = await _text(db, seed, old_which)
+    new_text, new_version = await _text(db, seed, new_which)
+
+    def label(which: str) -> str:
+        return t("the original") if which == "original" else t("version {}").format(which)
+
+    # Measured from the same diff that is shown, so the class and figures agree with the page.
+    result = await asyncio.get_running_loop().run_in_executor(None, diff_texts, old_text, new_text)
+    change = classify_against_original(result.retained, result.novel) if old_which == "original" else result.change
+    changed = any(op.get("op") != "equal" and not op.get("ignored") for op in result.ops)
+    old_starts, new_starts = paragraph_starts(old_text), paragraph_starts(new_text)
+    side = request.args.get("view") == "side"
+    rendered = (side_by_side_html(result.ops, label(old_which), label(new_which), old_starts=old_starts,
+                                  new_starts=new_starts, labels=t) if side else
+                diff_html(result.ops, old_starts=old_starts, new_starts=new_starts, labels=t))
+    evidence = {}
+    for key, version in (("old", old_version), ("new", new_version)):
+        if version is None:
+            continue
+        capture = await rows(db, "SELECT id, fetched_at, warc_filename IS NOT NULL AS archived FROM captures "
+                                 "WHERE version_id = ? AND outcome = 'new_version' ORDER BY id LIMIT 1", [version["id"]])
+        shot = (await screenshots(db, [version["id"]])).get(version["id"])
+        evidence[key] = {"version": version, "capture": capture[0] if capture else None, "screenshot": shot}
+    measures = {"similarity": result.similarity, "chars_added": result.chars_added,
+                "chars_removed": result.chars_removed, "retained": result.retained if old_which == "original" else None,
+                "change": change if changed else None, "changed": changed}
+    data = {"seed_id": seed_id, "from": old_which, "to": new_which, **measures, "ops": result.ops}
+    context = {
+        "seed": seed, "old": old_which, "new": new_which, "old_label": label(old_which), "new_label": label(new_which),
+        "numbers": numbers, "side": side, "diff": rendered, "measures": measures, "evidence": evidence,
+        "new_version": new_version, "old_version": old_version,
+        "compare_href": datasette.urls.path(f"/-/compare/{quoted(seed_id)}"),
+    }
+    return await page(datasette, request, view, "crawler_diff.html", context, data)
+
+
+# -- evidence: screenshots, raw responses, the page as archived ---------------------------
+
+
+async def screenshots(db: Any, version_ids: list[Any]) -> dict[int, dict[str, Any]]:
+    """The screenshot row of each version that has one (archives from before screenshots have none)."""
+    wanted = [v for v in version_ids if v is not None]
+    if not wanted or "screenshots" not in await db.table_names():
+        return {}
+    found: dict[int, dict[str, Any]] = {}
+    for row in await rows(db, f"SELECT * FROM screenshots WHERE version_id IN ({', '.join('?' * len(wanted))}) "
+                              "ORDER BY id", wanted):
+        found.setdefault(row["version_id"], row)
+    return found
+
+
+async def screenshot_image(datasette: Any, request: Any) -> Response:
+    """A version's screenshot, read from its WARC resource record."""
+    from crawler.warc import WARC_DIR_NAME, WarcError, read_record
+
+    db = await archive(datasette)
+    screenshot_id = int(request.url_vars["screenshot_id"])
+    found = await rows(db, "SELECT * FROM screenshots WHERE id = ?", [screenshot_id])
+    if not found or found[0]["mime"] not in SCREENSHOT_TYPES or not db.path:
+        raise NotFound(f"no screenshot {screenshot_id}")
+    row = found[0]
+    try:
+        record = read_record(Path(db.path).parent / WARC_DIR_NAME / row["filename"], row["offset"])
+    except WarcError as exc:
+        raise NotFound(str(exc)) from None
+    return Response(record.raw_payload, content_type=row["mime"], headers={
+        "Content-Security-Policy": "default-src 'none'", "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "max-age=31536000, immutable",
+    })
+
+
+async def _archived_response(datasette: Any, request: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """The WARC record of a capture and the record holding its payload (a revisit is followed)."""
+    from crawler.warc import WARC_DIR_NAME, WarcError, read_record
+
+    db = await archive(datasette)
+    capture_id = int(request.url_vars["capture_id"])
+    found = await rows(db, queries.CAPTURE_SQL, [capture_id])
+    if not found or not found[0]["warc_filename"] or not db.path:
+        raise NotFound(f"capture {capture_id} has no archived response")
+    capture = found[0]
+    warc_dir = Path(db.path).parent / WARC_DIR_NAME
+    try:
+        record = read_record(warc_dir / capture["warc_filename"], capture["warc_offset"])
+        payload = record
+        if record.record_type == "revisit":
+            headers = record.warc_headers
+            original = await db.execute_fn(lambda conn: ArchiveReader(conn).warc_record(
+                headers.get_header("WARC-Refers-To"), headers.get_header("WARC-Refers-To-Target-URI"),
+                headers.get_header("WARC-Refers-To-Date")))
+            if original is None:
+                raise NotFound(f"capture {capture_id} is a revisit of a record this archive does not list")
+            payload = read_record(warc_dir / original["filename"], original["offset"])
+    except WarcError as exc:
+        raise NotFound(str(exc)) from None
+    return record, payload, capture
+
+
+async def raw_page(datasette: Any, request: Any) -> Response:
+    """A capture's response as archived: status line, headers and body, as text."""
+    from crawler.extract import decode_html
+
+    record, payload, capture = await _archived_response(datasette, request)
+    view = view_of(datasette, request)
+    headers = record.http_headers.to_str().rstrip("\r\n").replace("\r\n", "\n") if record.http_headers else ""
+    content_type = payload.http_headers.get_header("Content-Type") if payload.http_headers else None
+    body = decode_html(payload.body, content_type)
+    data = {"capture": capture, "record_type": record.record_type, "headers": headers, "body": body}
+    context = {"capture": capture, "record_type": record.record_type, "headers": headers,
+               "body": body[:RAW_BODY_LIMIT], "cut": len(body) > RAW_BODY_LIMIT}
+    return await page(datasette, request, view, "crawler_raw.html", context, data)
+
+
+async def replay_page(datasette: Any, request: Any) -> Response:
+    """A capture's page as archived, shown in a sandbox: no script runs and nothing is fetched."""
+    _, payload, _ = await _archived_response(datasette, request)
+    content_type = (payload.http_headers.get_header("Content-Type") if payload.http_headers else None) or "text/html"
+    if "html" not in content_type.lower():
+        content_type = "text/plain; charset=utf-8"
+    return Response(payload.body, content_type=content_type, headers={
+        "Content-Security-Policy": REPLAY_POLICY, "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer", "X-Frame-Options": "SAMEORIGIN",
+    })
+
+
+# -- the Atom feed -----------------------------------------------------------------------
+
+
+async def feed(datasette: Any, request: Any) -> Response:
+    """The Atom feed `crawler crawl` writes (archive/changes.atom), made from the archive as it is now."""
+    db = await archive(datasette)
+    events = await db.execute_fn(lambda conn: ArchiveReader(conn).change_events("", limit=HOME_EVENTS))
+    archive_dir = Path(db.path).parent if db.path else Path(".")
+    # write_feed is the crawler's own feed writer (the same ids, titles and bodies): it writes a file.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / FEED_NAME
+        write_feed(path, events, archive_dir)
+        body = path.read_bytes()
+    return Response(body, content_type="application/atom+xml; charset=utf-8")
