@@ -42,9 +42,9 @@ from pathlib import Path
 
 from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
 
-from crawler.extract import decode_html, extract
-from crawler.textnorm import comparison_form, is_cjk, split_sentences
-from crawler.versions import IGNORED_HUNK
+from crawler.extract.article import decode_html, extract
+from crawler.changes.normalise import comparison_form, is_cjk, split_sentences
+from crawler.changes.versions import IGNORED_HUNK
 
 CORPUS = corpus_root()
 CONFIG = """\

@@ -314,7 +314,7 @@ def bare_extraction(pages: list[bytes], urls: list[str]) -> Measure:
     """trafilatura.extract with metadata over the same HTML, one process, pages in memory."""
     code = (
         "import pickle, sys, time, trafilatura\n"
-        "from crawler.extract import decode_html\n"
+        "from crawler.extract.article import decode_html\n"
         "pages, urls = pickle.load(sys.stdin.buffer)\n"
         "for html, url in zip(pages, urls):\n"
         "    trafilatura.extract(decode_html(html), url=url, with_metadata=True, include_comments=False,"

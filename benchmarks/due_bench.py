@@ -16,8 +16,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from crawler.due import iso
-from crawler.store import Store
+from crawler.changes.intervals import iso
+from crawler.archive.store import Store
 
 
 def main() -> None:

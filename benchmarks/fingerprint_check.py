@@ -3,7 +3,7 @@
     BENCH_CORPUS=/path/to/corpus .venv/bin/python benchmarks/fingerprint_check.py [--limit N]
 
 For every page under $BENCH_CORPUS (pages/, wechat/, zh-news/): extraction as the crawler does it
-(scripts and per-request attributes stripped first, crawler/fingerprint.py) against extraction of the
+(scripts and per-request attributes stripped first, crawler/extract/fingerprint.py) against extraction of the
 unstripped page; text, title, author and date must be equal. Also checks that invisible noise (a script
 token, a data- attribute on <body>) leaves the fingerprint unchanged while a one-character edit of the
 extracted text changes it. Prints the counts; exits 1 on any difference.
@@ -20,9 +20,9 @@ from unittest import mock
 from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
 from crawl_bench import with_noise
 
-import crawler.extract as extract_module
-from crawler.capture import page_fingerprint
-from crawler.extract import decode_html, extract
+import crawler.extract.article as extract_module
+from crawler.changes.outcome import page_fingerprint
+from crawler.extract.article import decode_html, extract
 
 FIELDS = ("text", "title", "author", "date")
 

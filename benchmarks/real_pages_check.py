@@ -25,8 +25,8 @@ from pathlib import Path
 
 from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
 
-from crawler.extract import decode_html, extract
-from crawler.textnorm import split_sentences
+from crawler.extract.article import decode_html, extract
+from crawler.changes.normalise import split_sentences
 
 CORPUS = corpus_root()
 CONFIG = "crawl:\n  download_delay: 0\n  autothrottle: false\n  timeout: 5\n  retries: 0\n  concurrent_per_domain: 8\n"

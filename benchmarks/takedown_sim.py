@@ -8,7 +8,7 @@ after, the rest within a week; censorship concentrates on few accounts (the top 
 and blocks take an account's articles down within the same hour. Some articles are edited, some of
 them shortly before they are removed.
 
-Every policy runs the project's own scheduling on a real archive (crawler/store.py in a temporary
+Every policy runs the project's own scheduling on a real archive (crawler/archive/store.py in a temporary
 folder) with a simulated clock: an hourly `crawler run` syncs the newly published seeds, asks the
 store which seeds are due (at most the budget), "fetches" each (the simulated world answers
 new_version, unchanged or removed with a cause) and records the capture with its next due time
@@ -16,11 +16,11 @@ through Store.record_capture. The policies differ only in when a seed is due aga
 scheduler, in the order the budget is spent:
 
 - fixed daily: every seed once a day;
-- adaptive (before this change): crawler.due.next_state without an age curve (1 day, x1.5 while unchanged);
+- adaptive (before this change): crawler.changes.intervals.next_state without an age curve (1 day, x1.5 while unchanged);
 - NewsDiffs: 15 min while the last change is under 3 h old, hourly under a day, 3 h under a week,
   3 days under a month, monthly after;
 - diffengine: due again once 0.2 x the article's age has passed;
-- new: crawler.due.next_state with the default age curve, crawler.runner.due_seed_ids (value-ordered
+- new: crawler.changes.intervals.next_state with the default age curve, crawler.run.crawl.due_seed_ids (value-ordered
   budget, account risk) and the store's correlated rechecks of an account after censorship or a block.
 
 It reports, per policy, the median and 90th-percentile detection latency (removal -> first capture
@@ -50,10 +50,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crawler.config import load_settings  # noqa: E402
-from crawler.due import DueState, RevisitPolicy, account_key, iso, next_state, publication_time  # noqa: E402
-from crawler.records import CaptureRecord  # noqa: E402
-from crawler.runner import due_seed_ids  # noqa: E402
-from crawler.store import Store  # noqa: E402
+from crawler.changes.intervals import DueState, RevisitPolicy, account_key, iso, next_state, publication_time  # noqa: E402
+from crawler.model import CaptureRecord  # noqa: E402
+from crawler.run.crawl import due_seed_ids  # noqa: E402
+from crawler.archive.store import Store  # noqa: E402
 
 HOUR = 3600.0
 DAY = 86400.0

@@ -115,7 +115,7 @@ def _seed_json(seed: Any) -> dict[str, Any]:
 @click.pass_obj
 def crawl(obj: Context, seed_ids: tuple[str, ...]) -> None:
     """Crawl the named seeds now (all seeds with a URL when none are named)."""
-    from crawler.runner import crawl as run_crawl
+    from crawler.run.crawl import crawl as run_crawl
 
     progress = Progress()
     try:
@@ -194,7 +194,7 @@ class Progress:
 @click.pass_obj
 def status(obj: Context, as_json: bool) -> None:
     """Per seed: URL, last fetched, last outcome, versions, similarity of the latest version to the original."""
-    from crawler.store import Store
+    from crawler.archive.store import Store
 
     store = Store.in_archive(obj.archive_dir, create=False)
     try:
@@ -228,8 +228,8 @@ def status(obj: Context, as_json: bool) -> None:
 @click.pass_obj
 def diff(obj: Context, seed_id: str, from_: str, to: str, word_diff: bool) -> None:
     """Show how a seed's text changed (default: latest version against the original)."""
-    from crawler.diffview import seed_diff
-    from crawler.versions import IGNORED_HUNK
+    from crawler.inspection.diff import seed_diff
+    from crawler.changes.versions import IGNORED_HUNK
 
     lines = seed_diff(obj.archive_dir, seed_id, from_, to, word_diff=word_diff)
     ignored = False
@@ -251,7 +251,7 @@ def diff(obj: Context, seed_id: str, from_: str, to: str, word_diff: bool) -> No
 @click.pass_obj
 def raw(obj: Context, capture_id: int, headers: bool) -> None:
     """Print a capture's archived response body from WARC, as text (a revisit shows the payload it stands for)."""
-    from crawler.rawview import raw_capture
+    from crawler.inspection.raw import raw_capture
 
     archived = raw_capture(obj.archive_dir, capture_id)
     click.echo(archived.headers_text() if headers else archived.body_text(), nl=not headers)
@@ -267,7 +267,7 @@ def run(obj: Context, trigger: str, fail_on_errors: bool) -> None:
 
     Exits 75 at once when another run holds the archive lock.
     """
-    from crawler.runner import crawl as run_crawl
+    from crawler.run.crawl import crawl as run_crawl
 
     summary = run_crawl(
         obj.settings(), obj.seeds_dir, obj.archive_dir, trigger=trigger, verbose=obj.verbose, due_only=True
@@ -305,7 +305,7 @@ def schedule(obj: Context, every: str | None, cron_expr: str | None) -> None:
 @click.pass_obj
 def add(obj: Context, urls: tuple[str, ...], title: str | None, url_file: Path | None) -> None:
     """Watch new URLs: fetch each once and save its text as a new seed's original (seeds/<slug>.md)."""
-    from crawler.add import add_urls, read_url_list
+    from crawler.run.add import add_urls, read_url_list
 
     wanted = [(url, title) for url in urls] + (read_url_list(url_file) if url_file else [])
     if not wanted:
@@ -360,8 +360,8 @@ def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_b
 @click.pass_obj
 def changes(obj: Context, since: str, as_json: bool) -> None:
     """List new versions, state changes (removed, gone, ...) and metadata changes, oldest first."""
-    from crawler.announce import event_line
-    from crawler.store import Store
+    from crawler.notify import event_line
+    from crawler.archive.store import Store
 
     start = since_moment(since)
     store = Store.in_archive(obj.archive_dir, create=False)
@@ -385,7 +385,7 @@ def changes(obj: Context, since: str, as_json: bool) -> None:
 
 def since_moment(since: str) -> str:
     """A --since value (a duration back from now, or an ISO date/time) as an archive time (ISO, UTC)."""
-    from crawler.due import iso, parse_duration
+    from crawler.changes.intervals import iso, parse_duration
 
     try:
         return iso(datetime.now(timezone.utc) - timedelta(seconds=parse_duration(since)))
@@ -407,8 +407,8 @@ def since_moment(since: str) -> str:
 @click.pass_obj
 def export(obj: Context, seed_ids: tuple[str, ...], wacz_path: Path, since: str | None) -> None:
     """Package captures (all seeds, or the ones named) with their images and screenshots as one WACZ file."""
-    from crawler.store import Store
-    from crawler.wacz import write_wacz
+    from crawler.archive.store import Store
+    from crawler.archive.wacz import write_wacz
 
     start = since_moment(since) if since else None
     store = Store.in_archive(obj.archive_dir, create=False)
@@ -430,10 +430,10 @@ def export(obj: Context, seed_ids: tuple[str, ...], wacz_path: Path, since: str 
 @click.pass_obj
 def demo(obj: Context) -> None:
     """See the whole job offline: a small local site is crawled, changed (an edit, a takedown) and crawled again."""
-    from crawler.announce import event_line
+    from crawler.notify import event_line
     from crawler.demo import ARTICLES, DIFF_SEED, run_demo
-    from crawler.diffview import seed_diff
-    from crawler.store import Store
+    from crawler.inspection.diff import seed_diff
+    from crawler.archive.store import Store
 
     started = run_demo(obj.seeds_dir, obj.global_args(), click.echo)
     store = Store.in_archive(obj.archive_dir, create=False)

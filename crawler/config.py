@@ -10,10 +10,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crawler import __version__
-from crawler.due import DEFAULT_AGE_CURVE, RevisitPolicy, check_account_rule, format_duration, parse_duration
+from crawler.changes.intervals import DEFAULT_AGE_CURVE, RevisitPolicy, check_account_rule, format_duration, parse_duration
 from crawler.errors import ConfigError
-from crawler.noise import NoiseRules
-from crawler.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules, check_patterns
+from crawler.changes.noise import NoiseRules
+from crawler.changes.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules, check_patterns
 
 DEFAULT_CONFIG_PATH = Path("config/crawler.yaml")
 ENV_PREFIX = "CRAWLER_"
@@ -167,7 +167,7 @@ class NetworkSection(Section):
 class ChangeSection(Section):
     """What counts as a change of text: page noise ignored when comparing (docs/change-detection.md)."""
 
-    # Built-in patterns for read counts, relative times and timestamp lines (crawler/noise.py).
+    # Built-in patterns for read counts, relative times and timestamp lines (crawler/changes/noise.py).
     builtin_noise: bool = True
     # Per domain (a host or parent domain; "*" for every site): regular expressions whose matches
     # in a sentence are ignored when comparing versions; the stored text keeps them.
@@ -205,7 +205,7 @@ class NoticeRule(Section):
 
 
 class RemovalSection(Section):
-    """When an answered page counts as a removed article (outcome removed; see crawler/removal.py)."""
+    """When an answered page counts as a removed article (outcome removed; see crawler/changes/removal.py)."""
 
     # Per domain (a host or parent domain; "*" for every site): its takedown notices, each a regular
     # expression (cause taken_down) or {pattern, cause}, matched against the page's visible text.

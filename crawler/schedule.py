@@ -14,7 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.config import Settings
-from crawler.due import parse_duration
+from crawler.changes.intervals import parse_duration
 from crawler.errors import ConfigError
 
 log = logging.getLogger("crawler.schedule")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from conftest import PageServer, Project
-from crawler.add import slug_for
+from crawler.run.add import slug_for
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page
 
 

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from conftest import PageServer, Project
 from crawler.cli import cli
-from crawler.lock import LOCK_NAME
-from crawler.store import SCHEMA_VERSION
+from crawler.archive.lock import LOCK_NAME
+from crawler.archive.store import SCHEMA_VERSION
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body
 
 ZH_TITLE = "档案员如何发现被修改的文章"

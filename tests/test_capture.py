@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.capture import analyse, needs_extraction
-from crawler.extract import BUILTIN_PROFILES
+from crawler.changes.outcome import analyse, needs_extraction
+from crawler.extract.article import BUILTIN_PROFILES
 from pages import EN_PARAGRAPHS, article_page
 
 PAGE = article_page("Library budget approved", EN_PARAGRAPHS, lang="en").encode()

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from conftest import PageServer, Project
-from crawler.capture import analyse
+from crawler.changes.outcome import analyse
 from crawler.config import load_settings
 from crawler.errors import ConfigError
-from crawler.noise import BUILTIN_NOISE, NO_NOISE, NoiseRules
-from crawler.textnorm import markdown_to_text, text_sha256
-from crawler.versions import (
+from crawler.changes.noise import BUILTIN_NOISE, NO_NOISE, NoiseRules
+from crawler.changes.normalise import markdown_to_text, text_sha256
+from crawler.changes.versions import (
     EDIT_SIMILARITY,
     MAJOR_SIMILARITY,
     MINOR_SIMILARITY,
@@ -105,7 +105,7 @@ def test_builtin_noise_is_linear_on_hostile_text() -> None:
     # In a child process with a deadline: a pattern that backtracks would hang this test, not fail it.
     script = (
         "import json, sys\n"
-        "from crawler.noise import BUILTIN_NOISE\n"
+        "from crawler.changes.noise import BUILTIN_NOISE\n"
         "print(json.dumps([BUILTIN_NOISE.strip(s) for s in json.load(sys.stdin)]))\n"
     )
     sentences = [s for s, _ in HOSTILE_SENTENCES]

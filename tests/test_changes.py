@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from conftest import TEST_CONFIG, PageServer, Project, Route, free_port
 from crawler.cli import cli
-from crawler.records import CaptureRecord, VersionRecord
-from crawler.store import Store
+from crawler.model import CaptureRecord, VersionRecord
+from crawler.archive.store import Store
 from pages import CHROME, EN_PARAGRAPHS, FOOTER, ZH_PARAGRAPHS, article_page, seed_body, wechat_page
 
 TITLE = "档案员如何发现被修改的文章"

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from conftest import SHIPPED_SEEDS
 from crawler.cli import cli
-from crawler.records import CaptureRecord, DiffRecord, VersionRecord
-from crawler.store import Store
+from crawler.model import CaptureRecord, DiffRecord, VersionRecord
+from crawler.archive.store import Store
 
 CRAWLABLE = {
     "000_4387e3e1fc3e043d": "https://mp.weixin.qq.com/s?__biz=MzIzMzE4NDU1OQ==&mid=2652029510&idx=1"
@@ -148,7 +148,7 @@ def test_progress_lines_for_long_runs_off_a_terminal() -> None:
 
 
 def test_summary_names_seeds_a_completed_run_never_reached() -> None:
-    from crawler.runner import RunSummary
+    from crawler.run.crawl import RunSummary
 
     summary = RunSummary(1, 5, {"new_version": 3, "failed": 1}, "completed", failure_reasons=[("HTTP 500", 1)])
     assert summary.failure_lines() == [

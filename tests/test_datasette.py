@@ -235,9 +235,9 @@ AWKWARD_IDS = ["two words", "档案 笔记", "what? #1", "50% off"]
 def awkward(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive of seeds with awkward ids and one whose front matter URL is javascript: (no crawl needed)."""
     from conftest import Project
-    from crawler.runner import seed_row
+    from crawler.run.crawl import seed_row
     from crawler.seeds import load_seeds
-    from crawler.store import Store
+    from crawler.archive.store import Store
 
     project = Project(tmp_path_factory.mktemp("awkward"))
     project.seeds.mkdir()
@@ -282,7 +282,7 @@ def test_only_http_urls_become_links(awkward: Path) -> None:
 
 
 def test_feed_links_only_http_urls(tmp_path: Path) -> None:
-    from crawler.announce import write_feed
+    from crawler.notify import write_feed
 
     event = {"kind": "state", "new_state": "gone", "old_state": "alive", "since": "2026-01-01T00:00:00+00:00",
              "at": "2026-01-01T00:00:00+00:00", "seed_id": "script", "event": "e1"}

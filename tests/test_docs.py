@@ -142,8 +142,8 @@ def test_pyproject_declares_what_old_pip_misses() -> None:
 def test_change_detection_doc_shows_real_word_diff_output(tmp_path) -> None:
     import hashlib
 
-    from crawler.records import CaptureRecord, VersionRecord
-    from crawler.store import Store
+    from crawler.model import CaptureRecord, VersionRecord
+    from crawler.archive.store import Store
     from pages import ZH_PARAGRAPHS
 
     doc = (ROOT / "docs" / "change-detection.md").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Tests of crawler.extract on fixture pages written for this project (no network, no shared corpus)."""
+"""Tests of crawler.extract.article on fixture pages written for this project (no network, no shared corpus)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract import BUILTIN_PROFILES, SiteProfile, choose_profile, decode_html, extract
+from crawler.extract.article import BUILTIN_PROFILES, SiteProfile, choose_profile, decode_html, extract
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 WECHAT_URL = "https://mp.weixin.qq.com/s?__biz=MzAwMDAwMDAwMQ==&mid=2650000001&idx=1&sn=0f1e2d3c"
@@ -263,7 +263,7 @@ def test_invalid_selector_is_rejected_when_profile_is_built():
         SiteProfile(name="broken", content="div[")
 
 
-# --- lxml's C-level element classes (crawler.extract.FAST_ELEMENT_CLASSES) ---------------------
+# --- lxml's C-level element classes (crawler.extract.article.FAST_ELEMENT_CLASSES) ---------------------
 
 FORM_PAGE = (
     "<html><head><title>Library opening hours</title></head><body><article><h1>Library opening hours</h1>"
@@ -290,7 +290,7 @@ def test_fast_element_classes_extract_exactly_what_lxml_html_classes_do(name, ur
     import lxml.html
     import trafilatura.utils
 
-    from crawler.extract import use_fast_element_classes
+    from crawler.extract.article import use_fast_element_classes
 
     html = page(name) if name else FORM_PAGE
     parser = trafilatura.utils.HTML_PARSER

@@ -24,7 +24,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from conftest import Project, free_port
-from crawler.netguard import address_problem, scheme_problem
+from crawler.fetch.network_guard import address_problem, scheme_problem
 from fault_server import (
     HOLD_SECONDS,
     Connection,
@@ -577,7 +577,7 @@ def test_page_pool_replaces_a_worker_past_the_limit_or_dead() -> None:
     import math
     import multiprocessing
 
-    from crawler.pagepool import PagePool, PageTimeout, WorkerDied
+    from crawler.extract.pool import PagePool, PageTimeout, WorkerDied
 
     pool = PagePool(1, multiprocessing.get_context("forkserver"), limit=1)
     try:

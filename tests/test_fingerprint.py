@@ -7,8 +7,8 @@ import re
 import pytest
 
 from conftest import PageServer, Project
-from crawler.capture import analyse, needs_extraction, page_fingerprint
-from crawler.extract import BUILTIN_PROFILES
+from crawler.changes.outcome import analyse, needs_extraction, page_fingerprint
+from crawler.extract.article import BUILTIN_PROFILES
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body, wechat_page
 
 TITLE = "Council approves library budget"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from crawler.config import load_settings
-from crawler.drift import MetadataChange, metadata_changes
+from crawler.changes.metadata import MetadataChange, metadata_changes
 from crawler.errors import ConfigError
-from crawler.removal import Page, RemovalRules, assess, removal_reason
-from crawler.seedstate import SeedState, next_seed_state
+from crawler.changes.removal import Page, RemovalRules, assess, removal_reason
+from crawler.changes.seed_state import SeedState, next_seed_state
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, wechat_page
 from test_changes import not_found_page, wechat_notice
 

@@ -1,10 +1,10 @@
-"""Finding an article's images and judging fetched ones: pure functions, no crawl (crawler/requisites.py)."""
+"""Finding an article's images and judging fetched ones: pure functions, no crawl (crawler/extract/requisites.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from crawler.requisites import find_requisites, inspect_image, referer_for
+from crawler.extract.requisites import find_requisites, inspect_image, referer_for
 from evidence_site import SVG_WITH_SCRIPT, bomb_png, png
 from pages import wechat_page
 
@@ -86,7 +86,7 @@ def test_inspect_image_reads_sizes_and_flags_bombs_and_scripted_svg() -> None:
 
 
 def test_which_pages_are_rendered() -> None:
-    from crawler.render import is_phone, wants_rendering
+    from crawler.fetch.browser import is_phone, wants_rendering
 
     plan = {"seeds": ["s1"], "urls": ["https://app.example/*"], "profiles": ["wechat"]}
     domains = {"wechat": ["mp.weixin.qq.com"]}

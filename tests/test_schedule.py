@@ -18,9 +18,9 @@ from typing import IO, Iterator
 import pytest
 
 from conftest import ROOT, Project
-from crawler.due import DueState, RevisitPolicy, iso, next_state, parse_duration, seed_interval
-from crawler.records import CaptureRecord
-from crawler.store import Store
+from crawler.changes.intervals import DueState, RevisitPolicy, iso, next_state, parse_duration, seed_interval
+from crawler.model import CaptureRecord
+from crawler.archive.store import Store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 POLICY = RevisitPolicy(

@@ -11,14 +11,14 @@ import pytest
 
 from conftest import TEST_CONFIG, PageServer, Project
 from crawler.config import load_settings
-from crawler.due import (
+from crawler.changes.intervals import (
     DEFAULT_AGE_CURVE, Candidate, DueState, RevisitPolicy, account_key, age_interval, check_account_rule, iso,
     next_state, plan_visits, publication_time,
 )
 from crawler.errors import ConfigError
-from crawler.records import CaptureRecord
-from crawler.removal import CAUSES, Page, RemovalRules, assess, cause_words
-from crawler.store import Store
+from crawler.model import CaptureRecord
+from crawler.changes.removal import CAUSES, Page, RemovalRules, assess, cause_words
+from crawler.archive.store import Store
 from pages import ZH_PARAGRAPHS, seed_body, wechat_page
 from test_changes import wechat_notice
 

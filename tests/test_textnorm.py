@@ -1,4 +1,4 @@
-"""Tests of crawler.textnorm: Markdown to text, cleaning, comparison form, sentences."""
+"""Tests of crawler.changes.normalise: Markdown to text, cleaning, comparison form, sentences."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.textnorm import (
+from crawler.changes.normalise import (
     clean_text,
     comparison_form,
     is_cjk,

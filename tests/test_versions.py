@@ -1,4 +1,4 @@
-"""Tests of crawler.versions: new-version detection and sentence-level diffs."""
+"""Tests of crawler.changes.versions: new-version detection and sentence-level diffs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler import versions
-from crawler.textnorm import comparison_form, markdown_to_text, text_sha256
-from crawler.versions import DiffResult, diff_texts, is_new_version, similarity
+from crawler.changes import versions
+from crawler.changes.normalise import comparison_form, markdown_to_text, text_sha256
+from crawler.changes.versions import DiffResult, diff_texts, is_new_version, similarity
 
 SEEDS = Path(__file__).parent.parent / "seeds"
 

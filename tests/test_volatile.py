@@ -1,4 +1,4 @@
-"""Counters and times written as prose (crawler/volatile.py): ignored, shown as ignored; corrections still count."""
+"""Counters and times written as prose (crawler/changes/volatile.py): ignored, shown as ignored; corrections still count."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from crawler.capture import analyse
+from crawler.changes.outcome import analyse
 from crawler.cli import cli
-from crawler.diffview import word_diff_lines
-from crawler.records import CaptureRecord, VersionRecord
-from crawler.store import MIGRATIONS, SCHEMA_VERSION, Store, _statements
-from crawler.textnorm import markdown_to_text
-from crawler.versions import IGNORED_HUNK, diff_texts, ignorable_changes, sentences
-from crawler.volatile import volatile_change
+from crawler.inspection.diff import word_diff_lines
+from crawler.model import CaptureRecord, VersionRecord
+from crawler.archive.store import MIGRATIONS, SCHEMA_VERSION, Store, _statements
+from crawler.changes.normalise import markdown_to_text
+from crawler.changes.versions import IGNORED_HUNK, diff_texts, ignorable_changes, sentences
+from crawler.changes.volatile import volatile_change
 from crawler.web.render import diff_html
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page
 
@@ -189,7 +189,7 @@ def test_first_capture_against_a_saved_copy_with_chrome_and_hard_wraps_is_not_ma
         "Advertisement\n"
     )
     capture = "Council votes to close library\n" + " ".join(article[:3]) + "\n" + " ".join(article[3:])
-    from crawler.capture import diff_record
+    from crawler.changes.outcome import diff_record
 
     record = diff_record("original", markdown_to_text(saved), capture, "original", "version 1", None)
     assert record.retained == 1.0
@@ -241,7 +241,7 @@ def test_ignored_changes_are_stored_with_the_capture(tmp_path: Path) -> None:
 
 
 def test_announcements_quote_edits_not_ignored_counters() -> None:
-    from crawler.announce import _changed_lines
+    from crawler.notify import _changed_lines
 
     old = "\n".join([EN_PARAGRAPHS[0] + " This story has been viewed 12,345 times.", *EN_PARAGRAPHS[1:]])
     new = old.replace("12,345", "13,002").replace("Tuesday", "Wednesday")

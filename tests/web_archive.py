@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conftest import SHIPPED_SEEDS, TEST_CONFIG, PageServer, Project
-from crawler.runner import seed_row
+from crawler.run.crawl import seed_row
 from crawler.seeds import load_seeds
-from crawler.store import Store
+from crawler.archive.store import Store
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page
 
 INSERTED_ZH = "编辑部后来在第二段之后加上了这句新的说明文字。"

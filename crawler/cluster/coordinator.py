@@ -16,13 +16,13 @@ from typing import Any, Sequence
 
 from crawler.config import Settings
 from crawler.errors import CrawlerError
-from crawler.due import iso, parse_duration
-from crawler.lock import archive_lock
-from crawler.runner import (
+from crawler.changes.intervals import iso, parse_duration
+from crawler.archive.lock import archive_lock
+from crawler.run.crawl import (
     RunSummary, due_seed_ids, first_per_id, seed_accounts, seed_interval_of, seed_row, seed_warnings, select_seeds,
 )
 from crawler.seeds import load_seeds
-from crawler.store import Store
+from crawler.archive.store import Store
 
 from crawler.cluster.queue import Queue, connect
 

@@ -28,8 +28,8 @@ from typing import Any
 
 from crawler.config import Settings
 from crawler.errors import CrawlerError, RunLockedError
-from crawler.lock import archive_lock
-from crawler.store import Store
+from crawler.archive.lock import archive_lock
+from crawler.archive.store import Store
 from crawler.warc import INDEX_NAME, WARC_DIR_NAME, Exchange, StoredPayload, WarcWriterFiles, write_index
 
 from crawler.cluster.queue import GROUP, Queue, decode_message
@@ -63,8 +63,8 @@ class Writer:
         from scrapy.settings import Settings as ScrapySettings
         from scrapy.statscollectors import MemoryStatsCollector
 
-        from crawler.pipelines import ArchivePipeline
-        from crawler.runner import scrapy_settings
+        from crawler.run.pipeline import ArchivePipeline
+        from crawler.run.crawl import scrapy_settings
 
         self.settings = settings
         self.queue = queue
@@ -174,7 +174,7 @@ class Writer:
 
     def finish_run(self, run_id: int) -> None:
         """What a local run does at its end: close the run, rewrite the CDXJ index, announce changes."""
-        from crawler.announce import announce
+        from crawler.notify import announce
 
         self.store.finish_run(run_id)
         if self.settings.warc.enabled:

@@ -28,14 +28,14 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
-from crawler.capture import TEXT_TYPES, _binary_kind, header, media_type_of, page_fingerprint, rules_from_settings
+from crawler.changes.outcome import TEXT_TYPES, _binary_kind, header, media_type_of, page_fingerprint, rules_from_settings
 from crawler.config import Settings
-from crawler.due import parse_duration
-from crawler.extract import SiteProfile, decode_html, extract
-from crawler.fingerprint import rules_salt
-from crawler.spiders.revisit import RevisitSpider
+from crawler.changes.intervals import parse_duration
+from crawler.extract.article import SiteProfile, decode_html, extract
+from crawler.extract.fingerprint import rules_salt
+from crawler.fetch.spider import RevisitSpider
 from crawler.warc import payload_digest
-from crawler.warcarchive import _pairs
+from crawler.fetch.warc_recorder import _pairs
 
 from crawler.cluster.queue import Queue, connect, encode_message
 
@@ -232,7 +232,7 @@ class ResultPipeline:
     def from_crawler(cls, crawler: Any) -> "ResultPipeline":
         profiles, removal, noise = rules_from_settings(crawler.settings)
         pipeline = cls(profiles)
-        # The writer's salt (crawler/pipelines.py): the same rules give the same fingerprints.
+        # The writer's salt (crawler/run/pipeline.py): the same rules give the same fingerprints.
         pipeline.salt = rules_salt(tuple(profiles), removal, noise)
         pipeline.crawler = crawler
         return pipeline
@@ -265,12 +265,12 @@ class ResultPipeline:
 
 def worker_settings(settings: Settings, worker_id: str, verbose: int = 0) -> dict[str, Any]:
     """Scrapy settings of a worker: the local crawl's, with the archive parts swapped for Redis ones."""
-    from crawler.runner import scrapy_settings
+    from crawler.run.crawl import scrapy_settings
 
     result = scrapy_settings(settings, Path(os.devnull), 0, verbose, 0)
     cluster = settings.cluster
     middlewares = dict(result["DOWNLOADER_MIDDLEWARES"])
-    middlewares["crawler.warcarchive.WarcArchiveMiddleware"] = None
+    middlewares["crawler.fetch.warc_recorder.WarcArchiveMiddleware"] = None
     middlewares["crawler.cluster.worker.ExchangeRecorderMiddleware"] = 950
     # After robots.txt (100): a seed request waiting for robots.txt must not hold a domain slot.
     middlewares["crawler.cluster.polite.ClusterPolitenessMiddleware"] = 900
@@ -302,7 +302,7 @@ def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int]:
     """Run a worker until SIGTERM or SIGINT; returns its id and how many results it delivered."""
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.runner import QUIET_LOGGERS
+    from crawler.run.crawl import QUIET_LOGGERS
 
     connect(settings.cluster.redis_url).close()  # an unreachable Redis is one clear error, before Scrapy starts
     worker_id = new_worker_id()

@@ -30,7 +30,7 @@ import yaml
 from datasette import hookimpl
 from markupsafe import Markup
 
-from crawler.search import excerpt, fts_query
+from crawler.archive.search import excerpt, fts_query
 from crawler.web import pages
 from crawler.web.i18n import Labels
 from crawler.web.people import duration, outcome_words, percent, short_hash, state_words, time_html, url_html
@@ -77,7 +77,7 @@ def prepare_connection(conn: sqlite3.Connection) -> None:
         is_archive = None
     if is_archive:
         # trylast: this runs after Datasette's own escape_fts and replaces it for this database,
-        # so the table search box finds 微信 inside a run of Chinese characters (see crawler/search.py).
+        # so the table search box finds 微信 inside a run of Chinese characters (see crawler/archive/search.py).
         conn.create_function("escape_fts", 1, fts_query, deterministic=True)
 
 

@@ -21,10 +21,10 @@ import sqlite_utils
 from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
-from crawler.announce import FEED_NAME, write_feed
-from crawler.removal import cause_words
-from crawler.store import Store
-from crawler.versions import classify_against_original, diff_texts
+from crawler.notify import FEED_NAME, write_feed
+from crawler.changes.removal import cause_words
+from crawler.archive.store import Store
+from crawler.changes.versions import classify_against_original, diff_texts
 from crawler.web import queries
 from crawler.web.i18n import COOKIE, LANGUAGES, Labels, pick_language
 from crawler.web.people import (
@@ -471,7 +471,7 @@ async def _archived_response(datasette: Any, request: Any) -> tuple[Any, Any, di
 
 async def raw_page(datasette: Any, request: Any) -> Response:
     """A capture's response as archived: status line, headers and body, as text."""
-    from crawler.extract import decode_html
+    from crawler.extract.article import decode_html
 
     record, payload, capture = await _archived_response(datasette, request)
     view = view_of(datasette, request)

@@ -14,9 +14,9 @@ from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
-from crawler.noise import BUILTIN_NOISE
-from crawler.search import MARK_CLOSE, MARK_OPEN
-from crawler.textnorm import clean_text, fold_clean, split_sentences
+from crawler.changes.noise import BUILTIN_NOISE
+from crawler.archive.search import MARK_CLOSE, MARK_OPEN
+from crawler.changes.normalise import clean_text, fold_clean, split_sentences
 from crawler.web.i18n import Labels
 from crawler.web.people import local, moment, outcome_words
 
@@ -59,7 +59,7 @@ def _gap(before: str, after: str) -> str:
 def paragraph_starts(text: str | None) -> list[bool]:
     """For each sentence diff_texts compares (its Sentences.shown), whether it starts a paragraph (a line).
 
-    Mirrors crawler.versions.sentences: the same lines, the same sentences, the same noise-only ones left out.
+    Mirrors crawler.changes.versions.sentences: the same lines, the same sentences, the same noise-only ones left out.
     """
     starts: list[bool] = []
     for line in clean_text(text or "").splitlines():

@@ -8,16 +8,16 @@ import os
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from crawler.capture import analyse, needs_extraction, page_fingerprint, rules_from_settings
-from crawler.due import RevisitPolicy, account_key, next_state, publication_time
-from crawler.extract import BUILTIN_PROFILES, SiteProfile
-from crawler.fingerprint import rules_salt
-from crawler.noise import NoiseRules
-from crawler.pagepool import PagePool, PageTimeout, WorkerDied, exit_with
-from crawler.removal import RemovalRules
-from crawler.seedstate import DEFAULT_CONFIRM
-from crawler.store import Store
-from crawler.evidence import evidence_collector
+from crawler.changes.outcome import analyse, needs_extraction, page_fingerprint, rules_from_settings
+from crawler.changes.intervals import RevisitPolicy, account_key, next_state, publication_time
+from crawler.extract.article import BUILTIN_PROFILES, SiteProfile
+from crawler.extract.fingerprint import rules_salt
+from crawler.changes.noise import NoiseRules
+from crawler.extract.pool import PagePool, PageTimeout, WorkerDied, exit_with
+from crawler.changes.removal import RemovalRules
+from crawler.changes.seed_state import DEFAULT_CONFIRM
+from crawler.archive.store import Store
+from crawler.run.evidence import evidence_collector
 
 
 _WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
@@ -68,14 +68,14 @@ def extraction_context(warm: bool = True) -> multiprocessing.context.BaseContext
     # a small run's one worker compiles what its few pages need.
     context = multiprocessing.get_context("forkserver")
     # serverguard first: a crawl killed during the warm-up's seconds must not leave the server behind.
-    context.set_forkserver_preload(["crawler.serverguard", "crawler.warmup" if warm else "crawler.capture"])
+    context.set_forkserver_preload(["crawler.extract.serverguard", "crawler.extract.warmup" if warm else "crawler.changes.outcome"])
     return context
 
 
 def start_extraction_server(warm: bool = True) -> None:
     """Start the pool's forkserver now, so its seconds of warm-up overlap the crawl's own start-up.
 
-    The server loads crawler.warmup on the other core while this process reads seeds and starts
+    The server loads crawler.extract.warmup on the other core while this process reads seeds and starts
     Scrapy; without this it would start at the first response, with fetched pages waiting for it.
     """
     from multiprocessing import forkserver

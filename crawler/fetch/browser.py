@@ -21,7 +21,7 @@ import socket
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from crawler.netguard import address_problem
+from crawler.fetch.network_guard import address_problem
 from crawler.warc import Exchange
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ def playwright_settings(render: Mapping[str, Any], user_agent: str) -> dict[str,
         # A browser page costs tens of MB: two at a time per context, whatever CONCURRENT_REQUESTS says.
         "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": 2,
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": float(render.get("timeout") or 30) * 1000,
-        "PLAYWRIGHT_ABORT_REQUEST": "crawler.render.abort_request",
+        "PLAYWRIGHT_ABORT_REQUEST": "crawler.fetch.browser.abort_request",
     }
 
 
@@ -381,7 +381,7 @@ class ArchiveBrowser:
                     await page.goto(page_url, wait_until="load", timeout=timeout_ms)
                 except Exception as exc:  # a page whose scripts never let 'load' fire is shot as it stands
                     log.debug("archived page %s did not finish loading: %s", page_url, exc)
-                from crawler.requisites import LAZY_ATTRIBUTES
+                from crawler.extract.requisites import LAZY_ATTRIBUTES
 
                 if scripts:
                     # The archived images are all in memory: no scrolling, just lazy sources made eager.

@@ -18,10 +18,10 @@ from typing import Any
 from scrapy import signals
 from scrapy.http import Request, Response
 
-from crawler.store import Store
+from crawler.archive.store import Store
 from crawler.warc import Exchange, StoredPayload, WarcWriterFiles, payload_digest
 
-# Request meta key of a page requisite (crawler/fetchrequisites.py): the seed whose article loads it.
+# Request meta key of a page requisite (crawler/run/requisite_fetcher.py): the seed whose article loads it.
 REQUISITE_META = "requisite_of"
 
 

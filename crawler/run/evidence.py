@@ -1,7 +1,7 @@
 """What readers saw, kept with each new version: its requisites (images) and a screenshot.
 
 The pipeline calls collect() for a capture that is a new version, before writing it: the requisites
-are fetched (crawler/fetchrequisites.py), the screenshot is the rendered page's (crawler/render.py)
+are fetched (crawler/run/requisite_fetcher.py), the screenshot is the rendered page's (crawler/fetch/browser.py)
 or one taken of the archived page, and written to WARC as a resource record. An unchanged revisit
 never comes here: it fetches no image and takes no screenshot.
 """
@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from crawler.extract import SiteProfile, decode_html
-from crawler.fetchrequisites import RequisiteFetcher
-from crawler.requisites import find_requisites, image_size
+from crawler.extract.article import SiteProfile, decode_html
+from crawler.run.requisite_fetcher import RequisiteFetcher
+from crawler.extract.requisites import find_requisites, image_size
 from crawler.warc import WarcWriterFiles
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class EvidenceCollector:
         self.writer = WarcWriterFiles(warc_dir, **(warc_options or {})) if warc_dir is not None else None
         self.browser = None
         if self.render.get("screenshots") and self.render.get("available") and warc_dir is not None:
-            from crawler.render import ArchiveBrowser
+            from crawler.fetch.browser import ArchiveBrowser
 
             self.browser = ArchiveBrowser(self.render)
 

@@ -16,8 +16,8 @@ from twisted.internet import error as net_error
 from twisted.python.failure import Failure
 from twisted.web import _newclient
 
-from crawler.httphandler import ResponseHeadersTooLarge
-from crawler.netguard import RefusedRequest
+from crawler.fetch.download_handler import ResponseHeadersTooLarge
+from crawler.fetch.network_guard import RefusedRequest
 
 
 def _scrapy_error(name: str) -> tuple[type[BaseException], ...]:
@@ -139,7 +139,7 @@ class RevisitSpider(scrapy.Spider):
                 errback=self.failed,
                 dont_filter=True,
                 meta={"seed_id": target["seed_id"], "requested_url": target["url"],
-                      # Rendered in the browser (crawler/render.py) when config chose this seed.
+                      # Rendered in the browser (crawler/fetch/browser.py) when config chose this seed.
                       **({"render": True} if target.get("render") else {}),
                       **({"render_lean": True} if target.get("render") and target.get("known") else {})},
             )

@@ -32,7 +32,7 @@ from trafilatura.metadata import (
 from trafilatura.settings import Document, Extractor
 from w3lib.encoding import html_to_unicode, resolve_encoding
 
-from crawler.fingerprint import strip_volatile, tree_digest
+from crawler.extract.fingerprint import strip_volatile, tree_digest
 
 
 # lxml.html asks a Python method for the class of every element it hands to Python code, about 5,000
@@ -118,7 +118,7 @@ class Extracted:
     canonical_url: str | None
     profile: str | None
     language: str | None = None
-    # SHA-256 of the page extraction read (crawler/fingerprint.py): equal digests, equal extraction.
+    # SHA-256 of the page extraction read (crawler/extract/fingerprint.py): equal digests, equal extraction.
     page_digest: str | None = None
 
 

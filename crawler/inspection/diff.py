@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from crawler.errors import CrawlerError
-from crawler.store import Store
+from crawler.archive.store import Store
 from crawler.timefmt import local_time
-from crawler.versions import DIFF_CONTEXT, IGNORED_HUNK, classify_against_original, diff_texts
+from crawler.changes.versions import DIFF_CONTEXT, IGNORED_HUNK, classify_against_original, diff_texts
 
 
 def _text(store: Store, seed_id: str, which: str, original: str | None) -> tuple[str, str]:

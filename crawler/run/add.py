@@ -18,11 +18,11 @@ import yaml
 
 from crawler.config import Settings
 from crawler.errors import SeedError
-from crawler.capture import diff_record
-from crawler.records import utcnow
-from crawler.runner import crawl, seed_interval_of, seed_row
+from crawler.changes.outcome import diff_record
+from crawler.model import utcnow
+from crawler.run.crawl import crawl, seed_interval_of, seed_row
 from crawler.seeds import load_seed, load_seeds, validate_url
-from crawler.store import Store
+from crawler.archive.store import Store
 
 SLUG_MAX = 80
 

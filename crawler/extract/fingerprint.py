@@ -2,7 +2,7 @@
 
 Most revisits find the article unchanged while the bytes changed anyway: a fresh script token, a
 nonce, a `data-` attribute with a request id, a comment with the render time. A full extraction
-(~50 ms of CPU) would only learn that nothing changed. Extraction (crawler/extract.py) works on the
+(~50 ms of CPU) would only learn that nothing changed. Extraction (crawler/extract/article.py) works on the
 page as trafilatura's loader parses it (comments are gone there) after `strip_volatile` removed
 what no extractor reads and servers regenerate per request:
 

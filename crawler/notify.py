@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from crawler.due import iso, parse_duration
-from crawler.removal import cause_words
-from crawler.versions import IGNORED_HUNK
+from crawler.changes.intervals import iso, parse_duration
+from crawler.changes.removal import cause_words
+from crawler.changes.versions import IGNORED_HUNK
 
 log = logging.getLogger(__name__)
 

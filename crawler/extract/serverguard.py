@@ -8,6 +8,6 @@ from __future__ import annotations
 
 import os
 
-from crawler.pagepool import exit_with
+from crawler.extract.pool import exit_with
 
 exit_with(os.getppid())

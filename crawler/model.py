@@ -23,7 +23,7 @@ class CaptureRecord:
     final_url: str | None = None
     status_code: int | None = None
     error: str | None = None
-    # Why the article is removed (crawler/removal.py CAUSES), or blocked_by_site for a wall; and
+    # Why the article is removed (crawler/changes/removal.py CAUSES), or blocked_by_site for a wall; and
     # the notice the page showed. Both None for every other capture.
     cause: str | None = None
     notice: str | None = None
@@ -40,13 +40,13 @@ class CaptureRecord:
     payload_digest: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-    # What a reader sees, hashed (crawler/fingerprint.py): the next visit skips extraction on a match.
+    # What a reader sees, hashed (crawler/extract/fingerprint.py): the next visit skips extraction on a match.
     reader_fingerprint: str | None = None
     # Evidence (docs/evidence.md): 1 when rendered in the browser; what limited the page's requisites.
     rendered: int | None = None
     requisites_note: str | None = None
     # An unchanged capture whose text differs from its version only by counters or times written as
-    # prose: [{"old": sentence, "new": sentence}, ...] (crawler/volatile.py); None otherwise.
+    # prose: [{"old": sentence, "new": sentence}, ...] (crawler/changes/volatile.py); None otherwise.
     ignored_changes: list | None = None
 
 
@@ -56,7 +56,7 @@ class VersionRecord:
 
     text: str
     text_sha256: str  # SHA-256 of text (UTF-8), as anyone checking the archive computes it
-    compare_sha256: str | None = None  # of the comparison form without noise: what decides "distinct" (crawler.versions)
+    compare_sha256: str | None = None  # of the comparison form without noise: what decides "distinct" (crawler.changes.versions)
     title: str | None = None
     author: str | None = None
     published: str | None = None
@@ -78,4 +78,4 @@ class DiffRecord:
     base_version_id: int | None = None
     # Share of the original's sentences still present (base "original" only; None for "previous").
     retained: float | None = None
-    change: str | None = None  # minor | edit | major | rewrite (crawler.versions.classify_change)
+    change: str | None = None  # minor | edit | major | rewrite (crawler.changes.versions.classify_change)

@@ -1,6 +1,6 @@
 """Counters and times written as prose: is a sentence's change one that happens by itself?
 
-The built-in noise patterns (crawler/noise.py) drop counters that stand apart from the prose ("阅读
+The built-in noise patterns (crawler/changes/noise.py) drop counters that stand apart from the prose ("阅读
 1234", "1,234 views · 5 min"). Sites also write them as sentences: "This story has been viewed 12,345
 times.", "本文已被浏览2345次。", "Last updated 14 minutes ago by the newsroom." No fixed list of phrasings
 covers them, so this module reasons from what changed between two versions of one sentence:
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from crawler.textnorm import fold_clean
+from crawler.changes.normalise import fold_clean
 
 # A value as counters print it: 1234, 1,234, 3.4k, 10万+, 1.2w; or a number word before a time unit.
 _NUMBER = r"\d[\d,.:]*(?:\s?(?:[万亿千百kKwWmM](?![A-Za-z])))?\+?"

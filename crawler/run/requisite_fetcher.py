@@ -16,9 +16,9 @@ from typing import Any, Mapping
 import scrapy
 from twisted.python.failure import Failure
 
-from crawler.requisites import inspect_image, referer_for, requisites_from
-from crawler.spiders.revisit import describe_failure
-from crawler.warcarchive import REQUISITE_META
+from crawler.extract.requisites import inspect_image, referer_for, requisites_from
+from crawler.fetch.spider import describe_failure
+from crawler.fetch.warc_recorder import REQUISITE_META
 
 log = logging.getLogger(__name__)
 

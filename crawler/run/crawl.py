@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 from urllib.parse import urlsplit
 
-from crawler.announce import announce
+from crawler.notify import announce
 from crawler.config import Settings
-from crawler.due import (
+from crawler.changes.intervals import (
     RECHECK_ACCOUNT_CAUSES, RISK_CAUSES, Candidate, account_key, iso, next_state, plan_visits, publication_time,
     seed_interval,
 )
-from crawler.lock import archive_lock
+from crawler.archive.lock import archive_lock
 from crawler.errors import ConfigError, CrawlerError, RunInterruptedError, SeedError
 from crawler.seeds import Seed, load_seeds
-from crawler.store import Store
-from crawler.textnorm import markdown_to_text, text_sha256
+from crawler.archive.store import Store
+from crawler.changes.normalise import markdown_to_text, text_sha256
 from crawler.warc import INDEX_NAME, WARC_DIR_NAME, write_index
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class RunSummary:
         return lines
 
 
-# Scrapy's RETRY_EXCEPTIONS (2.13+) without the failures that a retry cannot fix (see crawler/robots.py)
+# Scrapy's RETRY_EXCEPTIONS (2.13+) without the failures that a retry cannot fix (see crawler/fetch/robots.py)
 # and without timeouts (a limit that tripped).
 RETRY_EXCEPTIONS = [
     "scrapy.exceptions.DownloadFailedError",
@@ -237,7 +237,7 @@ def scrapy_settings(
         "TELNETCONSOLE_ENABLED": False,
         # Quiet by default so cron mail stays useful: every failure is a capture row anyway.
         "LOG_LEVEL": "DEBUG" if verbose > 1 else "INFO" if verbose == 1 else "ERROR",
-        "ITEM_PIPELINES": {"crawler.pipelines.ArchivePipeline": 300},
+        "ITEM_PIPELINES": {"crawler.run.pipeline.ArchivePipeline": 300},
         "ARCHIVE_DB": str(db_path),
         "ARCHIVE_RUN_ID": run_id,
         "ARCHIVE_PROFILES": [p.model_dump() for p in settings.profiles],
@@ -253,19 +253,19 @@ def scrapy_settings(
         # Next to the downloader (above HttpCompressionMiddleware's 590): sees bodies as sent.
         # The network guard runs first (before robots.txt, 100): a refused request sends nothing at all.
         "DOWNLOADER_MIDDLEWARES": {
-            "crawler.netguard.NetworkGuardMiddleware": 50,
-            # Scrapy's own lets concurrent requests skip the robots.txt check (see crawler/robots.py).
+            "crawler.fetch.network_guard.NetworkGuardMiddleware": 50,
+            # Scrapy's own lets concurrent requests skip the robots.txt check (see crawler/fetch/robots.py).
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
-            "crawler.robots.RobotsTxtMiddleware": 100,
-            "crawler.warcarchive.WarcArchiveMiddleware": 950,
+            "crawler.fetch.robots.RobotsTxtMiddleware": 100,
+            "crawler.fetch.warc_recorder.WarcArchiveMiddleware": 950,
         },
         "NETWORK_BLOCK_PRIVATE": settings.network.block_private,
         # Only http and https are ever fetched: no handler for file:, ftp:, s3: or data: URLs.
         "DOWNLOAD_HANDLERS": {
             "file": None, "ftp": None, "s3": None, "data": None,
-            # Scrapy's HTTP/1.1 handler with limits on the response headers (crawler/httphandler.py).
-            "http": "crawler.httphandler.BoundedHTTP11DownloadHandler",
-            "https": "crawler.httphandler.BoundedHTTP11DownloadHandler",
+            # Scrapy's HTTP/1.1 handler with limits on the response headers (crawler/fetch/download_handler.py).
+            "http": "crawler.fetch.download_handler.BoundedHTTP11DownloadHandler",
+            "https": "crawler.fetch.download_handler.BoundedHTTP11DownloadHandler",
         },
         "HEADERS_MAX_COUNT": crawl.max_headers,
         "HEADERS_MAX_BYTES": crawl.max_header_bytes,
@@ -277,7 +277,7 @@ def scrapy_settings(
         "ARCHIVE_REQUISITES": settings.requisites.model_dump(),
         "ARCHIVE_RENDER": render_plan(settings),
     }
-    result["DOWNLOADER_MIDDLEWARES"]["crawler.render.RenderMiddleware"] = 960
+    result["DOWNLOADER_MIDDLEWARES"]["crawler.fetch.browser.RenderMiddleware"] = 960
     result.update(settings.scrapy)
     return result
 
@@ -291,12 +291,12 @@ def render_plan(settings: Settings) -> dict[str, Any]:
     plan["available"] = False
     plan["profile_domains"] = {p.name: list(p.domains) for p in settings.profiles}
     if settings.render.profiles:
-        from crawler.extract import BUILTIN_PROFILES  # trafilatura: only when profiles are named
+        from crawler.extract.article import BUILTIN_PROFILES  # trafilatura: only when profiles are named
 
         for profile in BUILTIN_PROFILES:
             plan["profile_domains"].setdefault(profile.name, list(profile.domains))
     if settings.render.wanted():
-        from crawler.render import chromium_problem
+        from crawler.fetch.browser import chromium_problem
 
         problem = chromium_problem(settings.render.chromium)
         if problem and problem not in _CHROMIUM_WARNED:
@@ -310,7 +310,7 @@ def render_target(plan: dict[str, Any], seed_id: str, url: str) -> bool:
     """True when this seed's page is fetched through chromium in this run."""
     if not plan.get("available"):
         return False
-    from crawler.render import wants_rendering
+    from crawler.fetch.browser import wants_rendering
 
     return wants_rendering(plan, seed_id, url, plan["profile_domains"])
 
@@ -321,7 +321,7 @@ def with_rendering(options: dict[str, Any], settings: Settings, schemes: set[str
     It hands requests not marked for rendering to Scrapy's own handler. One scheme, one handler,
     one chromium: each handler instance launches its own browser.
     """
-    from crawler.render import playwright_settings
+    from crawler.fetch.browser import playwright_settings
 
     extra = playwright_settings(settings.render.model_dump(), settings.crawl.user_agent)
     extra["DOWNLOAD_HANDLERS"] = {
@@ -436,7 +436,7 @@ def _locked_crawl(
         store.close()
     never_captured = sum(1 for s in targets if s.id not in captured)
     if never_captured and extract_workers(settings, len(targets)):
-        from crawler.pipelines import start_extraction_server
+        from crawler.run.pipeline import start_extraction_server
 
         # Seeds never captured will all need extraction: start the pool's server now rather than at
         # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
@@ -490,7 +490,7 @@ def one_line(text: str) -> str:
 def check_extraction_stack() -> None:
     """Import trafilatura and its helpers before fetching: a broken install fails the run, never a seed."""
     try:
-        import crawler.extract  # noqa: F401  (trafilatura, jusText, lxml's HTML cleaner)
+        import crawler.extract.article  # noqa: F401  (trafilatura, jusText, lxml's HTML cleaner)
     except Exception as exc:  # ImportError mostly; any failure to import is a broken install
         raise CrawlerError(
             f"cannot start the crawl: the extraction stack does not import "
@@ -526,7 +526,7 @@ def _run_scrapy(
     from scrapy import signals
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.spiders.revisit import RevisitSpider
+    from crawler.fetch.spider import RevisitSpider
 
     options = scrapy_settings(
         settings, db_path, run_id, verbose, extract_workers(settings, len(targets)),

@@ -2,11 +2,11 @@
 
 Diffs work on sentences, not characters: each text is split with ``split_sentences`` and
 the sentence lists are aligned on each sentence's comparison key (its ``comparison_form`` with
-page noise removed, see ``crawler.noise``), so width-, spacing-, case- and counter-only
+page noise removed, see ``crawler.changes.noise``), so width-, spacing-, case- and counter-only
 differences count as equal, and aligning two long texts costs about as much as comparing their
 sentence lists (no character-level quadratic blow-up). Within replaced sentences, words (Latin
 script) and characters (Chinese, Japanese, Korean) are aligned too, for display. A sentence whose
-only change is a counter or a time written as prose (``crawler.volatile``) is an *ignored* change:
+only change is a counter or a time written as prose (``crawler.changes.volatile``) is an *ignored* change:
 shown, but not counted.
 """
 
@@ -18,9 +18,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from crawler.noise import BUILTIN_NOISE, Noise
-from crawler.textnorm import clean_text, fold_clean, split_sentences
-from crawler.volatile import volatile_change
+from crawler.changes.noise import BUILTIN_NOISE, Noise
+from crawler.changes.normalise import clean_text, fold_clean, split_sentences
+from crawler.changes.volatile import volatile_change
 
 # Sentences of context around each change in the unified diff.
 DIFF_CONTEXT = 1
@@ -219,7 +219,7 @@ def _split_volatile(codes: list[Code], old: list[str], new: list[str]) -> tuple[
     """Codes with each counter or time change written as prose as a replace of its own, and their indexes.
 
     A replaced block of as many new sentences as old ones is compared pair by pair: pairs whose only
-    change is volatile (crawler.volatile) become ignored replaces; runs of other pairs stay together.
+    change is volatile (crawler.changes.volatile) become ignored replaces; runs of other pairs stay together.
     """
     out: list[Code] = []
     ignored: set[int] = set()

@@ -10,12 +10,12 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import sqlite_utils
 
-from crawler.due import RECHECK_ACCOUNT_CAUSES, DueState
+from crawler.changes.intervals import RECHECK_ACCOUNT_CAUSES, DueState
 from crawler.errors import ArchiveUnusableError, StoreError
-from crawler.drift import FIELDS as METADATA_FIELDS, MetadataChange
-from crawler.records import CaptureRecord, DiffRecord, VersionRecord, utcnow
-from crawler.seedstate import DEFAULT_CONFIRM, SeedState, next_seed_state
-from crawler.search import search_form
+from crawler.changes.metadata import FIELDS as METADATA_FIELDS, MetadataChange
+from crawler.model import CaptureRecord, DiffRecord, VersionRecord, utcnow
+from crawler.changes.seed_state import DEFAULT_CONFIRM, SeedState, next_seed_state
+from crawler.archive.search import search_form
 
 DB_NAME = "archive.db"
 
@@ -186,7 +186,7 @@ MIGRATIONS: tuple[str, ...] = (
         title TEXT,
         UNIQUE (seed_id, kind, version_id)
     );
-    -- Title and text in search form (every CJK character a token: see crawler/search.py); rowid = search_docs.id.
+    -- Title and text in search form (every CJK character a token: see crawler/archive/search.py); rowid = search_docs.id.
     CREATE VIRTUAL TABLE search_fts USING fts5(title, body, tokenize='unicode61 remove_diacritics 2');
 
     CREATE VIEW search AS
@@ -252,14 +252,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     # Revisits of pages whose bytes changed but whose article did not (issue #21): the reader
-    # fingerprint of each capture (crawler/fingerprint.py), compared with the current version's.
+    # fingerprint of each capture (crawler/extract/fingerprint.py), compared with the current version's.
     """
     ALTER TABLE captures ADD COLUMN reader_fingerprint TEXT;
     """,
     # Takedowns (issue #18): a removal's cause and notice, the bracket "last seen alive -> first seen
     # removed" on each state change, seeds grouped by account, and the removals people read.
     """
-    ALTER TABLE captures ADD COLUMN cause TEXT;            -- removed: why (crawler/removal.py CAUSES); failed: blocked_by_site
+    ALTER TABLE captures ADD COLUMN cause TEXT;            -- removed: why (crawler/changes/removal.py CAUSES); failed: blocked_by_site
     ALTER TABLE captures ADD COLUMN notice TEXT;           -- the notice's wording, as the page showed it
     ALTER TABLE state_changes ADD COLUMN cause TEXT;
     ALTER TABLE state_changes ADD COLUMN notice TEXT;
@@ -603,7 +603,7 @@ class Store:
 
         Returns (capture id, version id). With new_version, the capture points at the
         new version; otherwise at version_id (the unchanged current version) or nothing.
-        The same transaction records metadata drift and moves the seed's state (crawler/seedstate.py).
+        The same transaction records metadata drift and moves the seed's state (crawler/changes/seed_state.py).
         """
         if capture.outcome not in OUTCOMES:
             raise StoreError(f"unknown capture outcome {capture.outcome!r}")
@@ -691,7 +691,7 @@ class Store:
         return {account: (count, latest) for account, count, latest in rows.fetchall()}
 
     def due_candidates(self, now: str) -> list[dict[str, Any]]:
-        """Crawlable seeds due at `now` with what the budgeted selection weighs (crawler/due.py plan_visits)."""
+        """Crawlable seeds due at `now` with what the budgeted selection weighs (crawler/changes/intervals.py plan_visits)."""
         cursor = self.db.execute(
             """
             SELECT s.id, s.next_due_at, s.last_capture_at, s.first_seen_at, s.date, s.account, s.state,

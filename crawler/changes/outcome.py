@@ -8,14 +8,14 @@ from http import HTTPStatus
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from crawler.drift import MetadataChange, metadata_changes
-from crawler.extract import Extracted, SiteProfile, decode_html, extract, load_page
-from crawler.fingerprint import reader_fingerprint, strip_volatile, tree_digest
-from crawler.records import CaptureRecord, DiffRecord, VersionRecord
-from crawler.removal import Page, RemovalRules, assess
-from crawler.noise import NoiseRules
-from crawler.textnorm import clean_text
-from crawler.versions import Sentences, classify_against_original, diff_texts, ignorable_changes, sentences
+from crawler.changes.metadata import MetadataChange, metadata_changes
+from crawler.extract.article import Extracted, SiteProfile, decode_html, extract, load_page
+from crawler.extract.fingerprint import reader_fingerprint, strip_volatile, tree_digest
+from crawler.model import CaptureRecord, DiffRecord, VersionRecord
+from crawler.changes.removal import Page, RemovalRules, assess
+from crawler.changes.noise import NoiseRules
+from crawler.changes.normalise import clean_text
+from crawler.changes.versions import Sentences, classify_against_original, diff_texts, ignorable_changes, sentences
 
 GONE_STATUSES = frozenset({404, 410})
 # Content types that can hold an article; anything else (PDF, images, archives) is not extracted.
@@ -31,7 +31,7 @@ class Analysis:
     diffs: list[DiffRecord] = field(default_factory=list)
     # The unchanged current version a capture points at (None for a new version or no text).
     current_version_id: int | None = None
-    # Title, author or date that differ from the seed's known metadata (crawler/drift.py).
+    # Title, author or date that differ from the seed's known metadata (crawler/changes/metadata.py).
     metadata_changes: list[MetadataChange] = field(default_factory=list)
 
 
@@ -58,7 +58,7 @@ def archive_columns(raw: Mapping[str, Any]) -> dict[str, Any]:
 def rules_from_settings(settings: Any) -> tuple[list[SiteProfile], RemovalRules, NoiseRules]:
     """Site profiles (configured ones first, so they replace a built-in one), removal and noise rules
     from a crawl's Scrapy settings (ARCHIVE_PROFILES, ARCHIVE_REMOVAL, ARCHIVE_NOISE)."""
-    from crawler.extract import BUILTIN_PROFILES
+    from crawler.extract.article import BUILTIN_PROFILES
 
     configured = [
         SiteProfile(
@@ -100,7 +100,7 @@ def media_type_of(raw: Mapping[str, Any]) -> str:
 
 
 def page_fingerprint(raw: Mapping[str, Any], salt: str = "") -> str | None:
-    """The reader fingerprint of a 2xx HTML response (crawler/fingerprint.py); None for anything else.
+    """The reader fingerprint of a 2xx HTML response (crawler/extract/fingerprint.py); None for anything else.
 
     About a tenth of an extraction's CPU: the page is decoded and parsed as extraction would, then hashed.
     """

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crawler.errors import CrawlerError
-from crawler.extract import decode_html
-from crawler.store import Store
+from crawler.extract.article import decode_html
+from crawler.archive.store import Store
 from crawler.warc import WARC_DIR_NAME, ArchivedResponse, read_record
 
 

@@ -1,0 +1,1 @@
+"""Changes stage (pure): normalising, noise, diffs, outcomes, removal, metadata, seed state, intervals."""

@@ -1,0 +1,1 @@
+"""Extract stage (pure): decoding, site profiles, trafilatura, requisites, and the extraction pool."""

@@ -1,0 +1,1 @@
+"""Inspection commands: `crawler diff` and `crawler raw`, read from the archive."""

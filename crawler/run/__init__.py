@@ -1,0 +1,1 @@
+"""One crawl run: seeds in, Scrapy, the pipeline (extract -> changes -> archive), evidence."""

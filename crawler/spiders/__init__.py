@@ -1,1 +1,0 @@
-"""Scrapy spiders: they fetch and yield raw responses, nothing more."""
