@@ -61,17 +61,103 @@ def test_latest_diff_against_the_original_is_two_clicks_from_home(web: WebArchiv
     assert "Version 2 against the original" in diff.text_content()
 
 
-def test_diff_page_links_previous_version_original_and_captures(web: WebArchive) -> None:
+def test_diff_page_links_previous_version_original_texts_and_raw_responses(web: WebArchive) -> None:
     (version,) = fetch(web, "/archive/versions.json?seed_id=en_article&version=2&_shape=array")
     version_id = version.json()[0]["id"]
     diff = page(web, f"/-/diff/{version_id}?base=previous")
     links = {a.text_content().strip(): a.get("href") for a in diff.iter("a")}
-    assert links["← version 1"].startswith("/-/diff/") and links["against the original"] == "?base=original"
-    assert links["original text"] == "/archive/seeds/en_article"
-    assert links["its 1 capture"] == f"/archive/captures?version_id={version_id}"
+    assert links["← version 1"] == "/-/compare/en_article?from=original&to=1"
+    assert links["vs original"] == "/-/compare/en_article?from=original&to=2"
+    assert links["side by side"] == "/-/compare/en_article?from=1&to=2&view=side"
     assert [el.text_content() for el in diff.find_class("crawler-ins")] == [INSERTED_EN]
-    captures = page(web, links["its 1 capture"])
-    assert "new_version" in captures.text_content()
+    evidence = [a.get("href") for a in diff.find_class("crawler-evidence")[0].iter("a")]
+    assert "/-/text/en_article/1" in evidence and "/-/text/en_article/2" in evidence
+    raw = [h for h in evidence if h.endswith("/raw")]
+    assert len(raw) == 2, "both captures' raw responses are linked"
+    response = page(web, raw[1])
+    assert " 200 OK" in response.text_content() and INSERTED_EN in response.text_content()
+    (replay,) = fetch(web, raw[1].replace("/raw", "/page"))
+    assert "sandbox" in replay.headers["content-security-policy"], "the archived page runs no script"
+
+
+def test_any_two_texts_inline_and_side_by_side_with_measures_that_agree(web: WebArchive) -> None:
+    (inline, side, data) = fetch(web, "/-/compare/zh_article?from=1&to=2",
+                                 "/-/compare/zh_article?from=1&to=2&view=side",
+                                 "/-/compare/zh_article.json?from=1&to=2")
+    measures = data.json()
+    assert measures["change"] and 0 < measures["similarity"] < 1 and measures["chars_added"] == len(INSERTED_ZH)
+    shown = lxml.html.fromstring(inline.text).get_element_by_id("measures").text_content()
+    assert f"+{measures['chars_added']}" in shown and measures["change"] in shown
+    side_html = lxml.html.fromstring(side.text)
+    rows = side_html.find_class("crawler-side-row")
+    assert any(INSERTED_ZH in r.text_content() for r in side_html.find_class("crawler-side-insert"))
+    assert len(rows) > 2
+    (same,) = fetch(web, "/-/compare/zh_article.json?from=2&to=2")
+    assert same.json()["changed"] is False and same.json()["change"] is None, "no class beside no change"
+
+
+def test_texts_are_pages_of_paragraphs(web: WebArchive) -> None:
+    from pages import ZH_PARAGRAPHS
+
+    original = page(web, "/-/text/zh_article/original")
+    paragraphs = [p.text_content() for p in original.find_class("crawler-text")[0].iter("p")]
+    assert paragraphs == ZH_PARAGRAPHS
+    version = page(web, "/-/text/zh_article/2")
+    assert INSERTED_ZH in [p.text_content() for p in version.find_class("crawler-text")[0].iter("p")]
+    (missing,) = fetch(web, "/-/text/zh_article/9")
+    assert missing.status_code == 404
+
+
+def test_home_page_lists_events_linked_to_their_evidence(web: WebArchive) -> None:
+    home = page(web, "/")
+    events = home.find_class("crawler-event")
+    assert len(events) == 2, "two new versions"
+    for event in events:
+        (evidence,) = event.find_class("crawler-event-evidence")
+        assert evidence.get("href").startswith("/-/diff/") and evidence.get("href").endswith("?base=previous")
+    (data,) = fetch(web, "/-/home.json")
+    assert {e["seed_id"] for e in data.json()["events"]} == {"zh_article", "en_article"}
+    assert "license" not in home.text_content().lower(), "no data licence is claimed over archived articles"
+
+
+def test_articles_filter_by_state_and_site_and_sort(web: WebArchive) -> None:
+    (alive, new, by_title) = fetch(web, "/-/articles.json?state=alive", "/-/articles.json?state=new&sort=title",
+                                   "/-/articles.json?sort=title")
+    assert {a["id"] for a in alive.json()["articles"]} == {"zh_article", "en_article"}
+    assert "notes" in {a["id"] for a in new.json()["articles"]}
+    titles = [(a["title"] or a["id"]).casefold() for a in by_title.json()["articles"]]
+    assert titles == sorted(titles)
+    (site,) = fetch(web, "/-/articles.json?site=127.0.0.1")
+    assert {a["id"] for a in site.json()["articles"]} == {"zh_article", "en_article"}
+
+
+def test_the_atom_feed_is_served(web: WebArchive) -> None:
+    import feedparser
+
+    (response,) = fetch(web, "/-/crawler/changes.atom")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.text)
+    assert len(feed.entries) == 2 and all("version 2" in e.title for e in feed.entries)
+
+
+def test_labels_follow_the_browsers_language_or_the_choice(web: WebArchive) -> None:
+    async def run() -> list[Any]:
+        ds = Datasette([str(web.db_path)])
+        return [await ds.client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}),
+                await ds.client.get("/?_lang=en", headers={"Accept-Language": "zh-CN"}),
+                await ds.client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})]
+
+    chinese, chosen, english = asyncio.run(run())
+    assert "最近发生了什么" in chinese.text and "What happened" not in lxml.html.fromstring(chinese.text).find(".//h1").text
+    assert "What happened" in chosen.text and chosen.cookies.get("crawler_lang") == "en"
+    assert "What happened" in english.text
+
+
+def test_table_cells_in_peoples_units(web: WebArchive) -> None:
+    captures = page(web, "/archive/captures")
+    assert captures.find(".//time") is not None and "new version" in captures.text_content()
+    due = page(web, "/archive/due_next")
+    assert "h" in due.text_content() and due.find(".//time") is not None
 
 
 def test_archived_html_is_shown_as_text_everywhere(web: WebArchive) -> None:
@@ -178,7 +264,7 @@ def test_seed_overview_and_changes_views(web: WebArchive) -> None:
 
 def test_article_page_has_a_timeline_versions_and_captures(web: WebArchive) -> None:
     html = page(web, "/-/article/zh_article")
-    (svg,) = html.find_class("crawler-timeline")
+    svg = html.find_class("crawler-timeline")[0]
     assert len(svg.find_class("crawler-new_version")) == 2, "both captures found a new version"
     assert svg.find_class("crawler-similarity"), "similarity to the original is drawn as a line"
     versions = html.find_class("crawler-versions")[0].text_content()
