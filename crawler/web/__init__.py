@@ -118,8 +118,11 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
         return Markup('<a href="{}article/{}">{}</a>').format(base, quoted(value), value)
     if column == "latest_version_id" and table == "seed_overview":
         return Markup('<a href="{}diff/{}?base=original">latest vs original</a>').format(base, value)
-    if column == "version_id" and table in ("changes", "search", "recent_changes", None):
-        base_name = "original" if table == "search" else "previous"
+    if column in ("title", "seed_title") and table in _SEED_LINK_VIEWS and "seed_id" in keys and row["seed_id"]:
+        return Markup('<a href="{}article/{}">{}</a>').format(base, quoted(row["seed_id"]), value)
+    if column == "version_id" and table in ("changes", "search", None):
+        # A search hit opens against the original; a change against the version before it.
+        base_name = "original" if table == "search" or "snippet" in keys else "previous"
         return Markup('<a href="{}diff/{}?base={}">{}</a>').format(base, value, base_name, value)
     if column in _TIME_COLUMNS and isinstance(value, str):
         return time_html(value, datetime.now(timezone.utc), zone, labels)

@@ -22,6 +22,7 @@ ZH: dict[str, str] = {
     "Timeline": "时间线",
     "Versions": "版本",
     "Latest captures": "最近的抓取",
+    "latest": "最近一次",
     "All captures": "全部抓取",
     "Metadata changes": "元数据变化",
     "Screenshot": "截图",
@@ -124,7 +125,8 @@ ZH: dict[str, str] = {
     "No version captured yet.": "尚未抓取到版本。",
     "Dots and bars: captures, coloured by outcome. Flags: new versions. Blue line: similarity to the original. Click a bar for its captures.":
         "圆点与柱：抓取，按结果着色。旗标：新版本。蓝线：与原文的相似度。点击柱查看该时段的抓取。",
-    "{} captures per {}": "每{}的抓取数（共 {}）",
+    "{} captures, a bar per {}": "{} 次抓取，每{}一柱",
+    "{} captures from {} to {}": "{} 次抓取，从 {} 到 {}",
     # diff page
     "{} against {}": "{}与{}比较",
     "similarity": "相似度",
@@ -147,6 +149,17 @@ ZH: dict[str, str] = {
     "rewrite": "重写",
     "No text": "没有正文",
     "Language": "语言",
+    # removal causes (crawler/changes/removal.py CAUSES)
+    "censored": "违规删除",
+    "author_deleted": "作者删除",
+    "account_closed": "账号已注销",
+    "account_blocked": "账号被封禁",
+    "account_migrated": "账号已迁移",
+    "complaint": "被投诉删除",
+    "expired": "链接已过期",
+    "soft_404": "软 404",
+    "taken_down": "已删除（未说明原因）",
+    "blocked_by_site": "网站拦截",
 }
 
 UNITS = {

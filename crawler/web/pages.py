@@ -22,7 +22,7 @@ from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup, escape
 
 from crawler.notify import FEED_NAME, write_feed
-from crawler.changes.removal import cause_words
+from crawler.changes.removal import ALL_CAUSES
 from crawler.archive.store import Store
 from crawler.changes.versions import classify_against_original, diff_texts
 from crawler.web import queries
@@ -155,7 +155,7 @@ def event_row(event: Mapping[str, Any], base: str, view: View) -> dict[str, Any]
                            f"{t('characters')} · {percent(event['similarity'])} {t('similarity')}")
     elif event["kind"] == "state":
         state = event["new_state"]
-        reason = cause_words(event.get("cause"), event.get("notice"), event.get("reason")) or event.get("reason") or ""
+        reason = said_cause(event, t) or event.get("reason") or ""
         what = {"removed": t("removed: {}"), "gone": t("gone: {}"), "failing": t("fetching fails: {}")}.get(state)
         row.update(what=what.format(reason).rstrip(": ：") if what else t("online again"), tone=state,
                    href=f"{seed_href}#status", evidence=t("see the banner and last good text")
@@ -172,6 +172,14 @@ def event_row(event: Mapping[str, Any], base: str, view: View) -> dict[str, Any]
             t(_FIELD_WORDS.get(change["field"], change["field"])), change.get("old_value") or "", change.get("new_value") or ""))
     row["details"] = details
     return row
+
+
+def said_cause(change: Mapping[str, Any], t: Labels) -> str | None:
+    """A removal's cause in the page's language with its notice ("censored: 此内容因违规无法查看"), as the CLI says it."""
+    cause = change.get("cause")
+    if not cause:
+        return None
+    return f"{t(cause)}: {change.get('notice') or change.get('reason') or t(ALL_CAUSES.get(cause, cause))}"
 
 
 def article_filters(request: Any) -> dict[str, str]:
@@ -264,7 +272,7 @@ async def article_page(datasette: Any, request: Any) -> Response:
         change = await rows(db, queries.REMOVAL_SQL, [seed_id, seed["state"]])
         banner = change[0] if change else {"new_state": seed["state"], "since": seed.get("state_since"),
                                            "last_seen_alive_at": seed.get("last_seen_alive_at")}
-        banner["cause_in_words"] = cause_words(banner.get("cause"), banner.get("notice"), banner.get("reason"))
+        banner["cause_in_words"] = said_cause(banner, view.labels)
     last_good = None
     if versions:
         latest = await rows(db, "SELECT id, version, text, created_at FROM versions WHERE id = ?",
@@ -283,6 +291,7 @@ async def article_page(datasette: Any, request: Any) -> Response:
     def version_href(capture: Mapping[str, Any]) -> str:
         return f"{base}diff/{capture['version_id']}?base=previous"
 
+    listed = capture_runs(captures, LISTED_CAPTURES)
     chronological = list(reversed(captures))
     timelines = [timeline_svg(chronological, zone=view.zone, labels=view.labels, width=width, period_href=period_href,
                               capture_href=capture_href, version_href=version_href) for width in (960, 360)]
@@ -291,12 +300,28 @@ async def article_page(datasette: Any, request: Any) -> Response:
     context = {
         "seed": seed, "banner": banner, "last_good": last_good,
         "last_good_html": text_html(last_good["text"]) if last_good and banner else None,
-        "versions": versions, "captures": captures[:LISTED_CAPTURES], "capture_count": len(captures),
+        "versions": versions, "captures": listed, "capture_count": len(captures),
         "metadata_changes": drift, "timeline_wide": timelines[0], "timeline_narrow": timelines[1],
         "legend": outcome_legend(view.labels), "database": db.name,
         "captures_href": captures_table + "?" + urlencode({"seed_id": seed_id, "_sort_desc": "fetched_at"}),
     }
     return await page(datasette, request, view, "crawler_article.html", context, data)
+
+
+def capture_runs(captures: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Captures (newest first) with each run of alike ones (same outcome, version and error) as one row."""
+    runs: list[dict[str, Any]] = []
+    for capture in captures:
+        last = runs[-1] if runs else None
+        if (last is not None and last["outcome"] == capture["outcome"] and capture["outcome"] != "new_version"
+                and last["version_id"] == capture["version_id"] and last["error"] == capture["error"]):
+            last["count"] += 1
+            last["first_at"] = capture["fetched_at"]
+            continue
+        if len(runs) == limit:
+            break
+        runs.append(dict(capture, count=1, first_at=capture["fetched_at"]))
+    return runs
 
 
 async def text_page(datasette: Any, request: Any) -> Response:

@@ -459,7 +459,7 @@ def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None =
             utc_start, utc_end = bucket.start.astimezone(timezone.utc), bucket.end.astimezone(timezone.utc)
             out.append(Markup('<a href="{}">{}</a>').format(period_href(utc_start, utc_end), bar) if period_href else bar)
     # A dated axis.
-    ticks, fmt = _ticks(start, end, max(2, (right - left) // 90))
+    ticks, fmt = _ticks(start, end, max(2, (right - left) // 64))
     for tick in ticks:
         tx = x(tick)
         out.append(Markup('<line x1="{x:.1f}" y1="{b}" x2="{x:.1f}" y2="{b2}" stroke="#8c959f"/>'
@@ -468,7 +468,7 @@ def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None =
     if not ticks or period is None and len(points) < 3:
         out.append(Markup('<text x="{}" y="{}" font-size="10" fill="#57606a">{}</text>').format(
             left, height - 2, points[0][0].strftime("%Y-%m-%d %H:%M")))
-    caption = labels("{} captures per {}").format(labels(period), len(points)) if period else ""
+    caption = labels("{} captures, a bar per {}").format(len(points), labels(period)) if period else ""
     if caption:
         out.append(Markup('<text x="{}" y="{}" font-size="10" fill="#57606a" text-anchor="end">{}</text>').format(
             right, height - 2, caption))
