@@ -78,6 +78,7 @@ class View:
             "url_html": url_html, "outcome_words": lambda o: outcome_words(o, t),
             "state_words": lambda s: state_words(s, t), "q": quoted, "short_hash": short_hash,
             "zone_name": zone_name(self.now, self.zone), "languages": LANGUAGES,
+            "count": lambda n, one, many: t(one if n == 1 else many).format(n),
         }
 
 
