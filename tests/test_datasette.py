@@ -247,6 +247,10 @@ def test_metadata_describes_every_table_and_view_users_meet(web: WebArchive) -> 
     assert not undescribed, f"columns without a description: {sorted(undescribed)}"
     captures = page(web, "/archive/captures?_facet=outcome")
     assert "fetch attempt" in captures.text_content() and captures.find_class("facet-info")
+    (columns,) = captures.find_class("crawler-columns")
+    assert columns.tag == "details" and columns.get("open") is None, "column descriptions folded above the rows"
+    assert captures.find_class("crawler-facets")[0].tag == "details"
+    assert "licen" not in captures.text_content().lower(), "no data licence is claimed over archived articles"
 
 
 def test_seed_overview_and_changes_views(web: WebArchive) -> None:
