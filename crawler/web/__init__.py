@@ -165,9 +165,3 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/-/screenshot/(?P<screenshot_id>\d+)$", pages.screenshot_image),
         (r"^/-/crawler/changes\.atom$", pages.feed),
     ]
-
-
-@hookimpl
-def extra_template_vars(request: Any, datasette: Any) -> dict[str, Any]:
-    """Helpers for the plugin's templates (and its override of Datasette's table page)."""
-    return {"crawler_percent": percent, "crawler_quote": quoted}

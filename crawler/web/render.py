@@ -492,13 +492,6 @@ def outcome_legend(labels: Labels | None = None) -> Markup:
     )
 
 
-def http_url(value: Any) -> str | None:
-    """value when it is an http(s) URL, else None: archived URLs become links only then (never javascript:)."""
-    if isinstance(value, str) and value[:8].lower().startswith(("http://", "https://")):
-        return value
-    return None
-
-
 def quoted(seed_id: Any) -> str:
     """A seed id as one path segment of a link: spaces, Chinese, '?', '#' and '/' percent-encoded."""
     return quote(str(seed_id), safe="")
