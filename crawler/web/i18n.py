@@ -139,6 +139,8 @@ ZH: dict[str, str] = {
     "characters removed": "删除字符",
     "of the original's sentences retained": "原文句子保留",
     "change": "变化类别",
+    "Against the original the class follows the share of its sentences retained (docs/change-detection.md).":
+        "与原文比较时，变化类别取决于原文句子的保留比例（见 docs/change-detection.md）。",
     "no differences": "没有差异",
     "{} unchanged sentences": "{} 句未变化",
     "1 unchanged sentence": "1 句未变化",

@@ -122,8 +122,13 @@ async def page(datasette: Any, request: Any, view: View, template: str, context:
     else:
         args = [(k, v) for k in request.args.keys() if k != "_lang" for v in request.args.getlist(k)]
         lang_hrefs = {code: "?" + urlencode(args + [("_lang", code)]) for code in LANGUAGES}
+        # Datasette's layout links the JSON of a page from its <head> (alternate_url_json).
+        json_url = None
+        if "format" in (request.url_vars or {}):
+            json_url = request.path + ".json" + (f"?{request.query_string}" if request.query_string else "")
         html = await datasette.render_template(
-            template, {**view.template_vars(), "lang_hrefs": lang_hrefs, **context}, request=request)
+            template, {**view.template_vars(), "lang_hrefs": lang_hrefs, "alternate_url_json": json_url, **context},
+            request=request)
         response = Response.html(html)
     if view.set_language:
         response.set_cookie(COOKIE, view.set_language, max_age=365 * 86400, samesite="lax")
