@@ -380,3 +380,39 @@ def test_feed_links_only_http_urls(tmp_path: Path) -> None:
     write_feed(tmp_path / "b.atom", [dict(event, url="https://example.org/a")], tmp_path)
     assert "<link" not in (tmp_path / "a.atom").read_text(encoding="utf-8").split("<entry>")[1]
     assert 'href="https://example.org/a"' in (tmp_path / "b.atom").read_text(encoding="utf-8")
+
+
+def test_a_gone_article_has_its_banner_and_its_event(tmp_path: Path) -> None:
+    """An article alive once, then 404 on the captures that confirm it: the banner and the home page say so."""
+    import hashlib
+
+    from conftest import Project
+    from crawler.archive.store import Store
+    from crawler.model import CaptureRecord, VersionRecord
+    from crawler.run.crawl import seed_row
+    from crawler.seeds import load_seeds
+
+    project = Project(tmp_path)
+    project.seeds.mkdir()
+    project.seed("lost", "https://example.org/lost", "The saved text of the lost article.", title="The lost article")
+    store = Store.in_archive(project.archive)
+    try:
+        store.sync_seeds(seed_row(seed) for seed in load_seeds(project.seeds, {}))
+        run = store.start_run("manual", 1)
+        text = "The saved text of the lost article."
+        store.record_capture(CaptureRecord(run_id=run, seed_id="lost", url="https://example.org/lost",
+                                           outcome="new_version", fetched_at="2026-11-01T08:00:00+00:00", status_code=200),
+                             new_version=VersionRecord(text=text, text_sha256=hashlib.sha256(text.encode()).hexdigest()))
+        for day in (2, 3, 4):
+            store.record_capture(CaptureRecord(run_id=run, seed_id="lost", url="https://example.org/lost", outcome="gone",
+                                               fetched_at=f"2026-11-0{day}T08:00:00+00:00", status_code=404,
+                                               error="HTTP 404 Not Found"))
+    finally:
+        store.close()
+    article, home = fetch_db(project.db_path, "/-/article/lost", "/")
+    banner = lxml.html.fromstring(article.text).find_class("crawler-banner")[0].text_content()
+    assert "This article is gone" in banner and "HTTP 404" in banner and "First seen gone" in banner
+    assert "The saved text of the lost article." in banner, "the last good text is in the banner"
+    (event,) = lxml.html.fromstring(home.text).find_class("crawler-event-gone")
+    assert "gone: HTTP 404 Not Found" in event.text_content()
+    assert event.find_class("crawler-event-evidence")[0].get("href") == "/-/article/lost#status"

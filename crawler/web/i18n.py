@@ -115,6 +115,7 @@ ZH: dict[str, str] = {
     "Notice shown": "页面显示的通知",
     "Last seen alive": "最后一次看到在线",
     "First seen removed": "第一次看到被删除",
+    "First seen gone": "第一次看到已不存在",
     "never": "从未",
     "The last good text (version {}, captured {})": "最后一次正常抓取的正文（第 {} 版，抓取于 {}）",
     "The last good text is {} similar to the original.": "最后一次正常的正文与原文的相似度为 {}。",

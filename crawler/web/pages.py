@@ -168,7 +168,8 @@ def event_row(event: Mapping[str, Any], base: str, view: View) -> dict[str, Any]
                    if state in ("removed", "gone") else t("see the article"))
         if state in ("removed", "gone"):
             alive = view.when(event.get("last_seen_alive_at"), relative=False) or t("never")
-            details.append(Markup("{} {} → {} {}").format(t("Last seen alive"), alive, t("First seen removed"),
+            first = t("First seen removed") if state == "removed" else t("First seen gone")
+            details.append(Markup("{} {} → {} {}").format(t("Last seen alive"), alive, first,
                                                           view.when(event.get("since"), relative=False)))
     else:
         fields = ", ".join(t(_FIELD_WORDS.get(m["field"], m["field"])) for m in event["metadata"])
