@@ -236,21 +236,25 @@ async def _home(datasette: Any, request: Any, with_events: bool) -> Response:
     view = view_of(datasette, request)
     base = datasette.urls.path("/-/")
     events: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = []
     if with_events:
-        found = await db.execute_fn(lambda conn: ArchiveReader(conn).change_events("", limit=HOME_EVENTS))
-        events = [event_row(e, base, view) for e in reversed(found)]
+        found = list(reversed(await db.execute_fn(
+            lambda conn: ArchiveReader(conn).change_events("", limit=HOME_EVENTS))))
+        events = [event_row(e, base, view) for e in found]
     articles = await rows(db, queries.ARTICLES_SQL)
     for article in articles:
         article["site"] = site(article.get("url"))
     filters = article_filters(request)
     shown = filter_articles(articles, filters, view.now)
-    data = {"events": [{k: v for k, v in e.items() if k != "details"} | {"details": [str(d) for d in e["details"]]}
-                       for e in events], "articles": shown}
+    # The JSON has the events as `crawler changes --json` gives them (newest first), with their evidence.
+    data = {"events": [{k: v for k, v in e.items() if k != "diff"} | {"evidence": row["href"]}
+                       for e, row in zip(found, events)] if with_events else [], "articles": shown}
     context = {
         "events": events, "with_events": with_events, "articles": shown, "total": len(articles),
         "filters": filters, "sites": sorted({a["site"] for a in articles if a["site"]}),
         "states": ["alive", "removed", "gone", "failing", "new"], "changed_choices": list(CHANGED_WITHIN),
         "sorts": SORTS, "database": db.name, "feed_href": datasette.urls.path("/-/crawler/" + FEED_NAME),
+        "more_events": len(events) >= HOME_EVENTS,
     }
     return await page(datasette, request, view, "crawler_home.html", context, data)
 
