@@ -223,12 +223,11 @@ def side_by_side_html(ops: list[Mapping[str, Any]] | str | None, old_label: str,
             head = context if index else 0
             tail = context if index < len(ops) - 1 else 0
             if len(new) > head + tail + 1:
-                for part, at_old, at_new in ((new[:head], old_at, new_at),):
-                    if part:
-                        left, right = _Paragraphs(), _Paragraphs()
-                        _plain(left, old[:head], old_starts, at_old)
-                        _plain(right, part, new_starts, at_new)
-                        row("equal", left, right)
+                if head:
+                    left, right = _Paragraphs(), _Paragraphs()
+                    _plain(left, old[:head], old_starts, old_at)
+                    _plain(right, new[:head], new_starts, new_at)
+                    row("equal", left, right)
                 rows.append(Markup('<div class="crawler-side-row crawler-side-fold">{}</div>').format(
                     _fold(new[head:len(new) - tail], new_starts, new_at + head, labels)))
                 if tail:
