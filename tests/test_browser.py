@@ -16,7 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from conftest import TEST_CONFIG, Project, crawler_serve
+from conftest import TEST_CONFIG, PageServer, Project, crawler_serve
+from evidence_site import BLUE, RED
+from pages import EN_PARAGRAPHS, article_page
 from web_archive import HOSTILE, LONG_SEED, add_long_history
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -25,6 +27,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium here: .ci/
 WIDTHS = (1400, 390)
 REMOVED = "demo-wechat-factory"
 ZH_SEED, EN_SEED = "demo-zh-river", "demo-en-council"
+IMAGES_SEED = "images"
 
 
 @pytest.fixture(scope="module")
@@ -36,13 +39,29 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     demo = project.run("demo")
     assert demo.returncode == 0, demo.stderr
     add_long_history(project)
+    # A page with an image, a lazy image and a script: its page as archived is replayed from the archive.
+    server = PageServer()
+    server.thread.start()
+    try:
+        extra = ('<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
+                 '<script>document.title = "pwned"</script>')
+        url = server.page("/images", article_page("Images", EN_PARAGRAPHS, lang="en").replace("</h1>", "</h1>" + extra, 1))
+        server.page("/red.png", RED, content_type="image/png")
+        server.page("/blue.png", BLUE, content_type="image/png")
+        project.seed(IMAGES_SEED, url, "\n\n".join(EN_PARAGRAPHS), title="Images")
+        crawled = project.run("crawl", IMAGES_SEED)
+        assert crawled.returncode == 0, crawled.stderr
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    images = project.rows("SELECT id FROM captures WHERE seed_id = ?", IMAGES_SEED)[0]["id"]
     ids = {r["seed_id"] + ":" + str(r["version"]): r["id"] for r in project.rows(
         "SELECT id, seed_id, version FROM versions")}
     capture = project.rows("SELECT id FROM captures WHERE seed_id = ? AND outcome = 'new_version' "
                            "ORDER BY id DESC LIMIT 1", EN_SEED)[0]["id"]
     root = Path(__file__).resolve().parent.parent
     with crawler_serve("--archive", str(project.archive), "--config", str(project.config), cwd=root) as base:
-        yield {"base": base, "versions": ids, "capture": capture}
+        yield {"base": base, "versions": ids, "capture": capture, "images_capture": images}
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +115,7 @@ def pages(site: dict[str, Any]) -> dict[str, str]:
         "diff-en-side": f"/-/compare/{EN_SEED}?from=original&to=2&view=side",
         "diff-long": f"/-/compare/{LONG_SEED}?from=original&to=3",
         "raw": f"/-/capture/{site['capture']}/raw",
+        "page-as-archived": f"/-/capture/{site['images_capture']}/page",
         "removed-query": "/archive/removed_or_gone",
         "due-query": "/archive/due_next",
         "changes-query": "/archive/recent_changes",
@@ -226,5 +246,18 @@ def test_chinese_labels_by_the_browsers_language(site: dict[str, Any], browser: 
         page.goto(site["base"] + f"/-/article/{REMOVED}")
         assert "此文章已被删除" in page.locator(".crawler-banner h2").inner_text()
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    finally:
+        context.close()
+
+
+def test_the_page_as_archived_loads_its_archived_images_in_the_sandbox(site: dict[str, Any], browser: Any) -> None:
+    context = browser.new_context()  # JavaScript on: the page's own script must still not run
+    page = context.new_page()
+    try:
+        page.goto(site["base"] + f"/-/capture/{site['images_capture']}/page")
+        page.wait_for_load_state("load")
+        loaded = page.evaluate("[...document.images].map(i => [i.alt, i.naturalWidth])")
+        assert loaded == [["red", 24], ["blue", 30]], "both images, the lazy one too, from the archive"
+        assert page.title() == "Images", "the archived script did not run"
     finally:
         context.close()

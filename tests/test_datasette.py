@@ -416,3 +416,42 @@ def test_a_gone_article_has_its_banner_and_its_event(tmp_path: Path) -> None:
     (event,) = lxml.html.fromstring(home.text).find_class("crawler-event-gone")
     assert "gone: HTTP 404 Not Found" in event.text_content()
     assert event.find_class("crawler-event-evidence")[0].get("href") == "/-/article/lost#status"
+
+
+def test_the_page_as_archived_shows_its_archived_images_and_runs_no_script(tmp_path: Path) -> None:
+    """A crawled page with an image and a lazy one: replayed from the archive, its script dropped."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from conftest import TEST_CONFIG, PageServer, Project
+    from evidence_site import BLUE, RED
+    from pages import EN_PARAGRAPHS, article_page
+
+    project = Project(tmp_path)
+    project.seeds.mkdir()
+    project.config.write_text(TEST_CONFIG, encoding="utf-8")
+    server = PageServer()
+    server.thread.start()
+    try:
+        images = ('<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
+                  '<script>document.title = "pwned"</script>')
+        html = article_page("Images", EN_PARAGRAPHS, lang="en").replace("</h1>", "</h1>" + images, 1)
+        url = server.page("/a", html)
+        server.page("/red.png", RED, content_type="image/png")
+        server.page("/blue.png", BLUE, content_type="image/png")
+        project.seed("images", url, "\n\n".join(EN_PARAGRAPHS), title="Images")
+        assert project.run("crawl").returncode == 0
+    finally:
+        server.httpd.shutdown()
+        server.httpd.server_close()
+    (capture,) = project.rows("SELECT id FROM captures WHERE seed_id = 'images'")
+    (replay,) = fetch_db(project.db_path, f"/-/capture/{capture['id']}/page")
+    assert replay.status_code == 200 and "sandbox" in replay.headers["content-security-policy"]
+    dom = lxml.html.fromstring(replay.text)
+    assert not dom.xpath("//script") and "pwned" not in replay.text
+    sources = [img.get("src") for img in dom.iter("img")]
+    assert all(s.startswith(f"/-/capture/{capture['id']}/resource?url=") for s in sources), sources
+    assert [parse_qs(urlsplit(s).query)["url"][0].rsplit("/", 1)[1] for s in sources] == ["red.png", "blue.png"]
+    red, blue, other = fetch_db(project.db_path, *sources, f"/-/capture/{capture['id']}/resource?url={url}")
+    assert (red.status_code, red.headers["content-type"], red.content) == (200, "image/png", RED)
+    assert blue.content == BLUE, "the lazy image shows what a reader's browser loaded"
+    assert other.status_code == 404, "only images and stylesheets archived with the page are served"

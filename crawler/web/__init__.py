@@ -162,6 +162,7 @@ def register_routes() -> list[tuple[str, Any]]:
         (rf"^/-/diff/(?P<version_id>\d+){json_suffix}$", pages.diff_page),
         (rf"^/-/capture/(?P<capture_id>\d+)/raw{json_suffix}$", pages.raw_page),
         (r"^/-/capture/(?P<capture_id>\d+)/page$", pages.replay_page),
+        (r"^/-/capture/(?P<capture_id>\d+)/resource$", pages.resource),
         (r"^/-/screenshot/(?P<screenshot_id>\d+)$", pages.screenshot_image),
         (r"^/-/crawler/changes\.atom$", pages.feed),
     ]

@@ -42,8 +42,9 @@ CHANGED_WITHIN = {"1d": 1, "7d": 7, "30d": 30, "365d": 365}
 SORTS = ("last_change", "last_fetched", "title", "versions")
 # Only these are served: a screenshot is a PNG or JPEG the crawler made, never archived content.
 SCREENSHOT_TYPES = {"image/png", "image/jpeg"}
-# An archived page, served only to look at: no script runs, nothing is fetched, it has no origin.
-REPLAY_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:"
+# An archived page, served only to look at: no script runs, nothing but the archive's copies is fetched, it has no origin.
+REPLAY_POLICY = ("sandbox; default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                 "font-src 'self' data:")
 RAW_BODY_LIMIT = 500_000
 
 
@@ -521,15 +522,93 @@ async def raw_page(datasette: Any, request: Any) -> Response:
 
 
 async def replay_page(datasette: Any, request: Any) -> Response:
-    """A capture's page as archived, shown in a sandbox: no script runs and nothing is fetched."""
-    _, payload, _ = await _archived_response(datasette, request)
+    """A capture's page as archived, in a sandbox: no script runs; only its archived images and stylesheets load."""
+    from crawler.extract.article import decode_html
+
+    _, payload, capture = await _archived_response(datasette, request)
     content_type = (payload.http_headers.get_header("Content-Type") if payload.http_headers else None) or "text/html"
+    headers = {"Content-Security-Policy": REPLAY_POLICY, "X-Content-Type-Options": "nosniff",
+               "Referrer-Policy": "no-referrer"}
     if "html" not in content_type.lower():
-        content_type = "text/plain; charset=utf-8"
-    return Response(payload.body, content_type=content_type, headers={
-        "Content-Security-Policy": REPLAY_POLICY, "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer", "X-Frame-Options": "SAMEORIGIN",
-    })
+        return Response(payload.body, content_type="text/plain; charset=utf-8", headers=headers)
+    resource = datasette.urls.path(f"/-/capture/{capture['id']}/resource")
+    html = replay_html(decode_html(payload.body, content_type), capture["final_url"] or capture["url"], resource)
+    return Response(html, content_type="text/html; charset=utf-8", headers=headers)
+
+
+def replay_html(html: str, page_url: str, resource: str) -> str:
+    """The archived page with its scripts dropped and its images and stylesheets pointed at the archive.
+
+    Lazy images (data-src and the like) get their real source, as a reader's browser would have shown them.
+    """
+    import lxml.html
+    from lxml import etree
+    from urllib.parse import quote, urljoin
+
+    from crawler.extract.requisites import LAZY_ATTRIBUTES, SRCSET_ATTRIBUTES
+
+    try:
+        document = lxml.html.document_fromstring(html)
+    except (etree.ParserError, ValueError):
+        return "<!DOCTYPE html><p>This archived page cannot be parsed.</p>"
+
+    def archived(url: str) -> str:
+        return f"{resource}?url={quote(urljoin(page_url, url.strip()), safe='')}"
+
+    for element in document.xpath("//script | //noscript | //iframe | //object | //embed | //base"):
+        element.drop_tree()
+    for image in document.iter("img", "source"):
+        lazy = next((image.get(name) for name in LAZY_ATTRIBUTES if image.get(name)), None)
+        if lazy:
+            image.set("src", lazy)
+        if image.get("src") and not image.get("src").startswith("data:"):
+            image.set("src", archived(image.get("src")))
+        for name in SRCSET_ATTRIBUTES:
+            if image.get(name):
+                candidates = [c.strip().split() for c in image.get(name).split(",") if c.strip()]
+                image.set("srcset" if name == "srcset" or not image.get("srcset") else name,
+                          ", ".join(" ".join([archived(c[0]), *c[1:]]) for c in candidates))
+    for link in document.xpath("//link[@href]"):
+        if "stylesheet" in (link.get("rel") or "").lower():
+            link.set("href", archived(link.get("href")))
+        else:
+            link.drop_tree()
+    return lxml.html.tostring(document, encoding="unicode", doctype="<!DOCTYPE html>")
+
+
+# Only these are served from a capture's requisites: images and stylesheets, never a page or a script.
+RESOURCE_TYPES = ("image/", "text/css")
+
+
+async def resource(datasette: Any, request: Any) -> Response:
+    """An image or stylesheet archived with a capture's version (for the page as archived)."""
+    from crawler.warc import WARC_DIR_NAME, WarcError, read_record
+
+    db = await archive(datasette)
+    capture_id, url = int(request.url_vars["capture_id"]), request.args.get("url") or ""
+    # The requisites belong to the capture that found the version; a later unchanged capture shows the same.
+    found = await rows(db, """
+        SELECT r.mime, r.warc_record_id FROM requisites r
+        WHERE r.url = ? AND r.outcome IN ('archived', 'duplicate') AND r.problem IS NULL AND r.capture_id IN (
+            SELECT ? UNION SELECT min(c.id) FROM captures c WHERE c.outcome = 'new_version'
+            AND c.version_id = (SELECT version_id FROM captures WHERE id = ?))
+        ORDER BY r.id LIMIT 1""", [url, capture_id, capture_id])
+    if not found or not db.path or not (found[0]["mime"] or "").lower().startswith(RESOURCE_TYPES):
+        raise NotFound("not archived with this capture")
+    mime, record_id = found[0]["mime"], found[0]["warc_record_id"]
+    warc_dir = Path(db.path).parent / WARC_DIR_NAME
+    try:
+        record = await db.execute_fn(lambda conn: ArchiveReader(conn).warc_record(record_id))
+        if record and record["record_type"] == "revisit":
+            record = await db.execute_fn(lambda conn: ArchiveReader(conn).warc_record(record["refers_to"]))
+        if not record:
+            raise NotFound("not archived with this capture")
+        body = read_record(warc_dir / record["filename"], record["offset"]).body
+    except WarcError as exc:
+        raise NotFound(str(exc)) from None
+    return Response(body, content_type=mime, headers={
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "max-age=31536000, immutable"})
 
 
 # -- the Atom feed -----------------------------------------------------------------------
