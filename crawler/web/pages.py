@@ -14,17 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import unquote, urlencode
+from urllib.parse import quote, unquote, urlencode, urljoin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import lxml.html
 import sqlite_utils
 from datasette.utils.asgi import NotFound, Response
+from lxml import etree
 from markupsafe import Markup, escape
 
-from crawler.notify import FEED_NAME, write_feed
-from crawler.changes.removal import ALL_CAUSES
 from crawler.archive.store import Store
+from crawler.changes.removal import ALL_CAUSES
 from crawler.changes.versions import classify_against_original, diff_texts
+from crawler.extract.requisites import LAZY_ATTRIBUTES, SRCSET_ATTRIBUTES
+from crawler.notify import FEED_NAME, write_feed
+from crawler.warc import WARC_DIR_NAME, WarcError, read_record
 from crawler.web import queries
 from crawler.web.i18n import COOKIE, LANGUAGES, Labels, pick_language
 from crawler.web.people import (
@@ -461,7 +465,6 @@ async def screenshots(db: Any, version_ids: list[Any]) -> dict[int, dict[str, An
 
 async def screenshot_image(datasette: Any, request: Any) -> Response:
     """A version's screenshot, read from its WARC resource record."""
-    from crawler.warc import WARC_DIR_NAME, WarcError, read_record
 
     db = await archive(datasette)
     screenshot_id = int(request.url_vars["screenshot_id"])
@@ -481,7 +484,6 @@ async def screenshot_image(datasette: Any, request: Any) -> Response:
 
 async def _archived_response(datasette: Any, request: Any) -> tuple[Any, Any, dict[str, Any]]:
     """The WARC record of a capture and the record holding its payload (a revisit is followed)."""
-    from crawler.warc import WARC_DIR_NAME, WarcError, read_record
 
     db = await archive(datasette)
     capture_id = int(request.url_vars["capture_id"])
@@ -508,7 +510,7 @@ async def _archived_response(datasette: Any, request: Any) -> tuple[Any, Any, di
 
 async def raw_page(datasette: Any, request: Any) -> Response:
     """A capture's response as archived: status line, headers and body, as text."""
-    from crawler.extract.article import decode_html
+    from crawler.extract.article import decode_html  # here: it loads trafilatura, which only these pages need
 
     record, payload, capture = await _archived_response(datasette, request)
     view = view_of(datasette, request)
@@ -523,7 +525,7 @@ async def raw_page(datasette: Any, request: Any) -> Response:
 
 async def replay_page(datasette: Any, request: Any) -> Response:
     """A capture's page as archived, in a sandbox: no script runs; only its archived images and stylesheets load."""
-    from crawler.extract.article import decode_html
+    from crawler.extract.article import decode_html  # here: it loads trafilatura, which only these pages need
 
     _, payload, capture = await _archived_response(datasette, request)
     content_type = (payload.http_headers.get_header("Content-Type") if payload.http_headers else None) or "text/html"
@@ -541,12 +543,6 @@ def replay_html(html: str, page_url: str, resource: str) -> str:
 
     Lazy images (data-src and the like) get their real source, as a reader's browser would have shown them.
     """
-    import lxml.html
-    from lxml import etree
-    from urllib.parse import quote, urljoin
-
-    from crawler.extract.requisites import LAZY_ATTRIBUTES, SRCSET_ATTRIBUTES
-
     try:
         document = lxml.html.document_fromstring(html)
     except (etree.ParserError, ValueError):
@@ -582,7 +578,6 @@ RESOURCE_TYPES = ("image/", "text/css")
 
 async def resource(datasette: Any, request: Any) -> Response:
     """An image or stylesheet archived with a capture's version (for the page as archived)."""
-    from crawler.warc import WARC_DIR_NAME, WarcError, read_record
 
     db = await archive(datasette)
     capture_id, url = int(request.url_vars["capture_id"]), request.args.get("url") or ""
