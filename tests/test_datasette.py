@@ -11,7 +11,7 @@ import pytest
 import yaml
 from datasette.app import Datasette
 
-from web_archive import HOSTILE, INSERTED_EN, INSERTED_ZH, NO_URL_TEXT, WebArchive, build
+from web_archive import INSERTED_EN, INSERTED_ZH, NO_URL_TEXT, WebArchive, build
 
 ROOT = Path(__file__).resolve().parent.parent
 METADATA = ROOT / "crawler" / "web" / "metadata.yml"

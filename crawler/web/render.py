@@ -319,9 +319,7 @@ def _next(start: datetime, period: str) -> datetime:
 def _ticks(start: datetime, end: datetime, most: int) -> tuple[list[datetime], str]:
     """Round times between start and end for the axis, at most `most` of them, and their label format."""
     span = end - start
-    for step, fmt in _TICKS:
-        if span / step <= most:
-            break
+    step, fmt = next(((step, fmt) for step, fmt in _TICKS if span / step <= most), _TICKS[-1])
     if step >= timedelta(days=30):
         tick = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         months = round(step.days / 30)
