@@ -50,6 +50,7 @@ ZH: dict[str, str] = {
     "capture": "抓取",
     "No events yet: the archive has no new versions, removals or failures.": "暂无事件：存档中还没有新版本、删除或失败。",
     "Older events": "更早的事件",
+    "all {}": "全部 {} 篇",
     "all new versions": "全部新版本",
     "all removals": "全部删除记录",
     "all metadata changes": "全部元数据变化",

@@ -39,6 +39,7 @@ from crawler.web.render import (
 PLUGIN = "crawler"
 # Events on the home page (newest first) and captures drawn on a timeline.
 HOME_EVENTS = 60
+HOME_ARTICLES = 50
 TIMELINE_CAPTURES = 20000
 LISTED_CAPTURES = 50
 # The "changed within" choices of the articles filter, in days.
@@ -250,12 +251,15 @@ async def _home(datasette: Any, request: Any, with_events: bool) -> Response:
     for article in articles:
         article["site"] = site(article.get("url"))
     filters = article_filters(request)
-    shown = filter_articles(articles, filters, view.now)
+    matching = filter_articles(articles, filters, view.now)
+    # The home page lists the articles that changed last; /-/articles lists them all.
+    shown = matching[:HOME_ARTICLES] if with_events else matching
     # The JSON has the events as `crawler changes --json` gives them (newest first), with their evidence.
     data = {"events": [{k: v for k, v in e.items() if k != "diff"} | {"evidence": row["href"]}
                        for e, row in zip(found, events)] if with_events else [], "articles": shown}
     context = {
         "events": events, "with_events": with_events, "articles": shown, "total": len(articles),
+        "matching": len(matching),
         "filters": filters, "sites": sorted({a["site"] for a in articles if a["site"]}),
         "states": ["alive", "removed", "gone", "failing", "new"], "changed_choices": list(CHANGED_WITHIN),
         "sorts": SORTS, "database": db.name, "feed_href": datasette.urls.path("/-/crawler/" + FEED_NAME),
