@@ -132,6 +132,7 @@ ZH: dict[str, str] = {
     "next visit due {}": "下次访问 {}",
     "revisited every {}": "每 {} 访问一次",
     "No version captured yet.": "尚未抓取到版本。",
+    "the first version found": "抓取到的第一个版本",
     "Dots and bars: captures, coloured by outcome. Flags: new versions. Blue line: similarity to the original. Click a bar for its captures.":
         "圆点与柱：抓取，按结果着色。旗标：新版本。蓝线：与原文的相似度。点击柱查看该时段的抓取。",
     "{} captures, a bar per {}": "{} 次抓取，每{}一柱",

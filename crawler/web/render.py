@@ -462,9 +462,14 @@ def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None =
         out.append(Markup('<line x1="{x:.1f}" y1="{b}" x2="{x:.1f}" y2="{b2}" stroke="#8c959f"/>'
                           '<text x="{x:.1f}" y="{ty}" font-size="10" fill="#57606a" text-anchor="middle">{label}</text>').format(
             x=tx, b=lane_bottom, b2=lane_bottom + 4, ty=lane_bottom + 15, label=tick.strftime(fmt)))
-    if not ticks or period is None and len(points) < 3:
+    if not ticks:
+        # Too short a span for round ticks: its first and last times say when.
+        first, last = points[0][0], points[-1][0]
         out.append(Markup('<text x="{}" y="{}" font-size="10" fill="#57606a">{}</text>').format(
-            left, height - 2, points[0][0].strftime("%Y-%m-%d %H:%M")))
+            left, lane_bottom + 15, first.strftime("%Y-%m-%d %H:%M:%S")))
+        if last - first >= timedelta(seconds=1):
+            out.append(Markup('<text x="{}" y="{}" font-size="10" fill="#57606a" text-anchor="end">{}</text>').format(
+                right, lane_bottom + 15, last.strftime("%H:%M:%S" if last.date() == first.date() else "%Y-%m-%d %H:%M")))
     caption = labels("{} captures, a bar per {}").format(len(points), labels(period)) if period else ""
     if caption:
         out.append(Markup('<text x="{}" y="{}" font-size="10" fill="#57606a" text-anchor="end">{}</text>').format(
