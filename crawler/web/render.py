@@ -383,7 +383,7 @@ def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None =
 
     out = [
         Markup('<svg class="crawler-timeline" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-               'viewBox="0 0 {w} {h}" role="img" aria-label="{label}" style="max-width:100%;height:auto">').format(
+               'viewBox="0 0 {w} {h}" role="group" aria-label="{label}" style="max-width:100%;height:auto">').format(
             w=width, h=height, label=labels("Timeline")),
         Markup('<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#d0d7de"/>'
                '<line x1="{l}" y1="{t}" x2="{r}" y2="{t}" stroke="#eaeef2" stroke-dasharray="3 3"/>'
