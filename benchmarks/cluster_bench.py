@@ -173,7 +173,7 @@ class Bench:
                 others0 = process_cpu([os.getpid(), self.redis_pid])
                 cpu0, t0 = machine_cpu_seconds(), time.perf_counter()
                 self.enqueue(project, *args)
-                wait_for(lambda: self.run_done(project, run_id) or _died(writer), 1800, f"run {run_id}")
+                wait_for(lambda: self.run_done(project, run_id) or _died(writer), 1800, f"run {run_id}")  # noqa: B023 (called here)
                 if writer.poll() is not None:
                     raise SystemExit(f"ingest exited: {writer.stderr.read().decode()[-2000:]}")
                 seconds, cpu = time.perf_counter() - t0, machine_cpu_seconds() - cpu0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
-from pathlib import Path
 from unittest import mock
 
 from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
@@ -22,6 +21,7 @@ from crawl_bench import with_noise
 
 import crawler.extract.article as extract_module
 from crawler.changes.outcome import page_fingerprint
+from crawler.model import RawResponse
 from crawler.extract.article import decode_html, extract
 
 FIELDS = ("text", "title", "author", "date")
@@ -32,10 +32,10 @@ def _in_script(body: bytes, index: int) -> bool:
     return body.rfind(b"<script", 0, index) > body.rfind(b"</script", 0, index)
 
 
-def raw(body: bytes) -> dict:
+def raw(body: bytes) -> RawResponse:
     """A 200 response as the spider hands it on."""
-    return {"seed_id": "s", "url": "http://127.0.0.1/p", "status": 200,
-            "headers": {"content-type": ["text/html"]}, "body": body}
+    return RawResponse(seed_id="s", url="http://127.0.0.1/p", status=200,
+                       headers={"content-type": ["text/html"]}, body=body)
 
 
 def main() -> int:

@@ -141,7 +141,7 @@ def main() -> int:
             edits[seed_id] = (edited[1], edited[2])
     print(f"one-sentence edits in {len(edits)} pages:", crawl())
     shown = 0
-    for seed_id, (old, new) in edits.items():
+    for seed_id, (_old, new) in edits.items():
         rows = query(f"SELECT d.diff FROM diffs d JOIN versions v ON v.id = d.version_id "
                      f"WHERE v.seed_id = '{seed_id}' AND v.version = 2 AND d.base = 'previous'")
         if rows and f"+{new}" in rows[0][0].splitlines():

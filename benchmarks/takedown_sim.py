@@ -20,7 +20,7 @@ scheduler, in the order the budget is spent:
 - NewsDiffs: 15 min while the last change is under 3 h old, hourly under a day, 3 h under a week,
   3 days under a month, monthly after;
 - diffengine: due again once 0.2 x the article's age has passed;
-- new: crawler.changes.intervals.next_state with the default age curve, crawler.run.crawl.due_seed_ids (value-ordered
+- new: crawler.changes.intervals.next_state with the default age curve, crawler.run.selection.due_seed_ids (value-ordered
   budget, account risk) and the store's correlated rechecks of an account after censorship or a block.
 
 It reports, per policy, the median and 90th-percentile detection latency (removal -> first capture
@@ -52,7 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from crawler.config import load_settings  # noqa: E402
 from crawler.changes.intervals import DueState, RevisitPolicy, account_key, iso, next_state, publication_time  # noqa: E402
 from crawler.model import CaptureRecord  # noqa: E402
-from crawler.run.crawl import due_seed_ids  # noqa: E402
+from crawler.run.selection import due_seed_ids  # noqa: E402
 from crawler.archive.store import Store  # noqa: E402
 
 HOUR = 3600.0

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from archive_server import ArchiveServer  # noqa: E402
+from helpers import LocalServer  # noqa: E402
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body  # noqa: E402
 
 CONFIG = "crawl:\n  download_delay: 0\n  autothrottle: false\n  timeout: 5\n  retries: 0\n  concurrent_per_domain: 8\n"
@@ -54,7 +54,7 @@ def run(project: Path, *args: str) -> None:
 
 def measure(pages: int, headers: dict[str, str]) -> dict[str, float]:
     """Crawl pages twice; the bytes each crawl added to the WARC files, per page."""
-    server = ArchiveServer().start()
+    server = LocalServer(protocol="HTTP/1.1").start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             project = Path(tmp)
@@ -63,7 +63,7 @@ def measure(pages: int, headers: dict[str, str]) -> dict[str, float]:
             for n in range(pages):
                 paragraphs = (ZH_PARAGRAPHS if n % 2 else EN_PARAGRAPHS) * (5 + n % 10)
                 title = f"Article {n}"
-                url = server.serve(f"/a/{n}", article_page(title, paragraphs), extra_headers=headers)
+                url = server.page(f"/a/{n}", article_page(title, paragraphs), headers=headers)
                 body = seed_body(title, paragraphs)
                 (project / "seeds" / f"s{n:03}.md").write_text(f"---\nurl: {url}\n---\n\n{body}", encoding="utf-8")
             warc = project / "archive" / "warc"

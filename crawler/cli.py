@@ -267,11 +267,16 @@ def run(obj: Context, trigger: str, fail_on_errors: bool) -> None:
 
     Exits 75 at once when another run holds the archive lock.
     """
-    from crawler.run.crawl import crawl as run_crawl
+    settings = obj.settings()
+    if settings.cluster.redis_url:
+        # A cluster: the due seeds are enqueued for `crawler worker`s (crawler/cluster/coordinator.py).
+        from crawler.cluster.coordinator import enqueue_run
 
-    summary = run_crawl(
-        obj.settings(), obj.seeds_dir, obj.archive_dir, trigger=trigger, verbose=obj.verbose, due_only=True
-    )
+        summary = enqueue_run(settings, obj.seeds_dir, obj.archive_dir, trigger=trigger, due_only=True)
+    else:
+        from crawler.run.crawl import crawl as run_crawl
+
+        summary = run_crawl(settings, obj.seeds_dir, obj.archive_dir, trigger=trigger, verbose=obj.verbose, due_only=True)
     failed = summary.by_outcome.get("failed", 0)
     # Cron mails whatever a job prints: say something only when a fetch failed or when asked to.
     # Seed warnings repeat every run, so they wait for -v (or `crawler crawl`, which always shows them).
@@ -393,7 +398,9 @@ def since_moment(since: str) -> str:
         try:
             moment = datetime.fromisoformat(since)
         except ValueError:
-            raise click.BadParameter(f"{since!r} is neither a duration (7d, 12h) nor an ISO date", param_hint="--since")
+            raise click.BadParameter(
+                f"{since!r} is neither a duration (7d, 12h) nor an ISO date", param_hint="--since"
+            ) from None
         # A date without an offset is read as UTC, the archive's own time.
         return iso(moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
 

@@ -13,7 +13,8 @@ from crawler import __version__
 from crawler.changes.intervals import DEFAULT_AGE_CURVE, RevisitPolicy, check_account_rule, format_duration, parse_duration
 from crawler.errors import ConfigError
 from crawler.changes.noise import NoiseRules
-from crawler.changes.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules, check_patterns
+from crawler.changes.patterns import check_patterns
+from crawler.changes.removal import ALL_CAUSES, DEFAULT_NOTICE_CAUSE, RemovalRules
 
 DEFAULT_CONFIG_PATH = Path("config/crawler.yaml")
 ENV_PREFIX = "CRAWLER_"

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 import yaml
 
 from crawler.errors import SeedError
+from crawler.urls import is_http_scheme
 
 SEED_SUFFIXES = (".txt", ".md", ".markdown", ".text")
 MAX_SEED_BYTES = 20 * 1024 * 1024
 TITLE_MAX_CHARS = 200
-ALLOWED_SCHEMES = ("http", "https")
 
 STATUS_OK = "ok"
 STATUS_NO_URL = "no_url"
@@ -111,7 +111,7 @@ def validate_url(url: str) -> str | None:
         return f"URL {shown!r} is malformed ({exc})"
     if not parts.scheme:
         return f"URL {shown!r} has no scheme; write it as https://..."
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+    if not is_http_scheme(parts.scheme):
         return f"URL {shown!r} has unsupported scheme '{parts.scheme}:' (only http and https can be fetched)"
     if not parts.hostname:
         return f"URL {shown!r} has no host"

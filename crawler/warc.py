@@ -158,6 +158,17 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name.lower()), None)
 
 
+def fsync_handle(handle: tuple[int, str]) -> None:
+    """fsync and close a descriptor from WarcWriterFiles.sync_handle (run on a thread: it waits for the disk)."""
+    fd, path = handle
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        raise WarcError(f"cannot write WARC file {path}: {exc.strerror}; check free space in the archive folder") from exc
+    finally:
+        os.close(fd)
+
+
 class WarcWriterFiles:
     """Writes exchanges into gzipped WARC files under one folder, rotating by size.
 
@@ -167,8 +178,10 @@ class WarcWriterFiles:
     """
 
     def __init__(self, directory: Path, *, operator: str = "", rotate_bytes: int = DEFAULT_ROTATE_BYTES,
-                 info: Mapping[str, str] | None = None):
+                 info: Mapping[str, str] | None = None, fsync_each: bool = True):
         self.directory = Path(directory)
+        # False: the caller makes writes durable itself, many records to one fsync (sync_handle).
+        self.fsync_each = fsync_each
         self.operator = operator
         self.rotate_bytes = rotate_bytes
         self.info = dict(info or {})
@@ -216,7 +229,8 @@ class WarcWriterFiles:
             offset = self.file.seek(0, os.SEEK_END)
             self.file.write(data)
             self.file.flush()
-            os.fsync(self.file.fileno())
+            if self.fsync_each:
+                os.fsync(self.file.fileno())
         except OSError as exc:
             raise WarcError(f"cannot write WARC file {self.directory / self.filename}: {exc.strerror}; "
                             "check free space in the archive folder") from exc
@@ -310,9 +324,25 @@ class WarcWriterFiles:
             refers_to=None, filename=self.filename, offset=offset, length=len(data),
         )
 
+    def sync_handle(self) -> tuple[int, str] | None:
+        """A duplicate descriptor of the current file and its path, for an fsync on another thread.
+
+        The duplicate stays valid if the file is rotated and closed meanwhile; the caller closes it.
+        """
+        if self.file is None:
+            return None
+        return os.dup(self.file.fileno()), str(self.directory / (self.filename or ""))
+
     def close(self) -> None:
-        """Close the current file; the next write starts a new one."""
+        """Close the current file, its writes on disk; the next write starts a new one."""
         if self.file is not None:
+            if not self.fsync_each:
+                try:
+                    self.file.flush()
+                    os.fsync(self.file.fileno())
+                except OSError as exc:
+                    raise WarcError(f"cannot write WARC file {self.directory / self.filename}: {exc.strerror}; "
+                                    "check free space in the archive folder") from exc
             self.file.close()
             self.file = None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from conftest import PageServer, Project
+from helpers import LocalServer, Project
 from crawler.run.add import slug_for
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page
 
@@ -21,7 +21,7 @@ def test_slugs_are_file_names_from_host_and_path() -> None:
     assert len(slug_for("https://example.org/" + "a" * 500)) <= 80
 
 
-def test_add_fetches_once_and_the_text_becomes_the_original(page_server: PageServer, project: Project) -> None:
+def test_add_fetches_once_and_the_text_becomes_the_original(page_server: LocalServer, project: Project) -> None:
     url = page_server.page("/news/zh-story", article_page("人工智能与新闻编辑室", ZH_PARAGRAPHS))
     result = project.run("add", url)
     assert result.returncode == 0, result.stderr
@@ -46,7 +46,7 @@ def test_add_fetches_once_and_the_text_becomes_the_original(page_server: PageSer
     assert [r["outcome"] for r in outcomes] == ["new_version", "unchanged"]
 
 
-def test_add_refuses_duplicates_and_existing_files(page_server: PageServer, project: Project) -> None:
+def test_add_refuses_duplicates_and_existing_files(page_server: LocalServer, project: Project) -> None:
     url = page_server.page("/en/library", article_page("Library budget approved", EN_PARAGRAPHS, lang="en"))
     assert project.run("add", "--title", "My title", url).returncode == 0
     meta, _ = front_matter(project.seeds / "127.0.0.1-en-library.md")
@@ -64,7 +64,7 @@ def test_add_refuses_duplicates_and_existing_files(page_server: PageServer, proj
     assert bad.returncode == 1 and "unsupported scheme" in bad.stderr
 
 
-def test_add_from_a_file_keeps_what_was_found_and_explains_the_rest(page_server: PageServer, project: Project) -> None:
+def test_add_from_a_file_keeps_what_was_found_and_explains_the_rest(page_server: LocalServer, project: Project) -> None:
     good = page_server.page("/a", article_page("Library budget approved", EN_PARAGRAPHS, lang="en"))
     missing = page_server.url("/missing")
     listing = project.root / "urls.txt"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import PageServer, Project
+from helpers import LocalServer, Project
 from crawler.cli import cli
 from crawler.archive.lock import LOCK_NAME
 from crawler.archive.store import SCHEMA_VERSION
@@ -57,7 +57,7 @@ def shown(path: Path) -> Path:
     return path.with_name(os.fsencode(path.name).decode("utf-8", "backslashreplace"))
 
 
-def write_seeds(server: PageServer, project: Project) -> None:
+def write_seeds(server: LocalServer, project: Project) -> None:
     """Good seeds (served), a GBK-encoded seed, two seeds sharing a URL, one without URL, and every broken kind."""
     en_url = server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
     zh_url = server.page("/zh", article_page(ZH_TITLE, ZH_PARAGRAPHS))
@@ -72,7 +72,7 @@ def write_seeds(server: PageServer, project: Project) -> None:
     server.page("/zh?gbk", article_page(ZH_TITLE, ZH_PARAGRAPHS))
 
 
-def test_bad_seeds_end_to_end(page_server: PageServer, project: Project) -> None:
+def test_bad_seeds_end_to_end(page_server: LocalServer, project: Project) -> None:
     write_seeds(page_server, project)
     paths = {shown(p).stem: shown(p) for p in project.seeds.iterdir()}
 
@@ -121,7 +121,7 @@ def test_readme_shows_real_seed_warnings() -> None:
     assert shown and set(shown) <= real
 
 
-def test_naming_a_broken_seed_is_an_error(page_server: PageServer, project: Project) -> None:
+def test_naming_a_broken_seed_is_an_error(page_server: LocalServer, project: Project) -> None:
     write_seeds(page_server, project)
     result = project.run("crawl", "bad_yaml", "good")
     assert result.returncode == 2
@@ -232,7 +232,7 @@ def test_archive_from_a_newer_crawler(project: Project) -> None:
     assert snapshot(project.archive) == dict(before, **{LOCK_NAME: b""})
 
 
-def test_scrapy_setting_that_breaks_the_crawl(page_server: PageServer, project: Project) -> None:
+def test_scrapy_setting_that_breaks_the_crawl(page_server: LocalServer, project: Project) -> None:
     project.config.write_text(
         project.config.read_text() + "scrapy:\n  ROBOTSTXT_PARSER: no_such_module.Parser\n", encoding="utf-8"
     )
@@ -251,7 +251,7 @@ def test_scrapy_setting_that_breaks_the_crawl(page_server: PageServer, project: 
     assert project.rows("SELECT state, next_due_at <= ? AS due FROM seeds", "9999") == [{"state": None, "due": 1}]
 
 
-def test_crawl_that_cannot_start_blames_no_seed(page_server: PageServer, project: Project, tmp_path: Path) -> None:
+def test_crawl_that_cannot_start_blames_no_seed(page_server: LocalServer, project: Project, tmp_path: Path) -> None:
     """A broken install (the extraction stack does not import) fails the run, never a seed."""
     url = page_server.page("/a", article_page(EN_TITLE, EN_PARAGRAPHS))
     project.seed("a", url, "Text.")
@@ -289,7 +289,7 @@ def test_crawl_that_cannot_start_blames_no_seed(page_server: PageServer, project
     [("99999999999w", "99999999999w"), ("1" + "0" * 400, "10000000000000000000...(401 characters)"), ("-5", "-5")],
 )
 def test_out_of_range_revisit_is_one_warning_and_the_seed_still_runs(
-    page_server: PageServer, project: Project, revisit: str, shown: str
+    page_server: LocalServer, project: Project, revisit: str, shown: str
 ) -> None:
     url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
     path = project.seeds / "far.md"
@@ -313,7 +313,7 @@ def test_schedule_every_out_of_range_is_one_line(project: Project) -> None:
     assert result.stderr == "error: --every: '99999999999w' is too long; a duration is at most 3650d (10 years)\n"
 
 
-def test_a_broken_duplicate_id_does_not_replace_the_good_seed(page_server: PageServer, project: Project) -> None:
+def test_a_broken_duplicate_id_does_not_replace_the_good_seed(page_server: LocalServer, project: Project) -> None:
     url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
     project.seed("a", url, seed_body(EN_TITLE, EN_PARAGRAPHS))
     (project.seeds / "a.txt").write_bytes(b"---\nurl: [broken\n---\nText.\n")

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from conftest import TEST_CONFIG, PageServer, Project, crawler_serve
+from helpers import TEST_CONFIG, LocalServer, Project, crawler_serve
 from evidence_site import BLUE, RED
 from pages import EN_PARAGRAPHS, article_page
 from web_archive import HOSTILE, LONG_SEED, add_long_history
@@ -40,9 +40,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     assert demo.returncode == 0, demo.stderr
     add_long_history(project)
     # A page with an image, a lazy image and a script: its page as archived is replayed from the archive.
-    server = PageServer()
-    server.thread.start()
-    try:
+    with LocalServer() as server:
         extra = ('<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
                  '<script>document.title = "pwned"</script>')
         url = server.page("/images", article_page("Images", EN_PARAGRAPHS, lang="en").replace("</h1>", "</h1>" + extra, 1))
@@ -51,9 +49,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         project.seed(IMAGES_SEED, url, "\n\n".join(EN_PARAGRAPHS), title="Images")
         crawled = project.run("crawl", IMAGES_SEED)
         assert crawled.returncode == 0, crawled.stderr
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
     images = project.rows("SELECT id FROM captures WHERE seed_id = ?", IMAGES_SEED)[0]["id"]
     ids = {r["seed_id"] + ":" + str(r["version"]): r["id"] for r in project.rows(
         "SELECT id, seed_id, version FROM versions")}

@@ -6,6 +6,7 @@ import pytest
 
 from crawler.changes.outcome import analyse, needs_extraction
 from crawler.extract.article import BUILTIN_PROFILES
+from crawler.model import RawResponse
 from pages import EN_PARAGRAPHS, article_page
 
 PAGE = article_page("Library budget approved", EN_PARAGRAPHS, lang="en").encode()
@@ -13,11 +14,11 @@ LATEST = {"id": 7, "version": 1, "text": "\n".join(EN_PARAGRAPHS), "text_sha256"
           "author": None, "published": None}
 
 
-def raw(status: int | None, digest: str = "sha1:NEW", error: str | None = None) -> dict:
+def raw(status: int | None, digest: str = "sha1:NEW", error: str | None = None) -> RawResponse:
     """A spider item as the pipeline receives it."""
-    return {"seed_id": "s", "url": "http://127.0.0.1/a", "status": status, "error": error, "body": PAGE,
-            "headers": {"content-type": ["text/html; charset=utf-8"], "location": ["http://127.0.0.1/b"]},
-            "warc": {"payload_digest": digest}}
+    return RawResponse(seed_id="s", url="http://127.0.0.1/a", status=status, error=error, body=PAGE,
+                       headers={"content-type": ["text/html; charset=utf-8"], "location": ["http://127.0.0.1/b"]},
+                       warc={"payload_digest": digest})
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ def raw(status: int | None, digest: str = "sha1:NEW", error: str | None = None) 
         (raw(200, "sha1:OLD"), LATEST, "sha1:OLD", "unchanged"),
     ],
 )
-def test_decided_without_extraction(item: dict, latest: dict, known: str, outcome: str) -> None:
+def test_decided_without_extraction(item: RawResponse, latest: dict, known: str, outcome: str) -> None:
     assert not needs_extraction(item, latest, known)
     # With no profiles and a page that would extract, only an early decision gives these outcomes.
     assert analyse(item, 1, None, latest, (), known_payload=known).capture.outcome == outcome

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PageServer, Project
+from helpers import LocalServer, Project
 from crawler.changes.outcome import analyse
+from crawler.model import RawResponse
 from crawler.config import load_settings
 from crawler.errors import ConfigError
 from crawler.changes.noise import BUILTIN_NOISE, NO_NOISE, NoiseRules
@@ -218,10 +219,10 @@ def test_shipped_config_has_the_change_section() -> None:
     assert settings.change.builtin_noise is True and settings.change.ignore == {}
 
 
-def raw_item(url: str, html: str) -> dict:
+def raw_item(url: str, html: str) -> RawResponse:
     """A spider item for analyse(): a 200 response with this HTML."""
-    return {"seed_id": "s", "url": url, "status": 200, "headers": {"content-type": ["text/html; charset=utf-8"]},
-            "body": html.encode("utf-8")}
+    return RawResponse(seed_id="s", url=url, status=200, headers={"content-type": ["text/html; charset=utf-8"]},
+                       body=html.encode("utf-8"))
 
 
 def test_version_hashed_before_noise_rules_is_still_unchanged() -> None:
@@ -404,7 +405,7 @@ def zh_page(views: int, hours: int, paragraphs: list[str]) -> str:
     return wechat_page("档案员如何发现被修改的文章", [f"阅读 {views} · {hours}小时前", *paragraphs])
 
 
-def test_noise_only_revisit_is_unchanged_and_an_edit_is_classed(page_server: PageServer, project: Project) -> None:
+def test_noise_only_revisit_is_unchanged_and_an_edit_is_classed(page_server: LocalServer, project: Project) -> None:
     # Through the extraction pool: the site's pattern must reach the worker processes.
     project.config.write_text(
         project.config.read_text() + "  extract_workers: 2\nchange:\n  ignore:\n    127.0.0.1: ['Reading time: \\d+ min']\n",

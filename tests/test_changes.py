@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 from html import escape
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import feedparser
 import pytest
 from click.testing import CliRunner
 
-from conftest import TEST_CONFIG, PageServer, Project, Route, free_port
+from helpers import TEST_CONFIG, LocalServer, Project, Route, free_port
 from crawler.cli import cli
 from crawler.model import CaptureRecord, VersionRecord
 from crawler.archive.store import Store
@@ -67,7 +65,7 @@ def seed_state(project: Project, seed_id: str) -> dict:
     )[0]
 
 
-def test_removed_gone_and_articles_that_stay(page_server: PageServer, project: Project) -> None:
+def test_removed_gone_and_articles_that_stay(page_server: LocalServer, project: Project) -> None:
     project.config.write_text(
         TEST_CONFIG + 'removal:\n  notices:\n    "127.0.0.1": ["withdrawn by (?:the )?editors"]\n', encoding="utf-8"
     )
@@ -132,7 +130,7 @@ def test_removed_gone_and_articles_that_stay(page_server: PageServer, project: P
     assert changes == [{"old_state": None, "new_state": "removed", "reason": "WeChat notice: 该内容已被发布者删除"}]
 
 
-def test_state_changes_only_when_captures_agree(page_server: PageServer, project: Project) -> None:
+def test_state_changes_only_when_captures_agree(page_server: LocalServer, project: Project) -> None:
     article = wechat_page(TITLE, ZH_PARAGRAPHS)
     project.seed("wechat", page_server.page("/s/a", article), seed_body(TITLE, ZH_PARAGRAPHS))
     crawl(project)
@@ -175,7 +173,7 @@ def test_state_changes_only_when_captures_agree(page_server: PageServer, project
     assert [(e["kind"], e.get("old_state"), e.get("new_state")) for e in events] == [("state", "alive", "removed")]
 
 
-def test_metadata_drift_without_text_change(page_server: PageServer, project: Project) -> None:
+def test_metadata_drift_without_text_change(page_server: LocalServer, project: Project) -> None:
     project.seed("wechat", page_server.page("/s/a", wechat_page(TITLE, ZH_PARAGRAPHS)), seed_body(TITLE, ZH_PARAGRAPHS))
     crawl(project)
     retitled = wechat_page("震惊！档案员发现文章被改", ZH_PARAGRAPHS)
@@ -203,42 +201,14 @@ def test_metadata_drift_without_text_change(page_server: PageServer, project: Pr
     assert 'published: "2024-03-01" -> "2024-05-20"' in lines[1]
 
 
-class HookServer:
-    """A local HTTP endpoint that records the JSON bodies POSTed to it (Apprise's json:// target)."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                hook.posts.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-
 @pytest.fixture
-def hook() -> Iterator[HookServer]:
-    """A running HookServer."""
-    server = HookServer()
-    server.thread.start()
-    try:
+def hook() -> Iterator[LocalServer]:
+    """A local endpoint recording the JSON bodies POSTed to it (Apprise's json:// target), in hook.posts."""
+    with LocalServer() as server:
         yield server
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
 
 
-def test_feed_and_notifications_once_per_change(page_server: PageServer, project: Project, hook: HookServer) -> None:
+def test_feed_and_notifications_once_per_change(page_server: LocalServer, project: Project, hook: LocalServer) -> None:
     dead = f"json://127.0.0.1:{free_port()}/hook"
     project.config.write_text(
         TEST_CONFIG + f"notify:\n  apprise:\n    - json://127.0.0.1:{hook.port}/hook\n    - {dead}\n", encoding="utf-8"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import SHIPPED_SEEDS
+from helpers import SHIPPED_SEEDS
 from crawler.cli import cli
 from crawler.model import CaptureRecord, DiffRecord, VersionRecord
 from crawler.archive.store import Store
@@ -148,7 +148,7 @@ def test_progress_lines_for_long_runs_off_a_terminal() -> None:
 
 
 def test_summary_names_seeds_a_completed_run_never_reached() -> None:
-    from crawler.run.crawl import RunSummary
+    from crawler.run.lifecycle import RunSummary
 
     summary = RunSummary(1, 5, {"new_version": 3, "failed": 1}, "completed", failure_reasons=[("HTTP 500", 1)])
     assert summary.failure_lines() == [

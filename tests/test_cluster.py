@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from conftest import Project, free_port
+from helpers import LocalServer, Project, Route, crawler_env, free_port
 from crawler.warc import read_record
 
 REDIS = shutil.which("redis-server")
@@ -83,62 +80,12 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     proc.wait(timeout=20)
 
 
-class CountingServer:
-    """Serves articles at /a/N; records every request; can hold answers until the gate opens."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: list[str] = []
-        self.spans: list[tuple[float, float]] = []  # (start, end) of each article request
-        self.gate = threading.Event()
-        self.gate.set()
-        self.delay = 0.0
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                if self.path == "/robots.txt":
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                start = time.monotonic()
-                with server.lock:
-                    server.requests.append(self.path)
-                server.gate.wait(timeout=60)
-                if server.delay:
-                    time.sleep(server.delay)  # the server is slow to answer (what the test measures)
-                body = article(int(self.path.rsplit("/", 1)[1])).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                with server.lock:
-                    server.spans.append((start, time.monotonic()))
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
-
-    def count(self, path: str | None = None) -> int:
-        with self.lock:
-            return len(self.requests) if path is None else self.requests.count(path)
-
-
 @pytest.fixture
-def counting() -> Iterator[CountingServer]:
-    server = CountingServer()
-    yield server
-    server.gate.set()
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def counting() -> Iterator[LocalServer]:
+    """The local server with articles at /a/N, answered once its gate is open (open unless a test closes it)."""
+    with LocalServer() as server:
+        server.under("/a/", lambda path: Route(body=article(int(path.rsplit("/", 1)[1])).encode(), hold=True))
+        yield server
 
 
 def cluster_project(project: Project, redis_url: str, crawl: str = "", lease: str = "20s") -> None:
@@ -155,7 +102,7 @@ def cluster_project(project: Project, redis_url: str, crawl: str = "", lease: st
 
 def start(project: Project, *args: str) -> subprocess.Popen:
     """Start `python -m crawler ARGS` for the project; its stderr goes to a log file."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    env = crawler_env()
     log = open(project.root / f"{args[0]}-{time.monotonic_ns()}.log", "w+")
     cmd = [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
            "--config", str(project.config), *args]
@@ -262,7 +209,7 @@ def test_a_worker_killed_mid_run_loses_nothing(redis_server, counting, project: 
         wait_for(lambda: counting.count() >= 8, 60, "the first worker's requests to reach the server", (first,))
         client = redis_server.client()
         assert client.zcard("test:leases") == 12 and client.llen("test:tasks") == 0
-        in_flight = sorted(set(counting.requests))
+        in_flight = sorted(set(counting.requests) - {"/robots.txt"})
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
         counting.gate.set()

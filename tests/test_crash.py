@@ -20,7 +20,7 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import Project
+from helpers import Project, crawler_env
 from fault_server import FaultServer, dynamic
 from pages import EN_PARAGRAPHS, article_page, seed_body
 
@@ -53,9 +53,7 @@ def crawl_command(project: Project) -> list[str]:
 
 def crawl_env(extract_workers: str) -> dict[str, str]:
     """The environment of a crawl: no CRAWLER_* from outside, extraction in-process or in a pool."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
-    env["CRAWLER_CRAWL__EXTRACT_WORKERS"] = extract_workers
-    return env
+    return crawler_env(CRAWLER_CRAWL__EXTRACT_WORKERS=extract_workers)
 
 
 def check_archive(project: Project) -> dict[str, int]:
@@ -233,7 +231,7 @@ def test_sigterm_fails_the_run_and_blames_no_seed(project: Project) -> None:
                                   .replace("timeout: 5", "timeout: 3"), encoding="utf-8")
         for n in range(5):
             project.seed(f"s{n}", server.route(f"/p{n}", hold_and_tell), "Text.")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+        env = crawler_env()
         proc = subprocess.Popen(
             [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
              "--config", str(project.config), "crawl"],

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from conftest import Project, PageServer, free_port
+from helpers import Project, LocalServer, free_port
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body, wechat_page
 
 EDITED_OLD = "修改最多的是标题和导语部分。"
 EDITED_NEW = "修改最多的是标题、导语和结论部分。"
 
 
-def serve_articles(server: PageServer, project: Project) -> None:
+def serve_articles(server: LocalServer, project: Project) -> None:
     """Three articles (WeChat-style, GBK news, English) and a seed for each."""
     zh_title = "档案员如何发现被修改的文章"
     project.seed("wechat", server.page("/s/wechat", wechat_page(zh_title, ZH_PARAGRAPHS)), seed_body(zh_title, ZH_PARAGRAPHS))
@@ -27,7 +27,7 @@ def serve_articles(server: PageServer, project: Project) -> None:
     )
 
 
-def test_first_crawl_revisit_and_edit(page_server: PageServer, project: Project) -> None:
+def test_first_crawl_revisit_and_edit(page_server: LocalServer, project: Project) -> None:
     serve_articles(page_server, project)
 
     first = project.run("crawl")
@@ -82,7 +82,7 @@ def test_first_crawl_revisit_and_edit(page_server: PageServer, project: Project)
         conn.close()
 
 
-def test_gone_failed_and_no_url(page_server: PageServer, project: Project) -> None:
+def test_gone_failed_and_no_url(page_server: LocalServer, project: Project) -> None:
     project.seed("missing", page_server.url("/nothing-here"), "A page that is not there.")
     project.seed("deleted", page_server.page("/deleted", "gone for good", status=410), "A deleted page.")
     dead = f"http://127.0.0.1:{free_port()}/article"
@@ -104,7 +104,7 @@ def test_gone_failed_and_no_url(page_server: PageServer, project: Project) -> No
     assert project.rows("SELECT count(*) AS n FROM versions")[0]["n"] == 0
 
 
-def test_extraction_pool_and_unchanged_fast_path(page_server: PageServer, project: Project) -> None:
+def test_extraction_pool_and_unchanged_fast_path(page_server: LocalServer, project: Project) -> None:
     project.config.write_text(project.config.read_text() + "  extract_workers: 2\n", encoding="utf-8")
     serve_articles(page_server, project)
     first = project.run("-v", "crawl")

@@ -288,7 +288,7 @@ def test_serve_outside_the_project_has_the_archive_metadata(web: WebArchive, tmp
     import shutil
     import urllib.request
 
-    from conftest import crawler_serve
+    from helpers import crawler_serve
 
     shutil.copytree(web.project.archive, tmp_path / "archive")
     with crawler_serve(cwd=tmp_path) as base:
@@ -324,8 +324,8 @@ AWKWARD_IDS = ["two words", "档案 笔记", "what? #1", "50% off"]
 @pytest.fixture(scope="module")
 def awkward(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive of seeds with awkward ids and one whose front matter URL is javascript: (no crawl needed)."""
-    from conftest import Project
-    from crawler.run.crawl import seed_row
+    from helpers import Project
+    from crawler.run.seeding import seed_row
     from crawler.seeds import load_seeds
     from crawler.archive.store import Store
 
@@ -386,10 +386,10 @@ def test_a_gone_article_has_its_banner_and_its_event(tmp_path: Path) -> None:
     """An article alive once, then 404 on the captures that confirm it: the banner and the home page say so."""
     import hashlib
 
-    from conftest import Project
+    from helpers import Project
     from crawler.archive.store import Store
     from crawler.model import CaptureRecord, VersionRecord
-    from crawler.run.crawl import seed_row
+    from crawler.run.seeding import seed_row
     from crawler.seeds import load_seeds
 
     project = Project(tmp_path)
@@ -422,16 +422,14 @@ def test_the_page_as_archived_shows_its_archived_images_and_runs_no_script(tmp_p
     """A crawled page with an image and a lazy one: replayed from the archive, its script dropped."""
     from urllib.parse import parse_qs, urlsplit
 
-    from conftest import TEST_CONFIG, PageServer, Project
+    from helpers import TEST_CONFIG, LocalServer, Project
     from evidence_site import BLUE, RED
     from pages import EN_PARAGRAPHS, article_page
 
     project = Project(tmp_path)
     project.seeds.mkdir()
     project.config.write_text(TEST_CONFIG, encoding="utf-8")
-    server = PageServer()
-    server.thread.start()
-    try:
+    with LocalServer() as server:
         images = ('<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
                   '<script>document.title = "pwned"</script>')
         html = article_page("Images", EN_PARAGRAPHS, lang="en").replace("</h1>", "</h1>" + images, 1)
@@ -440,9 +438,6 @@ def test_the_page_as_archived_shows_its_archived_images_and_runs_no_script(tmp_p
         server.page("/blue.png", BLUE, content_type="image/png")
         project.seed("images", url, "\n\n".join(EN_PARAGRAPHS), title="Images")
         assert project.run("crawl").returncode == 0
-    finally:
-        server.httpd.shutdown()
-        server.httpd.server_close()
     (capture,) = project.rows("SELECT id FROM captures WHERE seed_id = 'images'")
     (replay,) = fetch_db(project.db_path, f"/-/capture/{capture['id']}/page")
     assert replay.status_code == 200 and "sandbox" in replay.headers["content-security-policy"]

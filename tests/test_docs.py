@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -11,7 +10,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner
 
-from conftest import ROOT, SHIPPED_SEEDS, Project
+from helpers import ROOT, SHIPPED_SEEDS, Project, crawler_env
 from crawler.cli import cli
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -79,7 +78,7 @@ def _normalise(text: str) -> str:
 
 def test_demo_output_in_readme_is_real(tmp_path: Path) -> None:
     """`crawler demo` in an empty folder, twice: the first run prints what the README shows."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    env = crawler_env()
     first = subprocess.run([sys.executable, "-m", "crawler", "demo"], capture_output=True, text=True, env=env,
                            cwd=tmp_path, timeout=300)
     assert first.returncode == 0, first.stderr
@@ -110,7 +109,7 @@ def test_demo_never_touches_a_users_seeds(project: Project) -> None:
 
 def test_offline_crawl_summary_in_readme_has_the_real_shape(project: Project) -> None:
     """The README's offline summary line and failure lines are worded as a real failing crawl words them."""
-    from conftest import free_port
+    from helpers import free_port
 
     for name in ("a", "b"):
         project.seed(name, f"http://127.0.0.1:{free_port()}/{name}", "Text.")

@@ -16,7 +16,7 @@ import lxml.html
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import ROOT, TEST_CONFIG, Project
+from helpers import ROOT, TEST_CONFIG, Project
 from evidence_site import (
     BLUE, GREEN, JS_PARAGRAPHS, RED, SVG_WITH_SCRIPT, bomb_png, lazy_article, png, serve_site,
     with_images,

@@ -23,7 +23,7 @@ from typing import Iterator
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from conftest import Project, free_port
+from helpers import Project, crawler_env, free_port
 from crawler.fetch.network_guard import address_problem, scheme_problem
 from fault_server import (
     HOLD_SECONDS,
@@ -185,7 +185,7 @@ def serve_faults(server: FaultServer, project: Project) -> None:
 
 def run_measured(project: Project, *args: str) -> subprocess.CompletedProcess:
     """Run the crawler CLI like Project.run, through MEASURED_CRAWL (which reports peak memory)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    env = crawler_env()
     command = [
         sys.executable, "-c", MEASURED_CRAWL,
         "--seeds", str(project.seeds), "--archive", str(project.archive), "--config", str(project.config), *args,
@@ -500,7 +500,7 @@ def test_a_killed_extraction_process_does_not_lose_the_run(project: Project) -> 
         [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
          "--config", str(project.config), "crawl"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project.root,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")},
+        env=crawler_env(),
     )
     try:
         deadline = time.monotonic() + 90
@@ -577,14 +577,14 @@ def test_page_pool_replaces_a_worker_past_the_limit_or_dead() -> None:
     import math
     import multiprocessing
 
-    from crawler.extract.pool import PagePool, PageTimeout, WorkerDied
+    from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied
 
     pool = PagePool(1, multiprocessing.get_context("forkserver"), limit=1)
     try:
         assert pool.run(math.sqrt, 16) == 4.0
         with pytest.raises(PageTimeout, match=r"analysis ran longer than 1 s"):
             pool.run(time.sleep, 30)  # stands for a regular expression stuck in C: only a kill ends it
-        with pytest.raises(WorkerDied, match=r"the extraction process was killed by SIGABRT"):
+        with pytest.raises(PoolProcessDied, match=r"the extraction process was killed by SIGABRT"):
             pool.run(os.abort)
         with pytest.raises(ValueError, match="math domain error"):
             pool.run(math.sqrt, -1)  # an exception is the page's result: its worker goes on

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
-from conftest import PageServer, Project
+from helpers import LocalServer, Project
 from crawler.changes.outcome import analyse, needs_extraction, page_fingerprint
+from crawler.model import RawResponse
 from crawler.extract.article import BUILTIN_PROFILES
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body, wechat_page
 
@@ -30,10 +32,10 @@ def noisy(page: str, token: str) -> str:
     )
 
 
-def raw(html: str, url: str = "http://127.0.0.1:8000/a") -> dict:
+def raw(html: str, url: str = "http://127.0.0.1:8000/a") -> RawResponse:
     """A 200 HTML response as the spider hands it on."""
-    return {"seed_id": "s", "url": url, "status": 200, "headers": {"content-type": ["text/html; charset=utf-8"]},
-            "body": html.encode("utf-8")}
+    return RawResponse(seed_id="s", url=url, status=200, headers={"content-type": ["text/html; charset=utf-8"]},
+                       body=html.encode("utf-8"))
 
 
 def fingerprint(html: str, url: str = "http://127.0.0.1:8000/a") -> str | None:
@@ -82,14 +84,14 @@ def test_a_two_character_edit_in_chinese_changes_it() -> None:
 
 def test_url_and_media_type_are_part_of_it() -> None:
     assert fingerprint(PAGE, "http://127.0.0.1:8000/a") != fingerprint(PAGE, "http://127.0.0.2:8000/a")
-    xhtml = dict(raw(PAGE), headers={"content-type": ["application/xhtml+xml"]})
+    xhtml = replace(raw(PAGE), headers={"content-type": ["application/xhtml+xml"]})
     assert page_fingerprint(xhtml) != fingerprint(PAGE)
 
 
 def test_no_fingerprint_for_what_is_not_an_html_page() -> None:
-    assert page_fingerprint(dict(raw(PAGE), status=404)) is None
-    assert page_fingerprint(dict(raw(PAGE), headers={"content-type": ["application/pdf"]})) is None
-    assert page_fingerprint(dict(raw(""), body=b"")) is None
+    assert page_fingerprint(replace(raw(PAGE), status=404)) is None
+    assert page_fingerprint(replace(raw(PAGE), headers={"content-type": ["application/pdf"]})) is None
+    assert page_fingerprint(replace(raw(""), body=b"")) is None
 
 
 def test_a_matching_fingerprint_decides_without_extracting() -> None:
@@ -99,16 +101,16 @@ def test_a_matching_fingerprint_decides_without_extracting() -> None:
     latest = {"id": 7, "version": 1, "text": first.new_version.text, "text_sha256": first.new_version.text_sha256,
               "title": first.new_version.title, "author": None, "published": None}
     revisit = raw(noisy(PAGE, "x"))
-    revisit["warc"] = {"payload_digest": "sha1:OTHER"}
-    revisit["reader_fingerprint"] = page_fingerprint(revisit)
+    revisit.warc = {"payload_digest": "sha1:OTHER"}
+    revisit.reader_fingerprint = page_fingerprint(revisit)
     assert not needs_extraction(revisit, latest, "sha1:KNOWN", first.capture.reader_fingerprint)
-    revisit["body"] = b"\x00 not even HTML"  # never read: the fingerprint decided
+    revisit.body = b"\x00 not even HTML"  # never read: the fingerprint decided
     result = analyse(revisit, 2, None, latest, BUILTIN_PROFILES, known_payload="sha1:KNOWN",
                      known_fingerprint=first.capture.reader_fingerprint)
     assert (result.capture.outcome, result.current_version_id, result.new_version) == ("unchanged", 7, None)
 
 
-def test_crawls_skip_invisible_noise_and_catch_every_edit(page_server: PageServer, project: Project) -> None:
+def test_crawls_skip_invisible_noise_and_catch_every_edit(page_server: LocalServer, project: Project) -> None:
     """Real crawls: noise on every request makes no version; a one-word edit under noise does."""
     url = page_server.page("/a", noisy(PAGE, "first"))
     project.seed("a", url, seed_body(TITLE, EN_PARAGRAPHS))

@@ -15,8 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from archive_server import ArchiveServer
-from conftest import ROOT, Project, free_port
+from helpers import ROOT, LocalServer, Project, free_port
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body
 
 PYWB_BIN = ROOT / ".venv-pywb" / "bin"
@@ -28,13 +27,10 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def archive_server() -> Iterator[ArchiveServer]:
-    """A local server that can send gzip-encoded pages."""
-    server = ArchiveServer().start()
-    try:
+def archive_server() -> Iterator[LocalServer]:
+    """The local server speaking HTTP/1.1, sending gzip-encoded pages."""
+    with LocalServer(protocol="HTTP/1.1") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def get(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -43,9 +39,9 @@ def get(url: str) -> tuple[int, dict[str, str], bytes]:
         return response.status, dict(response.headers), response.read()
 
 
-def test_pywb_indexes_and_replays_the_archive(archive_server: ArchiveServer, project: Project, tmp_path: Path) -> None:
-    plain_url = archive_server.serve("/plain", article_page("Library budget", EN_PARAGRAPHS, lang="en"))
-    gzip_url = archive_server.serve("/gzip", article_page("档案", ZH_PARAGRAPHS), gzip=True)
+def test_pywb_indexes_and_replays_the_archive(archive_server: LocalServer, project: Project, tmp_path: Path) -> None:
+    plain_url = archive_server.page("/plain", article_page("Library budget", EN_PARAGRAPHS, lang="en"))
+    gzip_url = archive_server.page("/gzip", article_page("档案", ZH_PARAGRAPHS), gzip=True)
     project.seed("plain", plain_url, seed_body("Library budget", EN_PARAGRAPHS))
     project.seed("gzipped", gzip_url, seed_body("档案", ZH_PARAGRAPHS))
     for _ in range(2):  # the second crawl writes revisits

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import configparser
-import os
 import re
 import shlex
 import signal
 import subprocess
 import sys
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Iterator
 
 import pytest
 
-from conftest import ROOT, Project
+from helpers import ROOT, LocalServer, Project, crawler_env
 from crawler.changes.intervals import DueState, RevisitPolicy, iso, next_state, parse_duration, seed_interval
 from crawler.model import CaptureRecord
 from crawler.archive.store import Store
@@ -126,58 +123,27 @@ def test_seeds_from_before_scheduling_become_due_and_others_keep_their_schedule(
     store.close()
 
 
-class GatedServer:
-    """A local server whose pages answer only once the test opens the gate."""
-
-    def __init__(self) -> None:
-        self.gate = threading.Event()
-        self.reached = threading.Event()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                if self.path == "/robots.txt":
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                server.reached.set()
-                server.gate.wait(timeout=60)
-                body = b"<html><body><article><p>" + b"A patient page. " * 30 + b"</p></article></body></html>"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+PATIENT_PAGE = b"<html><body><article><p>" + b"A patient page. " * 30 + b"</p></article></body></html>"
 
 
 @pytest.fixture
-def gated() -> Iterator[GatedServer]:
-    server = GatedServer()
-    yield server
-    server.gate.set()
-    server.httpd.shutdown()
-    server.httpd.server_close()
+def gated() -> Iterator[LocalServer]:
+    """The local server whose /article answers only once the test opens the gate."""
+    with LocalServer() as server:
+        server.page("/article", PATIENT_PAGE, content_type="text/html", hold=True)
+        server.gate.clear()
+        yield server
 
 
 def start(project: Project, *args: str, stderr: int | IO[str] = subprocess.PIPE) -> subprocess.Popen:
     """Start `python -m crawler` for this project without waiting for it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    env = crawler_env()
     cmd = [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
            "--config", str(project.config), *args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
 
 
-def test_two_runs_one_crawls_the_other_exits_75_and_kill_9_frees_the_lock(gated: GatedServer, project: Project) -> None:
+def test_two_runs_one_crawls_the_other_exits_75_and_kill_9_frees_the_lock(gated: LocalServer, project: Project) -> None:
     project.seed("slow", gated.url("/article"), "A patient page.")
     first = start(project, "run")
     assert gated.reached.wait(timeout=60), "the first run never fetched"
@@ -302,8 +268,7 @@ def test_readme_crontab_line_runs(page_server, project: Project, doc: str) -> No
     (project.root / "config").mkdir()
     project.config.rename(project.root / "config" / "crawler.yaml")
     project.seed("a", page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"), "x")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
-    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120, env=crawler_env())
     assert done.returncode == 0, done.stderr
     assert project.rows("SELECT trigger FROM runs") == [{"trigger": "cron"}]
 

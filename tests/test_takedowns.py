@@ -9,7 +9,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from conftest import TEST_CONFIG, PageServer, Project
+from helpers import TEST_CONFIG, LocalServer, Project
 from crawler.config import load_settings
 from crawler.changes.intervals import (
     DEFAULT_AGE_CURVE, Candidate, DueState, RevisitPolicy, account_key, age_interval, check_account_rule, iso,
@@ -17,7 +17,7 @@ from crawler.changes.intervals import (
 )
 from crawler.errors import ConfigError
 from crawler.model import CaptureRecord
-from crawler.changes.removal import CAUSES, Page, RemovalRules, assess, cause_words
+from crawler.changes.removal import CAUSES, Page, assess, cause_words
 from crawler.archive.store import Store
 from pages import ZH_PARAGRAPHS, seed_body, wechat_page
 from test_changes import wechat_notice
@@ -93,7 +93,7 @@ def test_configured_notices_carry_their_cause(tmp_path: Path) -> None:
         load_settings(path, environ={})
 
 
-def test_notices_walls_and_gone_pages_from_a_local_server(page_server: PageServer, project: Project) -> None:
+def test_notices_walls_and_gone_pages_from_a_local_server(page_server: LocalServer, project: Project) -> None:
     original = seed_body(TITLE, ZH_PARAGRAPHS)
     for n, (notice, _) in enumerate(NOTICES):
         project.seed(f"notice{n}", page_server.page(f"/s/n{n}", wechat_notice(notice)), original)
@@ -117,7 +117,7 @@ def test_notices_walls_and_gone_pages_from_a_local_server(page_server: PageServe
     assert project.rows("SELECT count(*) AS n FROM versions")[0]["n"] == 0, "no notice or wall is a version"
 
 
-def test_cause_and_bracket_in_feed_changes_and_datasette(page_server: PageServer, project: Project) -> None:
+def test_cause_and_bracket_in_feed_changes_and_datasette(page_server: LocalServer, project: Project) -> None:
     article = wechat_page(TITLE, ZH_PARAGRAPHS)
     project.seed("violation", page_server.page("/s/v", article), seed_body(TITLE, ZH_PARAGRAPHS))
     assert project.run("crawl").returncode == 0
@@ -152,7 +152,7 @@ def test_cause_and_bracket_in_feed_changes_and_datasette(page_server: PageServer
     ]
     import yaml
 
-    from conftest import ROOT
+    from helpers import ROOT
 
     metadata = yaml.safe_load((ROOT / "crawler" / "web" / "metadata.yml").read_text(encoding="utf-8"))
     canned = metadata["databases"]["archive"]["queries"]["removed_or_gone"]["sql"]
@@ -288,14 +288,14 @@ def test_censorship_makes_the_accounts_other_seeds_due_at_once(tmp_path: Path) -
         store.close()
 
 
-def page_seeds(page_server: PageServer, project: Project, count: int) -> None:
+def page_seeds(page_server: LocalServer, project: Project, count: int) -> None:
     """count seeds whose pages are articles."""
     for n in range(count):
         url = page_server.page(f"/a{n}", wechat_page(f"{TITLE}{n}", ZH_PARAGRAPHS))
         project.seed(f"s{n}", url, seed_body(TITLE, ZH_PARAGRAPHS))
 
 
-def test_fetch_budget_per_run_and_per_hour(page_server: PageServer, project: Project) -> None:
+def test_fetch_budget_per_run_and_per_hour(page_server: LocalServer, project: Project) -> None:
     page_seeds(page_server, project, 5)
     project.config.write_text(TEST_CONFIG + "schedule:\n  max_fetches_per_run: 2\n", encoding="utf-8")
     for _ in range(3):
@@ -313,7 +313,7 @@ def test_fetch_budget_per_run_and_per_hour(page_server: PageServer, project: Pro
     assert project.rows("SELECT count(*) AS n FROM captures")[0]["n"] == 6, "the hour's budget is spent"
 
 
-def test_a_crawl_schedules_young_articles_by_their_age(page_server: PageServer, project: Project) -> None:
+def test_a_crawl_schedules_young_articles_by_their_age(page_server: LocalServer, project: Project) -> None:
     today = datetime.now(timezone.utc) - timedelta(hours=30)
     for seed_id, published in (("young", today.isoformat(timespec="seconds")), ("old", "2020-05-01")):
         url = page_server.page(f"/s/{seed_id}", wechat_page(TITLE, ZH_PARAGRAPHS))

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 from crawler.changes.outcome import analyse
 from crawler.cli import cli
 from crawler.inspection.diff import word_diff_lines
-from crawler.model import CaptureRecord, VersionRecord
-from crawler.archive.store import MIGRATIONS, SCHEMA_VERSION, Store, _statements
+from crawler.model import CaptureRecord, RawResponse, VersionRecord
+from crawler.archive.schema import MIGRATIONS, SCHEMA_VERSION, statements
+from crawler.archive.store import Store
 from crawler.changes.normalise import markdown_to_text
 from crawler.changes.versions import IGNORED_HUNK, diff_texts, ignorable_changes, sentences
 from crawler.changes.volatile import volatile_change
@@ -107,10 +108,10 @@ def test_an_edit_beside_a_counter_is_counted_and_the_counter_still_ignored() -> 
     assert ["delete", first[2:4]] in changed[1]["words"] and ["insert", "××"] in changed[1]["words"]
 
 
-def raw_item(html: str) -> dict:
+def raw_item(html: str) -> RawResponse:
     """A spider item for analyse(): a 200 response with this HTML."""
-    return {"seed_id": "s", "url": "http://127.0.0.1:9/a", "status": 200,
-            "headers": {"content-type": ["text/html; charset=utf-8"]}, "body": html.encode("utf-8")}
+    return RawResponse(seed_id="s", url="http://127.0.0.1:9/a", status=200,
+                       headers={"content-type": ["text/html; charset=utf-8"]}, body=html.encode("utf-8"))
 
 
 WITH_NUMBER = [EN_PARAGRAPHS[0], "The budget grew by 12 percent this year.", *EN_PARAGRAPHS[1:]]
@@ -207,7 +208,7 @@ def test_migration_rehashes_versions_and_keeps_the_comparison_hash(tmp_path: Pat
     path = tmp_path / "archive.db"
     conn = sqlite3.connect(path)
     for sql in MIGRATIONS[:step]:
-        for statement in _statements(sql):
+        for statement in statements(sql):
             conn.execute(statement)
     conn.execute(f"PRAGMA user_version = {step}")
     text = "第一句。第二句，阅读 1234。"

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import pytest
 
-from conftest import ROOT, Project, free_port
+from helpers import ROOT, Project, free_port
 from evidence_site import BLUE, OTHER_PARAGRAPHS, RED, serve_site
 from fault_server import FaultServer
 from pages import EN_PARAGRAPHS, seed_body

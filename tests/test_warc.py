@@ -17,8 +17,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
-from archive_server import ArchiveServer
-from conftest import TEST_CONFIG, Project, free_port
+from helpers import TEST_CONFIG, LocalServer, Project, free_port
 from crawler.warc import (
     IDENTICAL_PAYLOAD,
     SERVER_NOT_MODIFIED,
@@ -35,13 +34,10 @@ EN_TITLE = "Council approves library budget"
 
 
 @pytest.fixture
-def archive_server() -> Iterator[ArchiveServer]:
-    """The WARC tests' own server (conditional GET, gzip, redirects) on a free port of 127.0.0.1."""
-    server = ArchiveServer().start()
-    try:
+def archive_server() -> Iterator[LocalServer]:
+    """The local server speaking HTTP/1.1, for conditional GET, gzip and redirects, on a free port of 127.0.0.1."""
+    with LocalServer(protocol="HTTP/1.1") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def sha1_b32(data: bytes) -> str:
@@ -73,18 +69,18 @@ def crawl(project: Project, *args: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def serve_site(server: ArchiveServer, project: Project) -> str:
+def serve_site(server: LocalServer, project: Project) -> str:
     """Every kind of fetch the archive must keep: plain, ETag, gzip, GBK, redirect, 404, refused."""
-    project.seed("plain", server.serve("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+    project.seed("plain", server.page("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
                  seed_body(EN_TITLE, EN_PARAGRAPHS))
-    project.seed("etag", server.serve("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS), etag='"v1"'),
+    project.seed("etag", server.page("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS), etag='"v1"'),
                  seed_body(ZH_TITLE, ZH_PARAGRAPHS))
-    project.seed("gzipped", server.serve("/gzip", wechat_page(ZH_TITLE, ZH_PARAGRAPHS), gzip=True),
+    project.seed("gzipped", server.page("/gzip", wechat_page(ZH_TITLE, ZH_PARAGRAPHS), gzip=True),
                  seed_body(ZH_TITLE, ZH_PARAGRAPHS))
     gbk = article_page(ZH_TITLE, ZH_PARAGRAPHS, charset="gb2312").encode("gbk")
-    project.seed("gbk", server.serve("/gbk", gbk, content_type="text/html"), seed_body(ZH_TITLE, ZH_PARAGRAPHS))
-    server.serve("/new", article_page(EN_TITLE, EN_PARAGRAPHS[:2], lang="en"))
-    project.seed("moved", server.serve("/old", b"moved", status=301, location=server.url("/new")),
+    project.seed("gbk", server.page("/gbk", gbk, content_type="text/html"), seed_body(ZH_TITLE, ZH_PARAGRAPHS))
+    server.page("/new", article_page(EN_TITLE, EN_PARAGRAPHS[:2], lang="en"))
+    project.seed("moved", server.page("/old", b"moved", status=301, location=server.url("/new")),
                  seed_body(EN_TITLE, EN_PARAGRAPHS[:2]))
     project.seed("missing", server.url("/missing"), "A page that is not there.")
     dead = f"http://127.0.0.1:{free_port()}/article"
@@ -92,7 +88,7 @@ def serve_site(server: ArchiveServer, project: Project) -> str:
     return dead
 
 
-def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: ArchiveServer, project: Project) -> None:
+def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: LocalServer, project: Project) -> None:
     dead = serve_site(archive_server, project)
 
     # Run 1: every page is new.
@@ -175,8 +171,8 @@ def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: Archi
 
     # Run 3: two pages changed; their new payloads are stored in full.
     edited = [p.replace("Sundays", "Saturdays") for p in EN_PARAGRAPHS]
-    archive_server.serve("/plain", article_page(EN_TITLE, edited, lang="en"))
-    archive_server.serve("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS[:3]), etag='"v2"')
+    archive_server.page("/plain", article_page(EN_TITLE, edited, lang="en"))
+    archive_server.page("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS[:3]), etag='"v2"')
     crawl(project, "plain", "etag")
     third = captures_by_seed(project, 3)
     assert {s: c["outcome"] for s, c in third.items()} == {"plain": "new_version", "etag": "new_version"}
@@ -212,11 +208,11 @@ def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: Archi
         assert warc.get_header("WARC-Target-URI") == fields["url"]
 
 
-def test_files_rotate_with_warcinfo_and_unique_names(archive_server: ArchiveServer, project: Project) -> None:
+def test_files_rotate_with_warcinfo_and_unique_names(archive_server: LocalServer, project: Project) -> None:
     project.config.write_text(
         TEST_CONFIG + "warc:\n  operator: Test Operator <ops@example.org>\n  rotate_bytes: 1\n", encoding="utf-8")
     for name in ("a", "b", "c"):
-        project.seed(name, archive_server.serve(f"/{name}", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+        project.seed(name, archive_server.page(f"/{name}", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
                      seed_body(EN_TITLE, EN_PARAGRAPHS))
     crawl(project)
     files = warc_files(project)
@@ -235,9 +231,9 @@ def test_files_rotate_with_warcinfo_and_unique_names(archive_server: ArchiveServ
     assert check.returncode == 0, check.stdout
 
 
-def test_warc_can_be_turned_off(archive_server: ArchiveServer, project: Project) -> None:
+def test_warc_can_be_turned_off(archive_server: LocalServer, project: Project) -> None:
     project.config.write_text(TEST_CONFIG + "warc:\n  enabled: false\n", encoding="utf-8")
-    project.seed("plain", archive_server.serve("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+    project.seed("plain", archive_server.page("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
                  seed_body(EN_TITLE, EN_PARAGRAPHS))
     crawl(project)
     assert not (project.archive / "warc").exists()
@@ -298,3 +294,32 @@ def test_revisit_and_not_modified_records_refer_to_the_stored_payload(tmp_path: 
     assert not_modified.payload_digest == first.payload_digest
     writer.close()
     assert len({new_filename() for _ in range(1000)}) == 1000
+
+
+def test_concurrent_responses_share_their_fsyncs_and_all_are_readable(tmp_path: Path) -> None:
+    """The crawl's middleware fsyncs once per batch of concurrent responses, never after returning one."""
+    import asyncio
+
+    from crawler.fetch.warc_recorder import GroupSync
+
+    writer = WarcWriterFiles(tmp_path, fsync_each=False)
+    sync = GroupSync(writer)
+    done: list[int] = []
+
+    async def respond(n: int) -> None:
+        writer.write(_exchange(f"<p>page {n}</p>".encode() * 50))
+        await sync.durable()
+        done.append(n)
+
+    async def crawl() -> None:
+        await asyncio.gather(*(respond(n) for n in range(40)))
+
+    asyncio.run(crawl())
+    writer.close()
+    assert sorted(done) == list(range(40))
+    # 40 responses in flight together: far fewer fsyncs than records, at least one.
+    assert 1 <= sync.rounds < 40
+    with open(tmp_path / writer.files_written[0], "rb") as fh:
+        bodies = [r.content_stream().read() for r in ArchiveIterator(fh) if r.rec_type == "response"]
+    assert sorted(bodies) == sorted(f"<p>page {n}</p>".encode() * 50 for n in range(40))
+

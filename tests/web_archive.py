@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import SHIPPED_SEEDS, TEST_CONFIG, PageServer, Project
-from crawler.run.crawl import seed_row
+from helpers import SHIPPED_SEEDS, TEST_CONFIG, LocalServer, Project
+from crawler.run.seeding import seed_row
 from crawler.seeds import load_seeds
 from crawler.archive.store import Store
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page
@@ -42,7 +42,7 @@ def build(root: Path) -> WebArchive:
     project = Project(root)
     project.seeds.mkdir(parents=True)
     project.config.write_text(TEST_CONFIG, encoding="utf-8")
-    server = PageServer()
+    server = LocalServer()
     server.thread.start()
     try:
         en = EN_PARAGRAPHS[:2] + [HOSTILE] + EN_PARAGRAPHS[2:]

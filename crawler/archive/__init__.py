@@ -1,1 +1,1 @@
-"""The archive: the SQLite database (the only code that touches it), search form, lock, WACZ export."""
+"""The archive: the SQLite database (store.py, the only code that opens it; schema.py), search form, lock, WACZ export."""

@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from crawler.changes.normalise import CJK_CLASS
+
 # Ideographs, kana, hangul and CJK punctuation: each becomes a token of its own.
-_CJK = re.compile(
-    "([\u1100-\u11ff\u2e80-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f"
-    "\U00020000-\U0003ffff])"
-)
+_CJK = re.compile(f"([{CJK_CLASS}])")
 _SPACES = re.compile(r"\s+")
 # Datasette's own query splitting: whitespace-separated words and "quoted phrases".
 _QUERY_BITS = re.compile(r'\s+|(".*?")')

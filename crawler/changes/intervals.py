@@ -12,6 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
 
+from crawler.urls import domain_key, host_in
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -209,8 +211,8 @@ def _domain_rule(rules: Mapping[str, str], host: str) -> str | None:
     """The rule of the most specific domain in rules that host is (or is under); "*" last."""
     best, best_len = rules.get("*"), -1
     for domain, rule in rules.items():
-        domain = domain.strip().strip(".").lower()
-        if domain != "*" and host and (host == domain or host.endswith("." + domain)) and len(domain) > best_len:
+        domain = domain_key(domain)
+        if domain != "*" and host_in(host, domain) and len(domain) > best_len:
             best, best_len = rule, len(domain)
     return best
 

@@ -26,7 +26,9 @@ import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
-from urllib.parse import urlsplit
+
+from crawler.changes.patterns import check_pattern
+from crawler.urls import domain_key, host_in, host_of
 
 # A count as sites print it: 1234, 1,234, 1.2, 10万+, 1.2k, 3w.
 _NUM = r"\d[\d,.]*(?:\s?[万亿kwm](?![a-z]))?\+?"
@@ -140,18 +142,6 @@ _EDGE_SEPS = " |·•/,;:-–—，；：、"
 _SPACES = re.compile(r"\s{2,}")
 
 
-def check_pattern(pattern: str) -> re.Pattern[str]:
-    """Compile a configured pattern; ValueError with a one-line reason if it is unusable."""
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"{pattern!r} is not a regular expression ({exc})") from None
-    if compiled.search("") is not None:
-        # It would match everywhere: every text would compare equal to every other.
-        raise ValueError(f"{pattern!r} matches the empty string; it would ignore everything")
-    return compiled
-
-
 class Noise:
     """Compiled noise patterns for one site."""
 
@@ -231,17 +221,17 @@ class NoiseRules:
 
     def for_url(self, url: str | None) -> Noise:
         """The compiled noise filter for a page at url."""
-        host = _host(url)
+        host = host_of(url)
         chosen: list[str] = []
         for domain, patterns in self.ignore:
-            if domain == "*" or (host and (host == domain or host.endswith("." + domain))):
+            if domain == "*" or host_in(host, domain):
                 chosen.extend(patterns)
         return compiled(self.builtin, tuple(chosen))
 
 
 def check_domain(domain: str) -> str:
     """A `change.ignore` key as a lower-case host name ("*" for all); ValueError if it is not one."""
-    key = str(domain).strip().strip(".").lower()
+    key = domain_key(domain)
     if key != "*" and (not key or "/" in key or ":" in key or " " in key or "*" in key):
         raise ValueError(f"change.ignore key {domain!r} is not a domain; write e.g. example.org, or \"*\" for all sites")
     return key
@@ -251,9 +241,3 @@ BUILTIN_NOISE = compiled(True, ())
 NO_NOISE = compiled(False, ())
 
 
-def _host(url: str | None) -> str:
-    """Lower-case host of a URL ('' when there is none)."""
-    try:
-        return (urlsplit(url or "").hostname or "").rstrip(".")
-    except ValueError:
-        return ""

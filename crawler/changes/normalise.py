@@ -27,8 +27,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Ideographs, kana, hangul, bopomofo, CJK symbols and punctuation, full/half-width forms.
-_CJK_RANGES = (
+# Ideographs, kana, hangul, bopomofo, CJK symbols and punctuation, full/half-width forms: the one
+# definition of "CJK" (normalising, word diffs and the search form all use it).
+CJK_RANGES = (
     (0x1100, 0x11FF),
     (0x2E80, 0x9FFF),
     (0xA960, 0xA97F),
@@ -41,10 +42,10 @@ _CJK_RANGES = (
 
 
 # One character class for all the ranges: a regex test is far cheaper than a Python loop per character.
-_CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES)
-_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in CJK_RANGES)
+_CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
 # A letter or digit that is not CJK: the only neighbours between which a space means something.
-_LATIN_ALNUM = f"[^\\W_{_CJK_CLASS}]"
+_LATIN_ALNUM = f"[^\\W_{CJK_CLASS}]"
 _LOOSE_SPACE = re.compile(f"(?<!{_LATIN_ALNUM}) | (?!{_LATIN_ALNUM})")
 
 

@@ -11,11 +11,12 @@ from urllib.parse import urlsplit
 from crawler.changes.metadata import MetadataChange, metadata_changes
 from crawler.extract.article import Extracted, SiteProfile, decode_html, extract, load_page
 from crawler.extract.fingerprint import reader_fingerprint, strip_volatile, tree_digest
-from crawler.model import CaptureRecord, DiffRecord, VersionRecord
+from crawler.model import CaptureRecord, DiffRecord, RawResponse, VersionRecord
 from crawler.changes.removal import Page, RemovalRules, assess
 from crawler.changes.noise import NoiseRules
 from crawler.changes.normalise import clean_text
 from crawler.changes.versions import Sentences, classify_against_original, diff_texts, ignorable_changes, sentences
+from crawler.urls import is_http_scheme
 
 GONE_STATUSES = frozenset({404, 410})
 # Content types that can hold an article; anything else (PDF, images, archives) is not extracted.
@@ -35,23 +36,17 @@ class Analysis:
     metadata_changes: list[MetadataChange] = field(default_factory=list)
 
 
-def header(raw: Mapping[str, Any], name: str) -> str | None:
-    """The first value of a response header (names are lower-case in raw items)."""
-    values = raw.get("headers", {}).get(name.lower())
-    return values[0] if values else None
-
-
-def archive_columns(raw: Mapping[str, Any]) -> dict[str, Any]:
+def archive_columns(raw: RawResponse) -> dict[str, Any]:
     """The capture's WARC location (from the spider's item) and its HTTP validators."""
-    warc = raw.get("warc") or {}
+    warc = raw.warc or {}
     return {
         "warc_filename": warc.get("filename"),
         "warc_offset": warc.get("offset"),
         "warc_length": warc.get("length"),
         "warc_record_id": warc.get("record_id"),
         "payload_digest": warc.get("payload_digest"),
-        "etag": header(raw, "etag"),
-        "last_modified": header(raw, "last-modified"),
+        "etag": raw.header("etag"),
+        "last_modified": raw.header("last-modified"),
     }
 
 
@@ -76,51 +71,61 @@ def rules_from_settings(settings: Any) -> tuple[list[SiteProfile], RemovalRules,
     )
 
 
+# The gates before extraction, one place for the pipeline, analyse() and a cluster worker alike.
+
+
 def needs_extraction(
-    raw: Mapping[str, Any],
+    raw: RawResponse,
     latest: Mapping[str, Any] | None,
     known_payload: str | None,
     known_fingerprint: str | None = None,
 ) -> bool:
-    """False when analyse() decides from the status, the payload digest or the reader fingerprint alone."""
-    status = raw.get("status")
-    if raw.get("error") or status is None or status in GONE_STATUSES or not 200 <= status < 300:
+    """False when analyse() decides from the status, the payload digest or the reader fingerprint alone.
+
+    latest is the seed's newest version (anything not None: there is one).
+    """
+    if not raw.succeeded:
         return False
     if latest is None:
         return True
-    digest = (raw.get("warc") or {}).get("payload_digest")
-    if known_payload and digest == known_payload:
+    if known_payload and raw.payload_digest == known_payload:
         return False
-    return not (known_fingerprint and raw.get("reader_fingerprint") == known_fingerprint)
+    return not (known_fingerprint and raw.reader_fingerprint == known_fingerprint)
 
 
-def media_type_of(raw: Mapping[str, Any]) -> str:
-    """The response's media type, lower-case (text/html when the server names none)."""
-    return (header(raw, "content-type") or "text/html").split(";")[0].strip().lower()
+def fingerprint_needed(raw: RawResponse, known_payload: str | None, known_fingerprint: str | None) -> bool:
+    """True when new bytes of a known page need their reader fingerprint (a tenth of an extraction)."""
+    return bool(known_fingerprint) and raw.reader_fingerprint is None and raw.payload_digest != known_payload
 
 
-def page_fingerprint(raw: Mapping[str, Any], salt: str = "") -> str | None:
+def unreadable(raw: RawResponse) -> str | None:
+    """Why extraction cannot read the body (not a text media type, or binary whatever it says), else None."""
+    media_type = raw.media_type
+    if media_type not in TEXT_TYPES:
+        return f"not an HTML page: {media_type}"
+    sniffed = _binary_kind(raw.body or b"")
+    if sniffed:
+        return f"not an HTML page: the body is {sniffed} although Content-Type says {media_type}"
+    return None
+
+
+def page_fingerprint(raw: RawResponse, salt: str = "") -> str | None:
     """The reader fingerprint of a 2xx HTML response (crawler/extract/fingerprint.py); None for anything else.
 
     About a tenth of an extraction's CPU: the page is decoded and parsed as extraction would, then hashed.
     """
-    status = raw.get("status")
-    if raw.get("error") or status is None or not 200 <= status < 300:
+    if not raw.succeeded or not raw.body or unreadable(raw):
         return None
-    body = raw.get("body") or b""
-    media_type = media_type_of(raw)
-    if not body or media_type not in TEXT_TYPES or _binary_kind(body):
-        return None
-    html = decode_html(body, header(raw, "content-type"))
+    html = decode_html(raw.body, raw.header("content-type"))
     tree = load_page(html) if html.strip() else None
     if tree is None:
         return None
     strip_volatile(tree)
-    return reader_fingerprint(tree_digest(tree), raw.get("final_url") or raw["url"], media_type, salt)
+    return reader_fingerprint(tree_digest(tree), raw.page_url, raw.media_type, salt)
 
 
 def analyse(
-    raw: Mapping[str, Any],
+    raw: RawResponse,
     run_id: int,
     original_text: str | None,
     latest: Mapping[str, Any] | None,
@@ -137,31 +142,31 @@ def analyse(
     known_payload is the payload digest of a response whose text is the latest version: a body
     with that digest is unchanged without extracting it again (the revisit fast path).
     known_fingerprint is that response's reader fingerprint: a page with the same fingerprint
-    (raw["reader_fingerprint"], computed by the caller) gives extraction the same input, so it is
+    (raw.reader_fingerprint, computed by the caller) gives extraction the same input, so it is
     unchanged too, whatever its script tokens and data- attributes say.
     known_metadata is the seed's current title, author and published (default: latest's), for drift.
     noise says what page noise (counters, timestamps) comparisons ignore (default: the built-in patterns).
     """
-    content_type = header(raw, "content-type")
-    elapsed = raw.get("elapsed")
+    content_type = raw.header("content-type")
+    elapsed = raw.elapsed
     capture = CaptureRecord(
         run_id=run_id,
-        seed_id=raw["seed_id"],
-        url=raw["url"],
+        seed_id=raw.seed_id,
+        url=raw.url,
         outcome="failed",
-        final_url=raw.get("final_url"),
-        status_code=raw.get("status"),
+        final_url=raw.final_url,
+        status_code=raw.status,
         elapsed_ms=round(elapsed * 1000) if elapsed is not None else None,
         content_type=content_type,
         # A cluster worker that decided from the fingerprint sends the size, not the body.
-        body_bytes=raw["body_bytes"] if raw.get("body") is None and "body_bytes" in raw else len(raw.get("body") or b""),
-        redirects=list(raw.get("redirects") or []),
+        body_bytes=raw.body_bytes if raw.body is None and raw.body_bytes is not None else len(raw.body or b""),
+        redirects=list(raw.redirects or []),
         **archive_columns(raw),
     )
     result = Analysis(capture)
-    status = raw.get("status")
-    if raw.get("error") or status is None:
-        capture.error = raw.get("error") or "no response"
+    status = raw.status
+    if raw.error or status is None:
+        capture.error = raw.error or "no response"
         return result
     if status in GONE_STATUSES:
         capture.outcome, capture.error = "gone", _http(status)
@@ -172,55 +177,50 @@ def analyse(
         result.current_version_id = latest["id"] if latest else None
         return result
     if 300 <= status < 400:
-        capture.error = _unfollowed_redirect(status, header(raw, "location"))
+        capture.error = _unfollowed_redirect(status, raw.header("location"))
         return result
     if status >= 400 or status < 200:
-        retry_after = header(raw, "retry-after")
-        retries = raw.get("retries") or 0
+        retry_after = raw.header("retry-after")
+        retries = raw.retries or 0
         notes = [f"Retry-After: {retry_after}"] if retry_after else []
         if retries:
             notes.append(f"still failing after {retries} {'retry' if retries == 1 else 'retries'}, see crawl.retries")
         capture.error = _http(status) + (f" ({'; '.join(notes)})" if notes else "")
         return result
 
-    digest = (raw.get("warc") or {}).get("payload_digest")
-    if known_payload and latest is not None and digest == known_payload:
+    if known_payload and latest is not None and raw.payload_digest == known_payload:
         # The same bytes as a response whose text is the latest version: the same text (and page).
         capture.outcome = "unchanged"
         capture.reader_fingerprint = known_fingerprint
         result.current_version_id = latest["id"]
         return result
-    capture.reader_fingerprint = raw.get("reader_fingerprint")
+    capture.reader_fingerprint = raw.reader_fingerprint
     if known_fingerprint and latest is not None and capture.reader_fingerprint == known_fingerprint:
         # What extraction would read is what it read for the latest version: the same text.
         capture.outcome = "unchanged"
         result.current_version_id = latest["id"]
         return result
 
-    body = raw.get("body") or b""
-    media_type = media_type_of(raw)
-    if media_type not in TEXT_TYPES:
-        capture.outcome, capture.error = "no_content", f"not an HTML page: {media_type}"
-        return result
-    sniffed = _binary_kind(body)
-    if sniffed:
-        capture.outcome = "no_content"
-        capture.error = f"not an HTML page: the body is {sniffed} although Content-Type says {media_type}"
+    body = raw.body or b""
+    media_type = raw.media_type
+    problem = unreadable(raw)
+    if problem:
+        capture.outcome, capture.error = "no_content", problem
         return result
     html = decode_html(body, content_type)
-    if "extracted" in raw:
+    if raw.extracted_by_worker:
         # Extracted already by a cluster worker (crawler/cluster), with the same profiles.
-        extracted = Extracted(**raw["extracted"]) if raw["extracted"] else None
+        extracted = Extracted(**raw.extracted) if raw.extracted else None
     else:
-        extracted = extract(html, raw.get("final_url") or raw["url"], profiles) if html.strip() else None
+        extracted = extract(html, raw.page_url, profiles) if html.strip() else None
     if extracted is not None and extracted.page_digest and capture.reader_fingerprint is None:
         capture.reader_fingerprint = reader_fingerprint(
-            extracted.page_digest, raw.get("final_url") or raw["url"], media_type, fingerprint_salt
+            extracted.page_digest, raw.page_url, media_type, fingerprint_salt
         )
     text = clean_text(extracted.text) if extracted else ""
     # Before versioning: a takedown notice, soft 404 or verification wall must not become a version.
     verdict = assess(
-        Page(raw["url"], raw.get("final_url"), raw.get("redirects") or (), html, text,
+        Page(raw.url, raw.final_url, raw.redirects or (), html, text,
              latest["text"] if latest is not None else original_text),
         removal_rules or RemovalRules(),
     )
@@ -239,7 +239,7 @@ def analyse(
         {"title": extracted.title, "author": extracted.author, "published": extracted.date},
     )
 
-    page_noise = (noise or NoiseRules()).for_url(raw.get("final_url") or raw["url"])
+    page_noise = (noise or NoiseRules()).for_url(raw.page_url)
     new_sentences = sentences(text, page_noise)
     sha = new_sentences.sha256
     previous = None
@@ -316,7 +316,7 @@ def _unfollowed_redirect(status: int, location: str | None) -> str:
     if not location:
         return f"{_http(status)} without a Location header: nothing to follow"
     scheme = urlsplit(location).scheme.lower()
-    if scheme and scheme not in ("http", "https"):
+    if scheme and not is_http_scheme(scheme):
         return f"{_http(status)} redirect to {location} not followed: only http and https URLs are fetched"
     return f"{_http(status)} to {location} not followed (only 301, 302, 303, 307 and 308 redirects are)"
 

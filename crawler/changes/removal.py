@@ -19,6 +19,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from urllib.parse import urlsplit
 
+from crawler.urls import domain_key, host_in, host_of
+
 if TYPE_CHECKING:
     import lxml.html
 
@@ -256,14 +258,10 @@ def _visible_text(tree: lxml.html.HtmlElement) -> str:
 
 def _domain_patterns(notices: Mapping[str, Sequence[Any]], url: str) -> list[tuple[str, str]]:
     """The configured (pattern, cause) pairs that apply to url's host ("*" applies everywhere)."""
-    try:
-        host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    except ValueError:
-        host = ""
+    host = host_of(url)
     found: list[tuple[str, str]] = []
     for domain, patterns in notices.items():
-        domain = domain.strip().strip(".").lower()
-        if domain == "*" or (host and (host == domain or host.endswith("." + domain))):
+        if domain_key(domain) == "*" or host_in(host, domain):
             found.extend(notice_entry(entry) for entry in patterns)
     return found
 
@@ -311,12 +309,3 @@ def _quote(matched: str) -> str:
     """A matched phrase for an error message, shortened."""
     matched = " ".join(matched.split())
     return f"'{matched[:80]}'"
-
-
-def check_patterns(patterns: Sequence[str]) -> None:
-    """Raise ValueError naming the first pattern that is not a valid regular expression."""
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None

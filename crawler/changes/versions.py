@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from crawler.changes.noise import BUILTIN_NOISE, Noise
-from crawler.changes.normalise import clean_text, fold_clean, split_sentences
+from crawler.changes.normalise import CJK_CLASS, clean_text, fold_clean, split_sentences
 from crawler.changes.volatile import volatile_change
 
 # Sentences of context around each change in the unified diff.
@@ -68,7 +68,7 @@ class Sentences:
 
     shown: list[str]
     keys: list[str]
-    sha256: str  # of the keys, a line per line of text: equals textnorm.text_sha256 when there is no noise
+    sha256: str  # of the keys, a line per line of text: equals normalise.text_sha256 when there is no noise
 
 
 def sentences(text: str, noise: Noise | None = BUILTIN_NOISE) -> Sentences:
@@ -281,8 +281,7 @@ WORD_DIFF_MIN_RATIO = 0.5
 # Tokens: each CJK character on its own (Chinese and Japanese have no spaces between words, and a
 # censor's edit is often one or two characters), Latin words, runs of spaces, and each other
 # character on its own: a word-level edit never splits a Latin word, nor a number ("12,345", "3.4").
-_CJK_CHARS = "\u2e80-\u9fff\uac00-\ud7ff\uf900-\ufaff\uff00-\uffef\U00020000-\U0003ffff"
-_TOKEN = re.compile(f"\\d+(?:[.,]\\d+)*|[{_CJK_CHARS}]|[^\\W{_CJK_CHARS}]+|\\s+|[^\\w\\s]")
+_TOKEN = re.compile(f"\\d+(?:[.,]\\d+)*|[{CJK_CLASS}]|[^\\W{CJK_CLASS}]+|\\s+|[^\\w\\s]")
 
 
 def word_ops(old: str, new: str) -> list[list[str]] | None:

@@ -1,6 +1,6 @@
-"""The coordinator: `crawler run` / `crawler crawl` with cluster.redis_url set enqueue instead of crawling.
+"""The coordinator: `crawler run` with cluster.redis_url set enqueues the due seeds instead of crawling.
 
-Seeds are loaded, synced and selected exactly as for a local run (the runner's own functions);
+Seeds are loaded, synced and selected exactly as for a local run (crawler/run/lifecycle.py's prepare_run);
 each selected seed becomes one task in Redis carrying what a worker needs without the database:
 its URL, the validators for a conditional GET and the payload digest of its current version.
 A seed still in flight from an earlier run (not yet captured) is not enqueued again.
@@ -8,21 +8,17 @@ A seed still in flight from an earlier run (not yet captured) is not enqueued ag
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
+from crawler.archive.lock import archive_lock
+from crawler.archive.store import Store
+from crawler.changes.intervals import parse_duration
 from crawler.config import Settings
 from crawler.errors import CrawlerError
-from crawler.changes.intervals import iso, parse_duration
-from crawler.archive.lock import archive_lock
-from crawler.run.crawl import (
-    RunSummary, due_seed_ids, first_per_id, seed_accounts, seed_interval_of, seed_row, seed_warnings, select_seeds,
-)
-from crawler.seeds import load_seeds
-from crawler.archive.store import Store
+from crawler.run.lifecycle import RunSummary, prepare_run
 
 from crawler.cluster.queue import Queue, connect
 
@@ -49,20 +45,10 @@ def queue_for(settings: Settings) -> Queue:
 def task_context(store: Store, seed_id: str, url: str) -> dict[str, Any]:
     """What a worker needs to fetch a seed politely and cheaply: validators and the current payload."""
     context: dict[str, Any] = {}
-    latest = next(iter(store.query(
-        "SELECT id FROM versions WHERE seed_id = ? ORDER BY version DESC LIMIT 1", [seed_id])), None)
-    if latest:
-        context["known_payload"], context["known_fingerprint"] = store.current_response(seed_id, latest["id"])
-    # As Store.validators(), for one seed's URL: its last successful capture that carried a validator.
-    # By seed (the captures_seed index), not by URL alone: captures has no index on url, and a
-    # per-URL lookup would scan every capture for every seed enqueued.
-    row = next(iter(store.query(
-        """
-        SELECT etag, last_modified FROM captures
-        WHERE seed_id = ? AND url = ? AND (outcome IN ('new_version', 'unchanged')
-              OR (outcome = 'not_modified' AND (etag IS NOT NULL OR last_modified IS NOT NULL)))
-        ORDER BY id DESC LIMIT 1
-        """, [seed_id, url])), None)
+    latest = store.latest_version_id(seed_id)
+    if latest is not None:
+        context["known_payload"], context["known_fingerprint"] = store.current_response(seed_id, latest)
+    row = store.seed_validators(seed_id, url)
     if row and (row["etag"] or row["last_modified"]):
         context["etag"], context["last_modified"] = row["etag"], row["last_modified"]
     return context
@@ -81,25 +67,14 @@ def enqueue_run(
     queue = queue_for(settings)  # before anything is written: no run row for an unreachable Redis
     from redis import RedisError
     with archive_lock(archive_dir):
-        seeds = load_seeds(seeds_dir, settings.seeds.urls)
-        targets = select_seeds(seeds, wanted)
-        warnings = seed_warnings([] if wanted else seeds)
-        rows = [
-            seed_row(s, seed_interval_of(settings, s, warnings) if s.status == "ok" else None)
-            for s in first_per_id(seeds)
-        ]
-        del seeds
-        store = Store.in_archive(archive_dir)
+        prepared, store = prepare_run(
+            settings, seeds_dir, archive_dir, wanted, trigger, due_only, now,
+            mark_interrupted=lambda store: _mark_interrupted_runs(store, queue), exclude=queue.in_flight,
+        )
         try:
-            _mark_interrupted_runs(store, queue)
-            store.sync_seeds(rows)
-            store.assign_accounts(seed_accounts(settings, targets))
-            if due_only:
-                due = set(due_seed_ids(store, settings, now or datetime.now(timezone.utc)))
-                targets = [s for s in targets if s.id in due]
-            busy = queue.in_flight([s.id for s in targets])
-            targets = [replace(s, body="", extra={}) for s in targets if s.id not in busy]
-            run_id = store.start_run(trigger, len(targets), pid=os.getpid())
+            run_id, warnings = prepared.run_id, prepared.warnings
+            targets = [replace(s, body="", extra={}) for s in prepared.targets]
+            del prepared.targets[:]
             tasks = [
                 {"run": run_id, "seed": s.id, "url": s.fetch_url, **task_context(store, s.id, s.fetch_url)}
                 for s in targets
@@ -117,7 +92,7 @@ def enqueue_run(
                 status = "completed"
         finally:
             store.close()
-    return EnqueuedSummary(run_id, len(targets), {}, status, warnings, skipped_in_flight=len(busy))
+    return EnqueuedSummary(run_id, len(targets), {}, status, warnings, skipped_in_flight=prepared.skipped)
 
 
 def _mark_interrupted_runs(store: Store, queue: Queue) -> None:
@@ -125,7 +100,7 @@ def _mark_interrupted_runs(store: Store, queue: Queue) -> None:
     it enqueued. (Runs the cluster is still writing stay running.) The archive lock is held, so no
     local run is going on."""
     open_runs = set(queue.open_runs())
-    for row in list(store.query("SELECT id FROM runs WHERE status = 'running'")):
-        if row["id"] not in open_runs:
-            store.finish_run(row["id"], status="failed",
+    for run_id in store.running_run_ids():
+        if run_id not in open_runs:
+            store.finish_run(run_id, status="failed",
                              error="interrupted: the process ended before the run finished")

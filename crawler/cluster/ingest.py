@@ -30,7 +30,8 @@ from crawler.config import Settings
 from crawler.errors import CrawlerError, RunLockedError
 from crawler.archive.lock import archive_lock
 from crawler.archive.store import Store
-from crawler.warc import INDEX_NAME, WARC_DIR_NAME, Exchange, StoredPayload, WarcWriterFiles, write_index
+from crawler.model import RawResponse
+from crawler.warc import WARC_DIR_NAME, Exchange, StoredPayload, WarcWriterFiles
 
 from crawler.cluster.queue import GROUP, Queue, decode_message
 
@@ -64,7 +65,7 @@ class Writer:
         from scrapy.statscollectors import MemoryStatsCollector
 
         from crawler.run.pipeline import ArchivePipeline
-        from crawler.run.crawl import scrapy_settings
+        from crawler.run.scrapy_settings import scrapy_settings
 
         self.settings = settings
         self.queue = queue
@@ -108,27 +109,27 @@ class Writer:
         if b"lost" in fields:
             task = json.loads(fields[b"lost"])
             attempts = int(fields.get(b"attempts", b"0"))
-            item = {
-                "seed_id": task["seed"], "url": task["url"], "final_url": task["url"], "status": None,
-                "headers": {}, "body": b"", "redirects": [], "warc": None, "warc_records": [],
-                "error": f"no result: {attempts} workers took this page and none delivered it "
-                         "(killed or hung on it; see cluster.lease and cluster.max_attempts)",
-            }
+            item = RawResponse(
+                seed_id=task["seed"], url=task["url"], final_url=task["url"],
+                error=f"no result: {attempts} workers took this page and none delivered it "
+                      "(killed or hung on it; see cluster.lease and cluster.max_attempts)",
+            )
             exchanges: list[dict[str, Any]] = []
             final = False
         else:
             message = decode_message(fields[b"result"])
-            task, item, exchanges = message["task"], message["item"], message["exchanges"]
+            task, exchanges = message["task"], message["exchanges"]
+            item = RawResponse.from_message(message["item"])
             final = message["final_exchange"]
             if message["same_body"]:
-                item["body"] = exchanges[-1]["body"]
+                item.body = exchanges[-1]["body"]
         run_id, seed_id = int(task["run"]), task["seed"]
-        if self._captured(run_id, seed_id):
+        if self.store.has_capture(run_id, seed_id):
             self.summary.duplicates += 1
             return run_id, seed_id
         records = self._write_warc(exchanges)
-        item["warc_records"] = records
-        item["warc"] = records[-1] if final and records else None
+        item.warc_records = records
+        item.warc = records[-1] if final and records else None
         self.pipeline.run_id = run_id
         self.loop.run_until_complete(self.pipeline.process_item(item))
         if b"lost" in fields:
@@ -136,17 +137,9 @@ class Writer:
         self.summary.captures += 1
         return run_id, seed_id
 
-    def _captured(self, run_id: int, seed_id: str) -> bool:
-        # Through the seed's captures (a few per year), not the run's (all of them): "+run_id" keeps
-        # SQLite from choosing the captures_run index, which would make each check cost a run's size.
-        rows = self.store.query("SELECT 1 FROM captures WHERE seed_id = ? AND +run_id = ? LIMIT 1", [seed_id, run_id])
-        return next(iter(rows), None) is not None
-
     def _last_payload(self, uri: str) -> StoredPayload | None:
         """The response record holding uri's last stored payload (what a revisit record refers to)."""
-        row = next(iter(self.store.query(
-            "SELECT target_uri, date, record_id, payload_digest FROM warc_records "
-            "WHERE target_uri = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1", [uri])), None)
+        row = self.store.last_payload(uri)
         return StoredPayload(uri, row["date"], row["record_id"], row["payload_digest"]) if row else None
 
     def _write_warc(self, exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -174,12 +167,10 @@ class Writer:
 
     def finish_run(self, run_id: int) -> None:
         """What a local run does at its end: close the run, rewrite the CDXJ index, announce changes."""
-        from crawler.notify import announce
+        from crawler.run.lifecycle import announce_run, finish_run
 
-        self.store.finish_run(run_id)
-        if self.settings.warc.enabled:
-            write_index(self.warc_dir / INDEX_NAME, self.store.warc_records())
-        announce(self.store, self.settings, self.db_path.parent, run_id)
+        finish_run(self.store, self.settings, run_id)
+        announce_run(self.settings, self.db_path.parent, run_id)
         self.queue.close_run(run_id)
         self.summary.runs_finished.append(run_id)
         log.info("run %s finished", run_id)

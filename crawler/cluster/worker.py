@@ -28,14 +28,15 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
-from crawler.changes.outcome import TEXT_TYPES, _binary_kind, header, media_type_of, page_fingerprint, rules_from_settings
+from crawler.changes.outcome import fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings, unreadable
 from crawler.config import Settings
 from crawler.changes.intervals import parse_duration
 from crawler.extract.article import SiteProfile, decode_html, extract
 from crawler.extract.fingerprint import rules_salt
 from crawler.fetch.spider import RevisitSpider
 from crawler.warc import payload_digest
-from crawler.fetch.warc_recorder import _pairs
+from crawler.fetch.warc_recorder import header_pairs
+from crawler.model import RawResponse
 
 from crawler.cluster.queue import Queue, connect, encode_message
 
@@ -124,12 +125,12 @@ class WorkerSpider(RedisMixin, RevisitSpider):
 
     def parse(self, response: scrapy.http.Response) -> Any:
         for item in super().parse(response):
-            item["task"] = response.meta["task"]
+            item.task = response.meta["task"]
             yield item
 
     def failed(self, failure: Any) -> Any:
         for item in super().failed(failure):
-            item["task"] = failure.request.meta["task"]
+            item.task = failure.request.meta["task"]
             yield item
 
     def deliver(self, task: dict[str, Any], message: bytes) -> None:
@@ -176,10 +177,10 @@ class ExchangeRecorderMiddleware:
         exchange = {
             "url": response.url,
             "method": request.method,
-            "request_headers": _pairs(request.headers),
+            "request_headers": header_pairs(request.headers),
             "status": response.status,
             "protocol": response.protocol or "HTTP/1.1",
-            "response_headers": _pairs(response.headers),
+            "response_headers": header_pairs(response.headers),
             "body": response.body,
             "ip_address": str(response.ip_address) if response.ip_address else None,
         }
@@ -191,7 +192,7 @@ class ExchangeRecorderMiddleware:
 
 
 def pre_extract(
-    item: dict[str, Any],
+    item: RawResponse,
     profiles: list[SiteProfile],
     known_payload: str | None,
     known_fingerprint: str | None = None,
@@ -200,24 +201,16 @@ def pre_extract(
     """The extraction the writer's analyse() would do, done here: a dict (or None for no text).
 
     False when there is nothing to extract (not a 2xx page, not HTML, the same bytes as the current
-    version, or the same reader fingerprint: the writer's fast paths). The checks are capture.analyse()'s own.
+    version, or the same reader fingerprint: the writer's fast paths). The gates are analyse()'s own
+    (crawler/changes/outcome.py); a task with neither digest nor fingerprint is a seed with no version yet.
     """
-    status = item.get("status")
-    if item.get("error") or status is None or not 200 <= status < 300:
+    latest = {} if known_payload or known_fingerprint else None
+    if item.succeeded and fingerprint_needed(item, known_payload, known_fingerprint):
+        item.reader_fingerprint = page_fingerprint(item, salt)
+    if not needs_extraction(item, latest, known_payload, known_fingerprint) or unreadable(item):
         return False
-    digest = (item.get("warc") or {}).get("payload_digest")
-    if known_payload and digest == known_payload:
-        return False
-    if known_fingerprint:
-        item["reader_fingerprint"] = page_fingerprint(item, salt)
-        if item["reader_fingerprint"] == known_fingerprint:
-            return False
-    content_type = header(item, "content-type")
-    body = item.get("body") or b""
-    if media_type_of(item) not in TEXT_TYPES or _binary_kind(body):
-        return False
-    html = decode_html(body, content_type)
-    extracted = extract(html, item.get("final_url") or item["url"], profiles) if html.strip() else None
+    html = decode_html(item.body or b"", item.header("content-type"))
+    extracted = extract(html, item.page_url, profiles) if html.strip() else None
     return vars(extracted).copy() if extracted else None
 
 
@@ -237,35 +230,35 @@ class ResultPipeline:
         pipeline.crawler = crawler
         return pipeline
 
-    def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
+    def process_item(self, item: RawResponse, spider: Any = None) -> dict[str, Any]:
         spider = spider or self.crawler.spider
-        task = item.pop("task")
-        exchanges = item.pop("warc_records", [])
-        final = item.get("warc") is not None
+        task, item.task = item.task, None
+        exchanges, item.warc_records = item.warc_records, []
+        final = item.warc is not None
         extracted = pre_extract(item, self.profiles, task.get("known_payload"), task.get("known_fingerprint"),
                                 self.salt)
         if extracted is not False:
-            item["extracted"] = extracted
-        elif task.get("known_fingerprint") and item.get("reader_fingerprint") == task["known_fingerprint"]:
+            item.extracted, item.extracted_by_worker = extracted, True
+        elif task.get("known_fingerprint") and item.reader_fingerprint == task["known_fingerprint"]:
             # The writer decides "unchanged" from the fingerprint alone: the decoded body stays here
             # (the exchanges still carry the bytes the WARC must keep).
-            item["body_bytes"], item["body"] = len(item.get("body") or b""), None
-        item["warc"] = None
-        body = item.get("body") or b""
+            item.body_bytes, item.body = len(item.body or b""), None
+        item.warc = None
+        body = item.body or b""
         # The decoded body is usually the received one: send it once.
         same_body = final and exchanges and exchanges[-1]["body"] == body
         if same_body:
-            item["body"] = None
-        message = {"task": task, "item": item, "exchanges": exchanges, "final_exchange": final,
+            item.body = None
+        message = {"task": task, "item": item.to_message(), "exchanges": exchanges, "final_exchange": final,
                    "same_body": bool(same_body), "worker": spider.worker_id}
         spider.deliver(task, encode_message(message))
         self.crawler.stats.inc_value("cluster/delivered")
-        return {"seed_id": item["seed_id"], "status": item.get("status")}
+        return {"seed_id": item.seed_id, "status": item.status}
 
 
 def worker_settings(settings: Settings, worker_id: str, verbose: int = 0) -> dict[str, Any]:
     """Scrapy settings of a worker: the local crawl's, with the archive parts swapped for Redis ones."""
-    from crawler.run.crawl import scrapy_settings
+    from crawler.run.scrapy_settings import scrapy_settings
 
     result = scrapy_settings(settings, Path(os.devnull), 0, verbose, 0)
     cluster = settings.cluster
@@ -302,7 +295,7 @@ def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int]:
     """Run a worker until SIGTERM or SIGINT; returns its id and how many results it delivered."""
     from scrapy.crawler import CrawlerProcess
 
-    from crawler.run.crawl import QUIET_LOGGERS
+    from crawler.run.scrapy_settings import QUIET_LOGGERS
 
     connect(settings.cluster.redis_url).close()  # an unreachable Redis is one clear error, before Scrapy starts
     worker_id = new_worker_id()

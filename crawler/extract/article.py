@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Sequence
-from urllib.parse import urlsplit
 
 import charset_normalizer
 import lxml.html
@@ -33,6 +32,7 @@ from trafilatura.settings import Document, Extractor
 from w3lib.encoding import html_to_unicode, resolve_encoding
 
 from crawler.extract.fingerprint import strip_volatile, tree_digest
+from crawler.urls import host_in, host_of
 
 
 # lxml.html asks a Python method for the class of every element it hands to Python code, about 5,000
@@ -196,10 +196,10 @@ def choose_profile(
     profiles: Sequence[SiteProfile] = BUILTIN_PROFILES,
 ) -> SiteProfile | None:
     """Pick the profile whose domain matches the URL's host, else the first whose signature is in the page."""
-    host = _hostname(url)
+    host = host_of(url)
     if host:
         for profile in profiles:
-            if any(host == domain or host.endswith("." + domain) for domain in profile.domains):
+            if any(host_in(host, domain) for domain in profile.domains):
                 return profile
     tree = load_html(html_tree_or_html) if isinstance(html_tree_or_html, str) else html_tree_or_html
     if tree is None:
@@ -288,15 +288,6 @@ def page_metadata(tree: lxml.html.HtmlElement) -> Document:
         meta.sitename = match[1]
     meta.clean_and_trim()
     return meta
-
-
-def _hostname(url: str) -> str:
-    """Lower-case host of a URL, empty when there is none."""
-    try:
-        return (urlsplit(url).hostname or "").rstrip(".")
-    except ValueError:
-        # Malformed URLs (e.g. an unbalanced IPv6 bracket) just match no domain.
-        return ""
 
 
 def _profile_text(tree: lxml.html.HtmlElement, profile: SiteProfile) -> str | None:

@@ -6,6 +6,9 @@ one worker that dies (the OOM killer, a crash in a C library) breaks the whole e
 every page after it. Here each worker has its own pipe: the parent waits for its answer at most
 `limit` seconds, then kills that worker and starts another; a worker that died is replaced the
 same way. Blocking calls: run them from a thread, not the reactor's.
+
+Its processes are called pool processes in names (PoolProcessDied), "workers" in prose here;
+`crawler worker` (crawler/cluster/worker.py) is another thing: a machine's fetcher in a cluster.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ START_SECONDS = 120.0
 
 
 class PageTimeout(Exception):
-    """A page's analysis ran past the limit; its worker was killed."""
+    """A page's analysis ran past the limit; its pool process was killed."""
 
 
-class WorkerDied(Exception):
-    """The worker analysing a page ended without answering (killed, out of memory, crashed)."""
+class PoolProcessDied(Exception):
+    """The pool process analysing a page ended without answering (killed, out of memory, crashed)."""
 
 
 def _serve(conn: Connection, initializer: Callable[..., None] | None, initargs: Sequence[Any]) -> None:
@@ -97,7 +100,7 @@ def _die_with_parent() -> None:
         os._exit(0)
 
 
-class _Worker:
+class _PoolProcess:
     """One process and the parent's end of its pipe."""
 
     def __init__(self, context: Any, initializer: Callable[..., None] | None, initargs: Sequence[Any]):
@@ -108,21 +111,21 @@ class _Worker:
         # Wait for the initializer: its seconds must not count against the first page's limit.
         if not self.conn.poll(START_SECONDS):
             self.kill()
-            raise WorkerDied(f"an extraction process did not start within {START_SECONDS:g} s")
+            raise PoolProcessDied(f"an extraction process did not start within {START_SECONDS:g} s")
         try:
             self.conn.recv()
         except (EOFError, OSError):
-            raise WorkerDied(self.ended()) from None
+            raise PoolProcessDied(self.ended()) from None
 
     def call(self, function: Callable[..., Any], args: Sequence[Any], limit: float | None) -> Any:
-        """function(*args) in this worker; PageTimeout past limit seconds, WorkerDied if it ends."""
+        """function(*args) in this worker; PageTimeout past limit seconds, PoolProcessDied if it ends."""
         try:
             self.conn.send((function, tuple(args)))
             if not self.conn.poll(limit):
                 raise PageTimeout(f"analysis ran longer than {limit:g} s")
             status, value = self.conn.recv()
         except (EOFError, OSError):
-            raise WorkerDied(self.ended()) from None
+            raise PoolProcessDied(self.ended()) from None
         if status == "error":
             raise value
         return value
@@ -174,7 +177,7 @@ class PagePool:
         self._context = context
         self._initializer = initializer
         self._initargs = tuple(initargs)
-        self._idle: list[_Worker] = []
+        self._idle: list[_PoolProcess] = []
         self._lock = threading.Lock()
         # Counts workers that exist or are being started; a caller beyond size waits for one to free.
         self._slots = threading.BoundedSemaphore(self.size)
@@ -182,21 +185,21 @@ class PagePool:
         self.replaced = 0  # workers killed for a limit or found dead, and so replaced
 
     def run(self, function: Callable[..., Any], *args: Any) -> Any:
-        """function(*args) in a worker, under the limit (PageTimeout) and surviving its death (WorkerDied)."""
+        """function(*args) in a worker, under the limit (PageTimeout) and surviving its death (PoolProcessDied)."""
         with self._slots:
             with self._lock:
                 if self._closed:
                     raise RuntimeError("the page pool is shut down")
                 worker = self._idle.pop() if self._idle else None
             if worker is None:
-                worker = _Worker(self._context, self._initializer, self._initargs)
+                worker = _PoolProcess(self._context, self._initializer, self._initargs)
             try:
                 result = worker.call(function, args, self.limit)
             except PageTimeout:
                 worker.kill()
                 self.replaced += 1
                 raise
-            except WorkerDied:
+            except PoolProcessDied:
                 worker.kill()
                 self.replaced += 1
                 raise
@@ -207,7 +210,7 @@ class PagePool:
             self._release(worker)
             return result
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: _PoolProcess) -> None:
         """Put a healthy worker back for the next page (or stop it if the pool closed meanwhile)."""
         with self._lock:
             if not self._closed:

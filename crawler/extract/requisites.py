@@ -17,6 +17,8 @@ import lxml.html
 from lxml import etree
 from lxml.cssselect import CSSSelector
 
+from crawler.urls import is_http_scheme
+
 # Lazy-loading attributes, most specific first: WeChat uses data-src (mmbiz.qpic.cn), many CMSs
 # data-original / data-lazy-src; src is often a 1x1 placeholder then, so it comes last.
 LAZY_ATTRIBUTES = ("data-src", "data-original", "data-lazy-src", "data-actualsrc", "data-url", "data-echo")
@@ -196,7 +198,7 @@ def _absolute(base: str, reference: str) -> str | None:
     except ValueError:
         return None
     url = url.split("#", 1)[0]
-    return url if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc else None
+    return url if is_http_scheme(urlsplit(url).scheme) and urlsplit(url).netloc else None
 
 
 def _dedupe(urls: Iterable[str]) -> Iterable[str]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from htmldate.extractors import external_date_parser
 
-import crawler.changes.outcome  # noqa: F401  (the import is the point: workers inherit the loaded modules)
-from crawler.extract.article import extract
+from crawler.extract.article import extract  # workers inherit the loaded modules
 
 _SAMPLE = (
     "<html><head><title>Warm-up</title></head><body><article><h1>Warm-up</h1>"

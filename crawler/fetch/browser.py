@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from crawler.fetch.network_guard import address_problem
 from crawler.warc import Exchange
+from crawler.urls import host_in, host_of, is_http_scheme
 
 log = logging.getLogger(__name__)
 
@@ -94,19 +95,17 @@ def wants_rendering(render: Mapping[str, Any], seed_id: str, url: str, profile_d
         return True
     if any(fnmatch.fnmatchcase(url, glob) for glob in render.get("urls") or ()):
         return True
-    host = (urlsplit(url).hostname or "").lower()
+    host = host_of(url)
     for name in render.get("profiles") or ():
-        for domain in profile_domains.get(name, ()):
-            domain = domain.lower().lstrip(".")
-            if host == domain or host.endswith("." + domain):
-                return True
+        if any(host_in(host, domain) for domain in profile_domains.get(name, ())):
+            return True
     return False
 
 
 def is_phone(url: str, phone_domains: Iterable[str]) -> bool:
     """True for pages made for phones (WeChat articles): they are rendered and shot at a phone's size."""
-    host = (urlsplit(url).hostname or "").lower()
-    return any(host == d or host.endswith("." + d) for d in (d.lower().lstrip(".") for d in phone_domains))
+    host = host_of(url)
+    return any(host_in(host, domain) for domain in phone_domains)
 
 
 def launch_options(chromium: str) -> dict[str, Any]:
@@ -155,7 +154,7 @@ async def abort_request(request: Any) -> bool:
     parts = urlsplit(request.url)
     if parts.scheme in ("data", "blob", "about"):
         return False
-    if parts.scheme not in ("http", "https"):
+    if not is_http_scheme(parts.scheme):
         return True
     if not _BLOCK_PRIVATE:
         return False
@@ -330,8 +329,10 @@ class RenderMiddleware:
 class ArchiveBrowser:
     """One chromium for the crawl, launched at the first screenshot, showing archived pages from memory."""
 
-    def __init__(self, render: Mapping[str, Any]):
+    def __init__(self, render: Mapping[str, Any], lazy_attributes: Sequence[str] = ()):
         self.render = dict(render)
+        # The attributes lazy loaders read image URLs from (the extract stage's list, handed in).
+        self.lazy_attributes = list(lazy_attributes)
         self._playwright = None
         self._browser = None
         self._lock = asyncio.Lock()
@@ -381,11 +382,9 @@ class ArchiveBrowser:
                     await page.goto(page_url, wait_until="load", timeout=timeout_ms)
                 except Exception as exc:  # a page whose scripts never let 'load' fire is shot as it stands
                     log.debug("archived page %s did not finish loading: %s", page_url, exc)
-                from crawler.extract.requisites import LAZY_ATTRIBUTES
-
                 if scripts:
                     # The archived images are all in memory: no scrolling, just lazy sources made eager.
-                    await page.evaluate(UNLAZY_SCRIPT, list(LAZY_ATTRIBUTES))
+                    await page.evaluate(UNLAZY_SCRIPT, self.lazy_attributes)
                     await page.evaluate(IMAGES_SCRIPT, 1000)
                 shot = await screenshot(page, int(self.render.get("max_screenshot_height") or 20000),
                                         self.render.get("screenshot_format") or "png")

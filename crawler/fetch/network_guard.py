@@ -20,7 +20,8 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request
 from scrapy.utils.defer import maybe_deferred_to_future
 
-FETCHED_SCHEMES = ("http", "https")
+from crawler.urls import is_http_scheme
+
 
 
 class RefusedRequest(IgnoreRequest):
@@ -51,7 +52,7 @@ def address_problem(address: str) -> str | None:
 def scheme_problem(url: str) -> str | None:
     """Why url is not fetched (its scheme is not http or https), or None."""
     scheme = urlsplit(url).scheme.lower()
-    if scheme in FETCHED_SCHEMES:
+    if is_http_scheme(scheme):
         return None
     return f"refused: {url} is not an http or https URL (only http and https are fetched)"
 
@@ -72,7 +73,7 @@ class NetworkGuardMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "NetworkGuardMiddleware":
-        """Read NETWORK_BLOCK_PRIVATE from the settings the runner sets."""
+        """Read NETWORK_BLOCK_PRIVATE from the settings the run sets."""
         return cls(crawler.settings.getbool("NETWORK_BLOCK_PRIVATE"))
 
     async def process_request(self, request: Request, spider: Any = None) -> None:

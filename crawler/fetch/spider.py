@@ -18,6 +18,7 @@ from twisted.web import _newclient
 
 from crawler.fetch.download_handler import ResponseHeadersTooLarge
 from crawler.fetch.network_guard import RefusedRequest
+from crawler.model import RawResponse
 
 
 def _scrapy_error(name: str) -> tuple[type[BaseException], ...]:
@@ -147,47 +148,44 @@ class RevisitSpider(scrapy.Spider):
     def parse(self, response: scrapy.http.Response) -> Any:
         """Yield the raw response: status, headers and body as received after decompression."""
         meta = response.meta
-        yield {
-            "seed_id": meta["seed_id"],
-            "url": meta["requested_url"],
-            "final_url": response.url,
-            "status": response.status,
-            "headers": {
+        yield RawResponse(
+            seed_id=meta["seed_id"],
+            url=meta["requested_url"],
+            final_url=response.url,
+            status=response.status,
+            headers={
                 k.decode("latin-1").lower(): [v.decode("latin-1") for v in vs]
                 for k, vs in response.headers.items()
             },
-            "body": response.body,
-            "elapsed": meta.get("download_latency"),
-            "redirects": list(meta.get("redirect_urls", [])),
-            # Retries spent before this response (a 503 retried by RetryMiddleware, then kept).
-            "retries": meta.get("retry_times", 0),
-            "error": None,
+            body=response.body,
+            elapsed=meta.get("download_latency"),
+            redirects=list(meta.get("redirect_urls", [])),
+            retries=meta.get("retry_times", 0),
             # Set by the WARC middleware: this response's record, and every record of the redirect chain.
-            "warc": meta.get("warc"),
-            "warc_records": list(meta.get("warc_records", [])),
+            warc=meta.get("warc"),
+            warc_records=list(meta.get("warc_records", [])),
             # Set by the render middleware for a page rendered in chromium.
-            "rendered": bool(meta.get("rendered")),
-            "screenshot": meta.get("screenshot"),
-            "viewport": meta.get("viewport"),
-            "browser_records": meta.get("browser_records") or {},
-        }
+            rendered=bool(meta.get("rendered")),
+            screenshot=meta.get("screenshot"),
+            viewport=meta.get("viewport"),
+            browser_records=meta.get("browser_records") or {},
+        )
 
     def failed(self, failure: Failure) -> Any:
         """Turn a failed request into an item, so no seed is ever lost."""
         request = failure.request
-        yield {
-            "seed_id": request.meta["seed_id"],
-            "url": request.meta["requested_url"],
-            "final_url": request.url,
-            "status": None,
-            "headers": {},
-            "body": b"",
-            "elapsed": request.meta.get("download_latency"),
-            "redirects": list(request.meta.get("redirect_urls", [])),
-            "error": describe_failure(
+        yield RawResponse(
+            seed_id=request.meta["seed_id"],
+            url=request.meta["requested_url"],
+            final_url=request.url,
+            status=None,
+            body=b"",
+            elapsed=request.meta.get("download_latency"),
+            redirects=list(request.meta.get("redirect_urls", [])),
+            error=describe_failure(
                 failure, self.settings.getfloat("DOWNLOAD_TIMEOUT"), self.settings.getint("DOWNLOAD_MAXSIZE")
             ),
             # No final response, so no record of its own; redirect hops before the failure were archived.
-            "warc": None,
-            "warc_records": list(request.meta.get("warc_records", [])),
-        }
+            warc=None,
+            warc_records=list(request.meta.get("warc_records", [])),
+        )

@@ -20,7 +20,8 @@ from crawler.config import Settings
 from crawler.errors import SeedError
 from crawler.changes.outcome import diff_record
 from crawler.model import utcnow
-from crawler.run.crawl import crawl, seed_interval_of, seed_row
+from crawler.run.crawl import crawl
+from crawler.run.seeding import seed_interval_of, seed_row
 from crawler.seeds import load_seed, load_seeds, validate_url
 from crawler.archive.store import Store
 
@@ -116,7 +117,7 @@ def add_urls(
         raise
     store = Store.in_archive(archive_dir)
     try:
-        for slug, (result, title) in pending.items():
+        for result, title in pending.values():
             _keep_or_drop(settings, store, result, title, fetch_date)
     finally:
         store.close()
@@ -128,9 +129,7 @@ def _keep_or_drop(settings: Settings, store: Store, result: Added, title: str | 
     assert result.seed_id and result.path
     version = store.latest_version(result.seed_id)
     if version is None:
-        capture = next(iter(store.query(
-            "SELECT outcome, error FROM captures WHERE seed_id = ? ORDER BY id DESC LIMIT 1", [result.seed_id]
-        )), None)
+        capture = store.newest_capture(result.seed_id)
         why = capture["error"] or capture["outcome"].replace("_", " ") if capture else "not fetched"
         result.path.unlink(missing_ok=True)
         store.set_seed_problem(result.seed_id, f"crawler add found no article: {why}; run crawler add again later")

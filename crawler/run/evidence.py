@@ -17,7 +17,8 @@ from typing import Any, Mapping, Sequence
 
 from crawler.extract.article import SiteProfile, decode_html
 from crawler.run.requisite_fetcher import RequisiteFetcher
-from crawler.extract.requisites import find_requisites, image_size
+from crawler.extract.requisites import LAZY_ATTRIBUTES, find_requisites, image_size
+from crawler.model import RawResponse
 from crawler.warc import WarcWriterFiles
 
 log = logging.getLogger(__name__)
@@ -46,25 +47,25 @@ class EvidenceCollector:
         if self.render.get("screenshots") and self.render.get("available") and warc_dir is not None:
             from crawler.fetch.browser import ArchiveBrowser
 
-            self.browser = ArchiveBrowser(self.render)
+            self.browser = ArchiveBrowser(self.render, LAZY_ATTRIBUTES)
 
     @classmethod
     def from_settings(cls, crawler: Any) -> "EvidenceCollector":
-        """Build from the ARCHIVE_REQUISITES / ARCHIVE_RENDER / WARC_* settings the runner sets."""
+        """Build from the ARCHIVE_REQUISITES / ARCHIVE_RENDER / WARC_* settings the run sets."""
         settings = crawler.settings
         warc_dir = Path(settings["WARC_DIR"]) if settings.getbool("WARC_ENABLED", True) and settings.get("WARC_DIR") else None
         options = {"operator": settings.get("WARC_OPERATOR") or "", "rotate_bytes": settings.getint("WARC_ROTATE_BYTES")}
         return cls(crawler, settings.getdict("ARCHIVE_REQUISITES"), settings.getdict("ARCHIVE_RENDER"), warc_dir, options)
 
-    async def collect(self, item: Mapping[str, Any], version: Any, profiles: Sequence[SiteProfile]) -> Evidence:
+    async def collect(self, item: RawResponse, version: Any, profiles: Sequence[SiteProfile]) -> Evidence:
         """Fetch the new version's requisites and take its screenshot."""
         evidence = Evidence()
         started = time.monotonic()
-        page_url = item.get("final_url") or item["url"]
-        content_type = _first(item, "content-type")
+        page_url = item.page_url
+        content_type = item.header("content-type")
         if self.fetcher is not None and (self.limits.get("images", True) or self.limits.get("stylesheets")):
             css = next((p.content for p in profiles if p.name == version.profile), None)
-            html = decode_html(item.get("body") or b"", content_type)
+            html = decode_html(item.body or b"", content_type)
             # A parse of the page (milliseconds), off the reactor thread.
             found = await asyncio.to_thread(
                 find_requisites, html, page_url, version.text, content_css=css,
@@ -79,18 +80,18 @@ class EvidenceCollector:
         self.crawler.stats.inc_value("archive/evidence/seconds", time.monotonic() - started)
         return evidence
 
-    async def _screenshot(self, item: Mapping[str, Any], page_url: str, content_type: str | None,
+    async def _screenshot(self, item: RawResponse, page_url: str, content_type: str | None,
                           requisites: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The screenshot row: the rendered page's shot, else one of the archived page; None when off."""
         if self.writer is None:
             return None
-        shot, viewport = item.get("screenshot"), item.get("viewport")
+        shot, viewport = item.screenshot, item.viewport
         if shot is None and self.browser is not None:
             resources = {r["url"]: (r.get("mime"), r["_body"]) for r in requisites
                          if r.get("_body") is not None and not r.get("problem")}
             try:
-                shot, viewport = await self.browser.shoot(page_url, item.get("body") or b"", content_type, resources,
-                                                          scripts=not item.get("rendered"))
+                shot, viewport = await self.browser.shoot(page_url, item.body or b"", content_type, resources,
+                                                          scripts=not item.rendered)
             except Exception as exc:  # a browser crash costs the screenshot, never the capture
                 log.warning("no screenshot of %s: %s", page_url, " ".join(str(exc).split())[:300])
                 self.crawler.stats.inc_value("archive/evidence/screenshot_failed")
@@ -99,7 +100,7 @@ class EvidenceCollector:
             return None
         mime = "image/jpeg" if shot[:3] == b"\xff\xd8\xff" else "image/png"
         record = self.writer.write_resource(f"urn:view:{page_url}", mime, shot,
-                                            concurrent_to=(item.get("warc") or {}).get("record_id"))
+                                            concurrent_to=(item.warc or {}).get("record_id"))
         size = image_size(shot) or (None, None)
         self.crawler.stats.inc_value("archive/evidence/screenshots")
         return dict(record.as_dict(), width=size[0], height=size[1], bytes=len(shot), viewport=viewport)
@@ -110,11 +111,6 @@ class EvidenceCollector:
             await self.browser.close()
         if self.writer is not None:
             self.writer.close()
-
-
-def _first(item: Mapping[str, Any], name: str) -> str | None:
-    values = (item.get("headers") or {}).get(name)
-    return values[0] if values else None
 
 
 def evidence_collector(crawler: Any) -> EvidenceCollector | None:

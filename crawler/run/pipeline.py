@@ -5,46 +5,48 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from crawler.changes.outcome import analyse, needs_extraction, page_fingerprint, rules_from_settings
+from crawler.changes.outcome import analyse, fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings
 from crawler.changes.intervals import RevisitPolicy, account_key, next_state, publication_time
 from crawler.extract.article import BUILTIN_PROFILES, SiteProfile
 from crawler.extract.fingerprint import rules_salt
 from crawler.changes.noise import NoiseRules
-from crawler.extract.pool import PagePool, PageTimeout, WorkerDied, exit_with
+from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied, exit_with
 from crawler.changes.removal import RemovalRules
 from crawler.changes.seed_state import DEFAULT_CONFIRM
 from crawler.archive.store import Store
+from crawler.model import RawResponse
 from crawler.run.evidence import evidence_collector
 
 
-_WORKER_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
-_WORKER_REMOVAL = RemovalRules()
-_WORKER_NOISE = NoiseRules()
-_WORKER_SALT = ""
+_POOL_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
+_POOL_REMOVAL = RemovalRules()
+_POOL_NOISE = NoiseRules()
+_POOL_SALT = ""
 
 
-def _init_worker(
+def _init_pool_process(
     profiles: Sequence[SiteProfile],
     crawl_pid: int | None = None,
     removal: RemovalRules | None = None,
     noise: NoiseRules | None = None,
 ) -> None:
     """Give a pool process the site profiles once, not with every page; it ends with the crawl."""
-    global _WORKER_PROFILES, _WORKER_REMOVAL, _WORKER_NOISE, _WORKER_SALT
-    _WORKER_PROFILES = profiles
-    _WORKER_REMOVAL = removal or RemovalRules()
+    global _POOL_PROFILES, _POOL_REMOVAL, _POOL_NOISE, _POOL_SALT
+    _POOL_PROFILES = profiles
+    _POOL_REMOVAL = removal or RemovalRules()
     # Plain strings cross the process boundary; each site's patterns compile once here (noise.compiled).
-    _WORKER_NOISE = noise or NoiseRules()
-    _WORKER_SALT = rules_salt(tuple(profiles), _WORKER_REMOVAL, _WORKER_NOISE)
+    _POOL_NOISE = noise or NoiseRules()
+    _POOL_SALT = rules_salt(tuple(profiles), _POOL_REMOVAL, _POOL_NOISE)
     if crawl_pid is not None:
         exit_with(crawl_pid)
 
 
-def _analyse_in_worker(
-    item: Mapping[str, Any],
+def _analyse_in_pool_process(
+    item: RawResponse,
     run_id: int,
     original: str | None,
     latest: Mapping[str, Any] | None,
@@ -54,9 +56,9 @@ def _analyse_in_worker(
 ):
     """analyse() in a pool process: extraction, normalisation and diffing off the reactor thread."""
     return analyse(
-        item, run_id, original, latest, _WORKER_PROFILES, known_payload=known_payload,
-        removal_rules=_WORKER_REMOVAL, known_metadata=known_metadata, noise=_WORKER_NOISE,
-        known_fingerprint=known_fingerprint, fingerprint_salt=_WORKER_SALT,
+        item, run_id, original, latest, _POOL_PROFILES, known_payload=known_payload,
+        removal_rules=_POOL_REMOVAL, known_metadata=known_metadata, noise=_POOL_NOISE,
+        known_fingerprint=known_fingerprint, fingerprint_salt=_POOL_SALT,
     )
 
 
@@ -68,7 +70,9 @@ def extraction_context(warm: bool = True) -> multiprocessing.context.BaseContext
     # a small run's one worker compiles what its few pages need.
     context = multiprocessing.get_context("forkserver")
     # serverguard first: a crawl killed during the warm-up's seconds must not leave the server behind.
-    context.set_forkserver_preload(["crawler.extract.serverguard", "crawler.extract.warmup" if warm else "crawler.changes.outcome"])
+    # The analysis (crawler.changes.outcome) last: the warm-up is the extract stage's, and imports no later one.
+    warmup = ["crawler.extract.warmup"] if warm else []
+    context.set_forkserver_preload(["crawler.extract.serverguard", *warmup, "crawler.changes.outcome"])
     return context
 
 
@@ -137,7 +141,7 @@ class ArchivePipeline:
             self.pool = PagePool(
                 self.workers,
                 extraction_context(self.warm_workers),
-                initializer=_init_worker,
+                initializer=_init_pool_process,
                 initargs=(tuple(self.profiles), os.getpid(), self.removal, self.noise),
                 limit=self.page_time_limit,
             )
@@ -162,12 +166,12 @@ class ArchivePipeline:
             self._pool_gate = asyncio.Semaphore(self.pool.size)
         item = args[0]
         async with self._pool_gate:
-            for attempt in (1, 2):
+            for _attempt in (1, 2):
                 try:
                     # From a thread: starting a worker waits for the forkserver's seconds of warm-up, and
                     # the wait for a page's answer is a blocking one; on the reactor they would time
                     # downloads out.
-                    return await asyncio.to_thread(self.pool.run, _analyse_in_worker, *args)
+                    return await asyncio.to_thread(self.pool.run, _analyse_in_pool_process, *args)
                 except PageTimeout:
                     reason = (
                         f"extraction and change analysis stopped after {self.page_time_limit:g} s "
@@ -175,26 +179,26 @@ class ArchivePipeline:
                     )
                     self.crawler.stats.inc_value("archive/page_time_limit")
                     break
-                except WorkerDied as exc:
+                except PoolProcessDied as exc:
                     # Killed from outside (the OOM killer, a person) or by this page: one more try
                     # on a new worker tells which; the run goes on either way.
                     self.crawler.stats.inc_value("archive/worker_died")
                     reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
         # Outside the pool: a failed capture with the reason, decided without parsing the page.
-        return analyse(dict(item, error=reason), *args[1:4], self.profiles)
+        return analyse(replace(item, error=reason), *args[1:4], self.profiles)
 
-    async def process_item(self, item: dict[str, Any], spider: Any = None) -> dict[str, Any]:
+    async def process_item(self, item: RawResponse, spider: Any = None) -> dict[str, Any]:
         """Analyse the response (in the pool when there is one) and write the capture in one transaction."""
-        seed_id = item["seed_id"]
+        seed_id = item.seed_id
         latest = self.store.latest_version(seed_id)
         known, known_fingerprint = self.store.current_response(seed_id, latest["id"]) if latest else (None, None)
-        if item.get("rendered"):
+        if item.rendered:
             # The same HTML shell can build another article (text fetched by script): a rendered
             # page is always extracted, never judged unchanged by its bytes or its fingerprint.
             known = known_fingerprint = None
-        if known_fingerprint and "reader_fingerprint" not in item and (item.get("warc") or {}).get("payload_digest") != known:
+        if fingerprint_needed(item, known, known_fingerprint):
             # New bytes for a known page: a tenth of an extraction tells whether a reader sees anything new.
-            item["reader_fingerprint"] = page_fingerprint(item, self.salt)
+            item.reader_fingerprint = page_fingerprint(item, self.salt)
         meta = self.store.current_metadata(latest)
         args = (item, self.run_id, self._original(seed_id), latest, known, meta, known_fingerprint)
         # Failures, 304s, unchanged bytes and unchanged fingerprints are decided without extracting:
@@ -213,7 +217,7 @@ class ArchivePipeline:
         if self.evidence is not None and result.new_version is not None:
             evidence = await self.evidence.collect(item, result.new_version, self.profiles)
             result.capture.requisites_note = evidence.note
-        if item.get("rendered"):
+        if item.rendered:
             result.capture.rendered = 1
         due = next_state(
             result.capture.outcome,
@@ -226,14 +230,14 @@ class ArchivePipeline:
         author = result.new_version.author if result.new_version else (latest or {}).get("author")
         if author and "author" in self.accounts.values():
             # Accounts by author are known only once a page has been read.
-            self.store.assign_accounts({seed_id: account_key(item["url"], self.accounts, author)})
+            self.store.assign_accounts({seed_id: account_key(item.url, self.accounts, author)})
         capture_id, version_id = self.store.record_capture(
             result.capture,
             new_version=result.new_version,
             diffs=result.diffs,
             version_id=result.current_version_id,
             # Already on disk: the downloader middleware fsyncs each WARC record before the item exists.
-            warc_records=item.get("warc_records") or (),
+            warc_records=item.warc_records or (),
             due=due,
             metadata_changes=result.metadata_changes,
             state_confirm=self.state_confirm,

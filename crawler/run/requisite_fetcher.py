@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from crawler.extract.requisites import inspect_image, referer_for, requisites_from
 from crawler.fetch.spider import describe_failure
 from crawler.fetch.warc_recorder import REQUISITE_META
+from crawler.model import RawResponse
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ class RequisiteFetcher:
         self.timeout = float(limits.get("timeout", 15.0))
         self.max_pixels = int(limits.get("max_pixels", 40_000_000))
 
-    async def fetch(self, item: Mapping[str, Any], found: Mapping[str, Any]) -> list[dict[str, Any]]:
+    async def fetch(self, item: RawResponse, found: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One row per requisite (archived, duplicate, failed or skipped), in page order."""
-        page_url = item.get("final_url") or item["url"]
+        page_url = item.page_url
         wanted = requisites_from(found.get("requisites") or ())
         rows: list[dict[str, Any]] = [{"kind": r.kind, "url": r.url} for r in wanted]
         spent = 0
@@ -51,11 +52,11 @@ class RequisiteFetcher:
                     row.update(outcome="skipped", error=f"the version's {self.max_total_bytes}-byte budget "
                                                         "(requisites.max_total_bytes) was spent")
                     return
-                loaded = (item.get("browser_records") or {}).get(row["url"])
+                loaded = (item.browser_records or {}).get(row["url"])
                 if loaded is not None:
                     _from_browser(row, loaded)  # rendered: the browser fetched it already
                 else:
-                    await self._fetch_one(row, item["seed_id"], page_url, found.get("referrer_policy"))
+                    await self._fetch_one(row, item.seed_id, page_url, found.get("referrer_policy"))
                 spent += row.get("bytes") or 0
 
         await asyncio.gather(*(one(row) for row in rows))
