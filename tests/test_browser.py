@@ -41,19 +41,26 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     add_long_history(project)
     # A page with an image, a lazy image and a script: its page as archived is replayed from the archive.
     with LocalServer() as server:
-        extra = ('<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
-                 '<script>document.title = "pwned"</script>')
-        url = server.page("/images", article_page("Images", EN_PARAGRAPHS, lang="en").replace("</h1>", "</h1>" + extra, 1))
+        extra = (
+            '<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
+            '<script>document.title = "pwned"</script>'
+        )
+        url = server.page(
+            "/images", article_page("Images", EN_PARAGRAPHS, lang="en").replace("</h1>", "</h1>" + extra, 1)
+        )
         server.page("/red.png", RED, content_type="image/png")
         server.page("/blue.png", BLUE, content_type="image/png")
         project.seed(IMAGES_SEED, url, "\n\n".join(EN_PARAGRAPHS), title="Images")
         crawled = project.run("crawl", IMAGES_SEED)
         assert crawled.returncode == 0, crawled.stderr
     images = project.rows("SELECT id FROM captures WHERE seed_id = ?", IMAGES_SEED)[0]["id"]
-    ids = {r["seed_id"] + ":" + str(r["version"]): r["id"] for r in project.rows(
-        "SELECT id, seed_id, version FROM versions")}
-    capture = project.rows("SELECT id FROM captures WHERE seed_id = ? AND outcome = 'new_version' "
-                           "ORDER BY id DESC LIMIT 1", EN_SEED)[0]["id"]
+    ids = {
+        r["seed_id"] + ":" + str(r["version"]): r["id"]
+        for r in project.rows("SELECT id, seed_id, version FROM versions")
+    }
+    capture = project.rows(
+        "SELECT id FROM captures WHERE seed_id = ? AND outcome = 'new_version' ORDER BY id DESC LIMIT 1", EN_SEED
+    )[0]["id"]
     root = Path(__file__).resolve().parent.parent
     with crawler_serve("--archive", str(project.archive), "--config", str(project.config), cwd=root) as base:
         yield {"base": base, "versions": ids, "capture": capture, "images_capture": images}
@@ -76,8 +83,9 @@ def browser() -> Iterator[Any]:
 def tab(request: pytest.FixtureRequest, browser: Any) -> Iterator[Any]:
     """A page at a desktop's or a phone's width, JavaScript off, English."""
     width = request.param
-    context = browser.new_context(viewport={"width": width, "height": 900}, java_script_enabled=False,
-                                  locale="en-GB", is_mobile=width < 600)
+    context = browser.new_context(
+        viewport={"width": width, "height": 900}, java_script_enabled=False, locale="en-GB", is_mobile=width < 600
+    )
     page = context.new_page()
     page.width = width
     yield page
@@ -137,7 +145,8 @@ def test_no_page_is_wider_than_the_viewport(site: dict[str, Any], tab: Any, tmp_
 
 
 def test_a_removed_article_has_a_banner_with_cause_notice_bracket_and_last_good_text(
-        site: dict[str, Any], tab: Any, tmp_path: Path) -> None:
+    site: dict[str, Any], tab: Any, tmp_path: Path
+) -> None:
     tab.goto(site["base"] + f"/-/article/{REMOVED}")
     banner = tab.locator(".crawler-banner")
     assert banner.is_visible()
@@ -157,7 +166,8 @@ def test_a_chinese_diff_marks_characters_not_sentences(site: dict[str, Any], tab
     deleted = tab.locator(".crawler-diff del").all_inner_texts()
     assert "进度较慢" in inserted and "至今没有" in deleted, (inserted, deleted)
     around = tab.locator(".crawler-diff del", has_text="至今没有").evaluate(
-        "d => [d.previousSibling.textContent, d.nextSibling.textContent]")
+        "d => [d.previousSibling.textContent, d.nextSibling.textContent]"
+    )
     assert around[0].endswith("补偿款") and around[1] == "发放", "the unchanged characters around stay unmarked"
     measures = tab.locator("#measures").inner_text()
     assert "similarity" in measures and "edit" in measures and "%" in measures
@@ -167,7 +177,9 @@ def test_a_chinese_diff_marks_characters_not_sentences(site: dict[str, Any], tab
     shoot(tab, "diff-zh-side", tmp_path)
 
 
-def test_an_english_diff_marks_words_and_folds_open_without_script(site: dict[str, Any], tab: Any, tmp_path: Path) -> None:
+def test_an_english_diff_marks_words_and_folds_open_without_script(
+    site: dict[str, Any], tab: Any, tmp_path: Path
+) -> None:
     tab.goto(site["base"] + pages(site)["diff-en"])
     assert {"six", "three"} <= set(tab.locator(".crawler-diff ins").all_inner_texts())
     shoot(tab, "diff-en", tmp_path)
@@ -182,7 +194,9 @@ def test_an_english_diff_marks_words_and_folds_open_without_script(site: dict[st
     shoot(tab, "diff-en-side", tmp_path)
 
 
-def test_a_timeline_of_500_captures_is_bars_by_period_each_a_link(site: dict[str, Any], tab: Any, tmp_path: Path) -> None:
+def test_a_timeline_of_500_captures_is_bars_by_period_each_a_link(
+    site: dict[str, Any], tab: Any, tmp_path: Path
+) -> None:
     tab.goto(site["base"] + f"/-/article/{LONG_SEED}")
     svg = tab.locator("svg.crawler-timeline:visible")
     assert svg.count() == 1
@@ -224,8 +238,12 @@ def test_archived_script_never_runs_and_shows_as_text(site: dict[str, Any], brow
     context = browser.new_context()  # JavaScript on: the archived <script> must still not run
     page = context.new_page()
     try:
-        for path in (f"/-/text/{LONG_SEED}/3", f"/-/compare/{LONG_SEED}?from=2&to=3",
-                     f"/-/compare/{LONG_SEED}?from=2&to=3&view=side", f"/-/article/{LONG_SEED}"):
+        for path in (
+            f"/-/text/{LONG_SEED}/3",
+            f"/-/compare/{LONG_SEED}?from=2&to=3",
+            f"/-/compare/{LONG_SEED}?from=2&to=3&view=side",
+            f"/-/article/{LONG_SEED}",
+        ):
             page.goto(site["base"] + path)
             assert page.evaluate("document.documentElement.dataset.pwned") is None, path
         page.goto(site["base"] + f"/-/text/{LONG_SEED}/3")

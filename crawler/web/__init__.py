@@ -42,10 +42,28 @@ ARCHIVE_DATABASE = "archive"
 # Views whose seed ids link to the article page (tables link seed_id to the seeds row already).
 _SEED_LINK_VIEWS = {"seed_overview", "changes", "search", "removals", None}
 # Columns shown to people as local times with "3 h ago" (UTC on hover).
-_TIME_COLUMNS = {"fetched_at", "created_at", "last_fetched", "next_due_at", "last_capture_at", "first_seen_at",
-                 "updated_at", "state_since", "last_seen_alive_at", "pending_since", "started_at", "finished_at",
-                 "detected_at", "changed_at", "since", "first_seen_removed_at", "confirmed_at", "sent_at", "dated",
-                 "last_changed"}
+_TIME_COLUMNS = {
+    "fetched_at",
+    "created_at",
+    "last_fetched",
+    "next_due_at",
+    "last_capture_at",
+    "first_seen_at",
+    "updated_at",
+    "state_since",
+    "last_seen_alive_at",
+    "pending_since",
+    "started_at",
+    "finished_at",
+    "detected_at",
+    "changed_at",
+    "since",
+    "first_seen_removed_at",
+    "confirmed_at",
+    "sent_at",
+    "dated",
+    "last_changed",
+}
 _SHARE_COLUMNS = {"similarity", "similarity_to_previous", "similarity_to_original", "retained"}
 _URL_COLUMNS = {"url", "fetch_url", "final_url", "canonical_url", "target_uri"}
 _HASH_COLUMNS = {"text_sha256", "compare_sha256", "original_sha256", "payload_digest", "reader_fingerprint"}
@@ -144,8 +162,10 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
 @hookimpl
 def menu_links(datasette: Any) -> list[dict[str, str]]:
     """The plugin's pages in Datasette's menu."""
-    return [{"href": datasette.urls.path("/"), "label": "What happened"},
-            {"href": datasette.urls.path("/-/articles"), "label": "Articles"}]
+    return [
+        {"href": datasette.urls.path("/"), "label": "What happened"},
+        {"href": datasette.urls.path("/-/articles"), "label": "Articles"},
+    ]
 
 
 @hookimpl

@@ -133,8 +133,7 @@ ZH: dict[str, str] = {
     "revisited every {}": "每 {} 访问一次",
     "No version captured yet.": "尚未抓取到版本。",
     "the first version found": "抓取到的第一个版本",
-    "Dots and bars: captures, coloured by outcome. Flags: new versions. Blue line: similarity to the original. Click a bar for its captures.":
-        "圆点与柱：抓取，按结果着色。旗标：新版本。蓝线：与原文的相似度。点击柱查看该时段的抓取。",
+    "Dots and bars: captures, coloured by outcome. Flags: new versions. Blue line: similarity to the original. Click a bar for its captures.": "圆点与柱：抓取，按结果着色。旗标：新版本。蓝线：与原文的相似度。点击柱查看该时段的抓取。",
     "{} captures, a bar per {}": "{} 次抓取，每{}一柱",
     "{} captures from {} to {}": "{} 次抓取，从 {} 到 {}",
     # diff page
@@ -145,8 +144,7 @@ ZH: dict[str, str] = {
     "characters removed": "删除字符",
     "of the original's sentences retained": "原文句子保留",
     "change": "变化类别",
-    "Against the original the class follows the share of its sentences retained (docs/change-detection.md).":
-        "与原文比较时，变化类别取决于原文句子的保留比例（见 docs/change-detection.md）。",
+    "Against the original the class follows the share of its sentences retained (docs/change-detection.md).": "与原文比较时，变化类别取决于原文句子的保留比例（见 docs/change-detection.md）。",
     "no differences": "没有差异",
     "{} unchanged sentences": "{} 句未变化",
     "1 unchanged sentence": "1 句未变化",

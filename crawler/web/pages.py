@@ -32,9 +32,26 @@ from crawler.warc import WARC_DIR_NAME, WarcError, read_record
 from crawler.web import queries
 from crawler.web.i18n import COOKIE, LANGUAGES, Labels, pick_language
 from crawler.web.people import (
-    duration, moment, outcome_words, percent, short_hash, site, state_words, time_html, url_html, zone_name)
+    duration,
+    moment,
+    outcome_words,
+    percent,
+    short_hash,
+    site,
+    state_words,
+    time_html,
+    url_html,
+    zone_name,
+)
 from crawler.web.render import (
-    diff_html, outcome_legend, paragraph_starts, quoted, side_by_side_html, text_html, timeline_svg)
+    diff_html,
+    outcome_legend,
+    paragraph_starts,
+    quoted,
+    side_by_side_html,
+    text_html,
+    timeline_svg,
+)
 
 PLUGIN = "crawler"
 # Events on the home page (newest first) and captures drawn on a timeline.
@@ -48,8 +65,9 @@ SORTS = ("last_change", "last_fetched", "title", "versions")
 # Only these are served: a screenshot is a PNG or JPEG the crawler made, never archived content.
 SCREENSHOT_TYPES = {"image/png", "image/jpeg"}
 # An archived page, served only to look at: no script runs, nothing but the archive's copies is fetched, it has no origin.
-REPLAY_POLICY = ("sandbox; default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                 "font-src 'self' data:")
+REPLAY_POLICY = (
+    "sandbox; default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:"
+)
 RAW_BODY_LIMIT = 500_000
 
 
@@ -80,10 +98,19 @@ class View:
         """What every template of the plugin uses."""
         t = self.labels
         return {
-            "t": t, "tf": lambda english, *args: escape(t(english)).format(*args), "lang": t.language, "when": self.when, "pct": percent, "dur": lambda s: duration(s, t),
-            "url_html": url_html, "outcome_words": lambda o: outcome_words(o, t),
-            "state_words": lambda s: state_words(s, t), "q": quoted, "short_hash": short_hash,
-            "zone_name": zone_name(self.now, self.zone), "languages": LANGUAGES,
+            "t": t,
+            "tf": lambda english, *args: escape(t(english)).format(*args),
+            "lang": t.language,
+            "when": self.when,
+            "pct": percent,
+            "dur": lambda s: duration(s, t),
+            "url_html": url_html,
+            "outcome_words": lambda o: outcome_words(o, t),
+            "state_words": lambda s: state_words(s, t),
+            "q": quoted,
+            "short_hash": short_hash,
+            "zone_name": zone_name(self.now, self.zone),
+            "languages": LANGUAGES,
             "count": lambda n, one, many: t(one if n == 1 else many).format(n),
         }
 
@@ -91,8 +118,9 @@ class View:
 def view_of(datasette: Any, request: Any) -> View:
     """The language and time zone of a request (see i18n.pick_language; plugins.crawler.timezone)."""
     config = datasette.plugin_config(PLUGIN) or {}
-    language = pick_language(request.args, request.cookies, config.get("language"),
-                             request.headers.get("accept-language"))
+    language = pick_language(
+        request.args, request.cookies, config.get("language"), request.headers.get("accept-language")
+    )
     zone = None
     if config.get("timezone"):
         try:
@@ -119,12 +147,12 @@ async def rows(db: Any, sql: str, params: Any = None) -> list[dict[str, Any]]:
     return [dict(row) for row in results.rows]
 
 
-async def page(datasette: Any, request: Any, view: View, template: str, context: dict[str, Any],
-               data: Any) -> Response:
+async def page(datasette: Any, request: Any, view: View, template: str, context: dict[str, Any], data: Any) -> Response:
     """The page as HTML in Datasette's layout, or its data as JSON when the path ends in .json."""
     if (request.url_vars or {}).get("format") == ".json":
-        response = Response(json.dumps(data, default=str, ensure_ascii=False),
-                            content_type="application/json; charset=utf-8")
+        response = Response(
+            json.dumps(data, default=str, ensure_ascii=False), content_type="application/json; charset=utf-8"
+        )
     else:
         args = [(k, v) for k in request.args.keys() if k != "_lang" for v in request.args.getlist(k)]
         lang_hrefs = {code: "?" + urlencode(args + [("_lang", code)]) for code in LANGUAGES}
@@ -133,8 +161,10 @@ async def page(datasette: Any, request: Any, view: View, template: str, context:
         if "format" in (request.url_vars or {}):
             json_url = request.path + ".json" + (f"?{request.query_string}" if request.query_string else "")
         html = await datasette.render_template(
-            template, {**view.template_vars(), "lang_hrefs": lang_hrefs, "alternate_url_json": json_url, **context},
-            request=request)
+            template,
+            {**view.template_vars(), "lang_hrefs": lang_hrefs, "alternate_url_json": json_url, **context},
+            request=request,
+        )
         response = Response.html(html)
     if view.set_language:
         response.set_cookie(COOKIE, view.set_language, max_age=365 * 86400, samesite="lax")
@@ -155,34 +185,57 @@ def event_row(event: Mapping[str, Any], base: str, view: View) -> dict[str, Any]
     """One change event (Store.change_events) as a line of the home page: what, details, and its evidence."""
     t = view.labels
     seed_href = f"{base}article/{quoted(event['seed_id'])}"
-    row: dict[str, Any] = {"at": event["at"], "seed_id": event["seed_id"], "title": event.get("seed_title"),
-                           "kind": event["kind"], "event": event["event"], "seed_href": seed_href}
+    row: dict[str, Any] = {
+        "at": event["at"],
+        "seed_id": event["seed_id"],
+        "title": event.get("seed_title"),
+        "kind": event["kind"],
+        "event": event["event"],
+        "seed_href": seed_href,
+    }
     details: list[Any] = []
     if event["kind"] == "version":
         change = f" · {t(event['change'])}" if event.get("change") else ""
-        row.update(what=t("new version {}").format(event["version"]) + change, tone="version",
-                   href=f"{base}diff/{event['version_id']}?base=previous", evidence=t("see the diff"))
+        row.update(
+            what=t("new version {}").format(event["version"]) + change,
+            tone="version",
+            href=f"{base}diff/{event['version_id']}?base=previous",
+            evidence=t("see the diff"),
+        )
         if event.get("similarity") is not None:
-            details.append(f"+{event.get('chars_added') or 0} / −{event.get('chars_removed') or 0} "
-                           f"{t('characters')} · {percent(event['similarity'])} {t('similarity')}")
+            details.append(
+                f"+{event.get('chars_added') or 0} / −{event.get('chars_removed') or 0} "
+                f"{t('characters')} · {percent(event['similarity'])} {t('similarity')}"
+            )
     elif event["kind"] == "state":
         state = event["new_state"]
         reason = said_cause(event, t) or event.get("reason") or ""
         what = {"removed": t("removed: {}"), "gone": t("gone: {}"), "failing": t("fetching fails: {}")}.get(state)
-        row.update(what=what.format(reason).rstrip(": ：") if what else t("online again"), tone=state,
-                   href=f"{seed_href}#status", evidence=t("see the banner and last good text")
-                   if state in ("removed", "gone") else t("see the article"))
+        row.update(
+            what=what.format(reason).rstrip(": ：") if what else t("online again"),
+            tone=state,
+            href=f"{seed_href}#status",
+            evidence=t("see the banner and last good text") if state in ("removed", "gone") else t("see the article"),
+        )
         if state in ("removed", "gone"):
             alive = view.when(event.get("last_seen_alive_at"), relative=False) or t("never")
             first = t("First seen removed") if state == "removed" else t("First seen gone")
-            details.append(Markup("{} {} → {} {}").format(t("Last seen alive"), alive, first,
-                                                          view.when(event.get("since"), relative=False)))
+            details.append(
+                Markup("{} {} → {} {}").format(
+                    t("Last seen alive"), alive, first, view.when(event.get("since"), relative=False)
+                )
+            )
     else:
         fields = ", ".join(t(_FIELD_WORDS.get(m["field"], m["field"])) for m in event["metadata"])
         row.update(what=fields, tone="metadata", href=f"{seed_href}#metadata", evidence=t("see the article"))
     for change in event.get("metadata") or ():
-        details.append(Markup("{}: “{}” → “{}”").format(
-            t(_FIELD_WORDS.get(change["field"], change["field"])), change.get("old_value") or "", change.get("new_value") or ""))
+        details.append(
+            Markup("{}: “{}” → “{}”").format(
+                t(_FIELD_WORDS.get(change["field"], change["field"])),
+                change.get("old_value") or "",
+                change.get("new_value") or "",
+            )
+        )
     row["details"] = details
     return row
 
@@ -199,8 +252,12 @@ def article_filters(request: Any) -> dict[str, str]:
     """The articles list's filters and sort from the query string (unknown values ignored)."""
     args = request.args
     sort = args.get("sort") if args.get("sort") in SORTS else "last_change"
-    return {"state": args.get("state") or "", "site": args.get("site") or "",
-            "changed": args.get("changed") if args.get("changed") in CHANGED_WITHIN else "", "sort": sort}
+    return {
+        "state": args.get("state") or "",
+        "site": args.get("site") or "",
+        "changed": args.get("changed") if args.get("changed") in CHANGED_WITHIN else "",
+        "sort": sort,
+    }
 
 
 def filter_articles(articles: list[dict[str, Any]], filters: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
@@ -244,8 +301,9 @@ async def _home(datasette: Any, request: Any, with_events: bool) -> Response:
     events: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []
     if with_events:
-        found = list(reversed(await db.execute_fn(
-            lambda conn: ArchiveReader(conn).change_events("", limit=HOME_EVENTS))))
+        found = list(
+            reversed(await db.execute_fn(lambda conn: ArchiveReader(conn).change_events("", limit=HOME_EVENTS)))
+        )
         events = [event_row(e, base, view) for e in found]
     articles = await rows(db, queries.ARTICLES_SQL)
     for article in articles:
@@ -255,14 +313,27 @@ async def _home(datasette: Any, request: Any, with_events: bool) -> Response:
     # The home page lists the articles that changed last; /-/articles lists them all.
     shown = matching[:HOME_ARTICLES] if with_events else matching
     # The JSON has the events as `crawler changes --json` gives them (newest first), with their evidence.
-    data = {"events": [{k: v for k, v in e.items() if k != "diff"} | {"evidence": row["href"]}
-                       for e, row in zip(found, events)] if with_events else [], "articles": shown}
+    data = {
+        "events": [
+            {k: v for k, v in e.items() if k != "diff"} | {"evidence": row["href"]} for e, row in zip(found, events)
+        ]
+        if with_events
+        else [],
+        "articles": shown,
+    }
     context = {
-        "events": events, "with_events": with_events, "articles": shown, "total": len(articles),
+        "events": events,
+        "with_events": with_events,
+        "articles": shown,
+        "total": len(articles),
         "matching": len(matching),
-        "filters": filters, "sites": sorted({a["site"] for a in articles if a["site"]}),
-        "states": ["alive", "removed", "gone", "failing", "new"], "changed_choices": list(CHANGED_WITHIN),
-        "sorts": SORTS, "database": db.name, "feed_href": datasette.urls.path("/-/crawler/" + FEED_NAME),
+        "filters": filters,
+        "sites": sorted({a["site"] for a in articles if a["site"]}),
+        "states": ["alive", "removed", "gone", "failing", "new"],
+        "changed_choices": list(CHANGED_WITHIN),
+        "sorts": SORTS,
+        "database": db.name,
+        "feed_href": datasette.urls.path("/-/crawler/" + FEED_NAME),
         "more_events": len(events) >= HOME_EVENTS,
     }
     return await page(datasette, request, view, "crawler_home.html", context, data)
@@ -285,25 +356,39 @@ async def article_page(datasette: Any, request: Any) -> Response:
     for v in versions:
         v["screenshot"] = shots.get(v["version_id"])
     captures = await rows(db, queries.CAPTURES_SQL, [seed_id, TIMELINE_CAPTURES])
-    drift = await rows(db, "SELECT * FROM metadata_changes WHERE seed_id = ? ORDER BY detected_at DESC LIMIT 100",
-                       [seed_id])
+    drift = await rows(
+        db, "SELECT * FROM metadata_changes WHERE seed_id = ? ORDER BY detected_at DESC LIMIT 100", [seed_id]
+    )
     banner = None
     if seed.get("state") in ("removed", "gone", "failing"):
         change = await rows(db, queries.REMOVAL_SQL, [seed_id, seed["state"]])
-        banner = change[0] if change else {"new_state": seed["state"], "since": seed.get("state_since"),
-                                           "last_seen_alive_at": seed.get("last_seen_alive_at")}
+        banner = (
+            change[0]
+            if change
+            else {
+                "new_state": seed["state"],
+                "since": seed.get("state_since"),
+                "last_seen_alive_at": seed.get("last_seen_alive_at"),
+            }
+        )
         banner["cause_in_words"] = said_cause(banner, view.labels)
     last_good = None
     if versions:
-        latest = await rows(db, "SELECT id, version, text, created_at FROM versions WHERE id = ?",
-                            [versions[0]["version_id"]])
+        latest = await rows(
+            db, "SELECT id, version, text, created_at FROM versions WHERE id = ?", [versions[0]["version_id"]]
+        )
         last_good = latest[0]
     base = datasette.urls.path("/-/")
     captures_table = datasette.urls.table(db.name, "captures")
 
     def period_href(start: datetime, end: datetime) -> str:
-        return captures_table + "?" + urlencode(queries.period_args(
-            seed_id, start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds")))
+        return (
+            captures_table
+            + "?"
+            + urlencode(
+                queries.period_args(seed_id, start.isoformat(timespec="seconds"), end.isoformat(timespec="seconds"))
+            )
+        )
 
     def capture_href(capture: Mapping[str, Any]) -> str:
         return datasette.urls.row(db.name, "captures", capture["id"])
@@ -313,16 +398,39 @@ async def article_page(datasette: Any, request: Any) -> Response:
 
     listed = capture_runs(captures, LISTED_CAPTURES)
     chronological = list(reversed(captures))
-    timelines = [timeline_svg(chronological, zone=view.zone, labels=view.labels, width=width, period_href=period_href,
-                              capture_href=capture_href, version_href=version_href) for width in (960, 360)]
-    data = {"seed": seed, "removal": banner, "versions": versions, "captures": captures[:LISTED_CAPTURES],
-            "metadata_changes": drift, "last_good_text": last_good}
+    timelines = [
+        timeline_svg(
+            chronological,
+            zone=view.zone,
+            labels=view.labels,
+            width=width,
+            period_href=period_href,
+            capture_href=capture_href,
+            version_href=version_href,
+        )
+        for width in (960, 360)
+    ]
+    data = {
+        "seed": seed,
+        "removal": banner,
+        "versions": versions,
+        "captures": captures[:LISTED_CAPTURES],
+        "metadata_changes": drift,
+        "last_good_text": last_good,
+    }
     context = {
-        "seed": seed, "banner": banner, "last_good": last_good,
+        "seed": seed,
+        "banner": banner,
+        "last_good": last_good,
         "last_good_html": text_html(last_good["text"]) if last_good and banner else None,
-        "versions": versions, "captures": listed, "capture_count": len(captures),
-        "metadata_changes": drift, "timeline_wide": timelines[0], "timeline_narrow": timelines[1],
-        "legend": outcome_legend(view.labels), "database": db.name,
+        "versions": versions,
+        "captures": listed,
+        "capture_count": len(captures),
+        "metadata_changes": drift,
+        "timeline_wide": timelines[0],
+        "timeline_narrow": timelines[1],
+        "legend": outcome_legend(view.labels),
+        "database": db.name,
         "captures_href": captures_table + "?" + urlencode({"seed_id": seed_id, "_sort_desc": "fetched_at"}),
     }
     return await page(datasette, request, view, "crawler_article.html", context, data)
@@ -333,8 +441,13 @@ def capture_runs(captures: list[dict[str, Any]], limit: int) -> list[dict[str, A
     runs: list[dict[str, Any]] = []
     for capture in captures:
         last = runs[-1] if runs else None
-        if (last is not None and last["outcome"] == capture["outcome"] and capture["outcome"] != "new_version"
-                and last["version_id"] == capture["version_id"] and last["error"] == capture["error"]):
+        if (
+            last is not None
+            and last["outcome"] == capture["outcome"]
+            and capture["outcome"] != "new_version"
+            and last["version_id"] == capture["version_id"]
+            and last["error"] == capture["error"]
+        ):
             last["count"] += 1
             last["first_at"] = capture["fetched_at"]
             continue
@@ -356,10 +469,22 @@ async def text_page(datasette: Any, request: Any) -> Response:
     text, version = await _text(db, seed, which)
     shot = (await screenshots(db, [version["id"]])).get(version["id"]) if version else None
     count = await rows(db, "SELECT max(version) AS n FROM versions WHERE seed_id = ?", [seed_id])
-    data = {"seed_id": seed_id, "which": which, "title": (version or {}).get("title") or seed["title"],
-            "text": text, "version": {k: v for k, v in (version or {}).items() if k != "text"} or None}
-    context = {"seed": seed, "which": which, "text": text, "text_html": text_html(text), "version": version,
-               "screenshot": shot, "latest": count[0]["n"] if count else None}
+    data = {
+        "seed_id": seed_id,
+        "which": which,
+        "title": (version or {}).get("title") or seed["title"],
+        "text": text,
+        "version": {k: v for k, v in (version or {}).items() if k != "text"} or None,
+    }
+    context = {
+        "seed": seed,
+        "which": which,
+        "text": text,
+        "text_html": text_html(text),
+        "version": version,
+        "screenshot": shot,
+        "latest": count[0]["n"] if count else None,
+    }
     return await page(datasette, request, view, "crawler_text.html", context, data)
 
 
@@ -397,8 +522,14 @@ async def diff_page(datasette: Any, request: Any) -> Response:
 async def compare_page(datasette: Any, request: Any) -> Response:
     """Any two texts of an article (?from=original|N&to=N|original|latest), inline or side by side."""
     db = await archive(datasette)
-    return await _compare(datasette, request, db, seed_id_of(request), request.args.get("from") or "original",
-                          request.args.get("to") or "latest")
+    return await _compare(
+        datasette,
+        request,
+        db,
+        seed_id_of(request),
+        request.args.get("from") or "original",
+        request.args.get("to") or "latest",
+    )
 
 
 async def _compare(datasette: Any, request: Any, db: Any, seed_id: str, old_which: str, new_which: str) -> Response:
@@ -408,8 +539,10 @@ async def _compare(datasette: Any, request: Any, db: Any, seed_id: str, old_whic
     if not seeds:
         raise NotFound(f"no seed {seed_id}")
     seed = seeds[0]
-    numbers = [r["version"] for r in await rows(db, "SELECT version FROM versions WHERE seed_id = ? ORDER BY version",
-                                                 [seed_id])]
+    numbers = [
+        r["version"]
+        for r in await rows(db, "SELECT version FROM versions WHERE seed_id = ? ORDER BY version", [seed_id])
+    ]
     if new_which == "latest":
         new_which = str(numbers[-1]) if numbers else "original"
     if old_which == "0":
@@ -428,25 +561,47 @@ async def _compare(datasette: Any, request: Any, db: Any, seed_id: str, old_whic
     changed = any(op.get("op") != "equal" and not op.get("ignored") for op in result.ops)
     old_starts, new_starts = paragraph_starts(old_text), paragraph_starts(new_text)
     side = request.args.get("view") == "side"
-    rendered = (side_by_side_html(result.ops, label(old_which), label(new_which), old_starts=old_starts,
-                                  new_starts=new_starts, labels=t) if side else
-                diff_html(result.ops, old_starts=old_starts, new_starts=new_starts, labels=t))
+    rendered = (
+        side_by_side_html(
+            result.ops, label(old_which), label(new_which), old_starts=old_starts, new_starts=new_starts, labels=t
+        )
+        if side
+        else diff_html(result.ops, old_starts=old_starts, new_starts=new_starts, labels=t)
+    )
     evidence = {}
     for key, version in (("old", old_version), ("new", new_version)):
         if version is None:
             continue
-        capture = await rows(db, "SELECT id, fetched_at, warc_filename IS NOT NULL AS archived FROM captures "
-                                 "WHERE version_id = ? AND outcome = 'new_version' ORDER BY id LIMIT 1", [version["id"]])
+        capture = await rows(
+            db,
+            "SELECT id, fetched_at, warc_filename IS NOT NULL AS archived FROM captures "
+            "WHERE version_id = ? AND outcome = 'new_version' ORDER BY id LIMIT 1",
+            [version["id"]],
+        )
         shot = (await screenshots(db, [version["id"]])).get(version["id"])
         evidence[key] = {"version": version, "capture": capture[0] if capture else None, "screenshot": shot}
-    measures = {"similarity": result.similarity, "chars_added": result.chars_added,
-                "chars_removed": result.chars_removed, "retained": result.retained if old_which == "original" else None,
-                "change": change if changed else None, "changed": changed}
+    measures = {
+        "similarity": result.similarity,
+        "chars_added": result.chars_added,
+        "chars_removed": result.chars_removed,
+        "retained": result.retained if old_which == "original" else None,
+        "change": change if changed else None,
+        "changed": changed,
+    }
     data = {"seed_id": seed_id, "from": old_which, "to": new_which, **measures, "ops": result.ops}
     context = {
-        "seed": seed, "old": old_which, "new": new_which, "old_label": label(old_which), "new_label": label(new_which),
-        "numbers": numbers, "side": side, "diff": rendered, "measures": measures, "evidence": evidence,
-        "new_version": new_version, "old_version": old_version,
+        "seed": seed,
+        "old": old_which,
+        "new": new_which,
+        "old_label": label(old_which),
+        "new_label": label(new_which),
+        "numbers": numbers,
+        "side": side,
+        "diff": rendered,
+        "measures": measures,
+        "evidence": evidence,
+        "new_version": new_version,
+        "old_version": old_version,
         "compare_href": datasette.urls.path(f"/-/compare/{quoted(seed_id)}"),
     }
     return await page(datasette, request, view, "crawler_diff.html", context, data)
@@ -461,8 +616,9 @@ async def screenshots(db: Any, version_ids: list[Any]) -> dict[int, dict[str, An
     if not wanted or "screenshots" not in await db.table_names():
         return {}
     found: dict[int, dict[str, Any]] = {}
-    for row in await rows(db, f"SELECT * FROM screenshots WHERE version_id IN ({', '.join('?' * len(wanted))}) "
-                              "ORDER BY id", wanted):
+    for row in await rows(
+        db, f"SELECT * FROM screenshots WHERE version_id IN ({', '.join('?' * len(wanted))}) ORDER BY id", wanted
+    ):
         found.setdefault(row["version_id"], row)
     return found
 
@@ -480,10 +636,15 @@ async def screenshot_image(datasette: Any, request: Any) -> Response:
         record = read_record(Path(db.path).parent / WARC_DIR_NAME / row["filename"], row["offset"])
     except WarcError as exc:
         raise NotFound(str(exc)) from None
-    return Response(record.raw_payload, content_type=row["mime"], headers={
-        "Content-Security-Policy": "default-src 'none'", "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "max-age=31536000, immutable",
-    })
+    return Response(
+        record.raw_payload,
+        content_type=row["mime"],
+        headers={
+            "Content-Security-Policy": "default-src 'none'",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "max-age=31536000, immutable",
+        },
+    )
 
 
 async def _archived_response(datasette: Any, request: Any) -> tuple[Any, Any, dict[str, Any]]:
@@ -501,9 +662,13 @@ async def _archived_response(datasette: Any, request: Any) -> tuple[Any, Any, di
         payload = record
         if record.record_type == "revisit":
             headers = record.warc_headers
-            original = await db.execute_fn(lambda conn: ArchiveReader(conn).warc_record(
-                headers.get_header("WARC-Refers-To"), headers.get_header("WARC-Refers-To-Target-URI"),
-                headers.get_header("WARC-Refers-To-Date")))
+            original = await db.execute_fn(
+                lambda conn: ArchiveReader(conn).warc_record(
+                    headers.get_header("WARC-Refers-To"),
+                    headers.get_header("WARC-Refers-To-Target-URI"),
+                    headers.get_header("WARC-Refers-To-Date"),
+                )
+            )
             if original is None:
                 raise NotFound(f"capture {capture_id} is a revisit of a record this archive does not list")
             payload = read_record(warc_dir / original["filename"], original["offset"])
@@ -522,8 +687,13 @@ async def raw_page(datasette: Any, request: Any) -> Response:
     content_type = payload.http_headers.get_header("Content-Type") if payload.http_headers else None
     body = decode_html(payload.body, content_type)
     data = {"capture": capture, "record_type": record.record_type, "headers": headers, "body": body}
-    context = {"capture": capture, "record_type": record.record_type, "headers": headers,
-               "body": body[:RAW_BODY_LIMIT], "cut": len(body) > RAW_BODY_LIMIT}
+    context = {
+        "capture": capture,
+        "record_type": record.record_type,
+        "headers": headers,
+        "body": body[:RAW_BODY_LIMIT],
+        "cut": len(body) > RAW_BODY_LIMIT,
+    }
     return await page(datasette, request, view, "crawler_raw.html", context, data)
 
 
@@ -533,8 +703,11 @@ async def replay_page(datasette: Any, request: Any) -> Response:
 
     _, payload, capture = await _archived_response(datasette, request)
     content_type = (payload.http_headers.get_header("Content-Type") if payload.http_headers else None) or "text/html"
-    headers = {"Content-Security-Policy": REPLAY_POLICY, "X-Content-Type-Options": "nosniff",
-               "Referrer-Policy": "no-referrer"}
+    headers = {
+        "Content-Security-Policy": REPLAY_POLICY,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
     if "html" not in content_type.lower():
         return Response(payload.body, content_type="text/plain; charset=utf-8", headers=headers)
     resource = datasette.urls.path(f"/-/capture/{capture['id']}/resource")
@@ -566,8 +739,10 @@ def replay_html(html: str, page_url: str, resource: str) -> str:
         for name in SRCSET_ATTRIBUTES:
             if image.get(name):
                 candidates = [c.strip().split() for c in image.get(name).split(",") if c.strip()]
-                image.set("srcset" if name == "srcset" or not image.get("srcset") else name,
-                          ", ".join(" ".join([archived(c[0]), *c[1:]]) for c in candidates))
+                image.set(
+                    "srcset" if name == "srcset" or not image.get("srcset") else name,
+                    ", ".join(" ".join([archived(c[0]), *c[1:]]) for c in candidates),
+                )
     for link in document.xpath("//link[@href]"):
         if "stylesheet" in (link.get("rel") or "").lower():
             link.set("href", archived(link.get("href")))
@@ -586,12 +761,16 @@ async def resource(datasette: Any, request: Any) -> Response:
     db = await archive(datasette)
     capture_id, url = int(request.url_vars["capture_id"]), request.args.get("url") or ""
     # The requisites belong to the capture that found the version; a later unchanged capture shows the same.
-    found = await rows(db, """
+    found = await rows(
+        db,
+        """
         SELECT r.mime, r.warc_record_id FROM requisites r
         WHERE r.url = ? AND r.outcome IN ('archived', 'duplicate') AND r.problem IS NULL AND r.capture_id IN (
             SELECT ? UNION SELECT min(c.id) FROM captures c WHERE c.outcome = 'new_version'
             AND c.version_id = (SELECT version_id FROM captures WHERE id = ?))
-        ORDER BY r.id LIMIT 1""", [url, capture_id, capture_id])
+        ORDER BY r.id LIMIT 1""",
+        [url, capture_id, capture_id],
+    )
     if not found or not db.path or not (found[0]["mime"] or "").lower().startswith(RESOURCE_TYPES):
         raise NotFound("not archived with this capture")
     mime, record_id = found[0]["mime"], found[0]["warc_record_id"]
@@ -605,9 +784,15 @@ async def resource(datasette: Any, request: Any) -> Response:
         body = read_record(warc_dir / record["filename"], record["offset"]).body
     except WarcError as exc:
         raise NotFound(str(exc)) from None
-    return Response(body, content_type=mime, headers={
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "max-age=31536000, immutable"})
+    return Response(
+        body,
+        content_type=mime,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "max-age=31536000, immutable",
+        },
+    )
 
 
 # -- the Atom feed -----------------------------------------------------------------------

@@ -83,8 +83,9 @@ def local(when: datetime, zone: tzinfo | None) -> datetime:
     return when.astimezone(zone) if zone is not None else when.astimezone()
 
 
-def time_html(value: Any, now: datetime, zone: tzinfo | None = None, labels: Labels | None = None,
-              relative: bool = True) -> Markup:
+def time_html(
+    value: Any, now: datetime, zone: tzinfo | None = None, labels: Labels | None = None, relative: bool = True
+) -> Markup:
     """A <time>: local date and time to the minute, "(3 h ago)", the UTC time on hover; '' for none."""
     when = moment(value)
     if when is None:
@@ -94,7 +95,8 @@ def time_html(value: Any, now: datetime, zone: tzinfo | None = None, labels: Lab
     utc = when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     rel = Markup(' <span class="crawler-ago">{}</span>').format(ago(when, now, labels)) if relative else ""
     return Markup('<time datetime="{}" title="{}">{}</time>{}').format(
-        when.astimezone(timezone.utc).isoformat(), utc, text, rel)
+        when.astimezone(timezone.utc).isoformat(), utc, text, rel
+    )
 
 
 def zone_name(now: datetime, zone: tzinfo | None) -> str:
@@ -150,7 +152,7 @@ def short_url(url: Any, limit: int = 48) -> str:
     if len(text) <= limit:
         return text
     head = limit * 2 // 3
-    return text[:head] + "…" + text[-(limit - head - 1):]
+    return text[:head] + "…" + text[-(limit - head - 1) :]
 
 
 def url_html(url: Any, limit: int = 48) -> Markup:
@@ -160,7 +162,8 @@ def url_html(url: Any, limit: int = 48) -> Markup:
     shown = short_url(url, limit)
     if url[:8].lower().startswith(("http://", "https://")):
         return Markup('<a class="crawler-url" href="{}" title="{}" rel="nofollow noreferrer">{}</a>').format(
-            url, url, shown)
+            url, url, shown
+        )
     return Markup('<span class="crawler-url" title="{}">{}</span>').format(url, shown)
 
 

@@ -77,7 +77,8 @@ def text_html(text: str | None, lang: str | None = None) -> Markup:
     paragraphs = [line.strip() for line in (text or "").splitlines() if line.strip()]
     attr = Markup(' lang="{}"').format(lang) if lang else ""
     return Markup('<div class="crawler-text"{}>{}</div>').format(
-        attr, Markup("").join(Markup("<p>{}</p>").format(p) for p in paragraphs))
+        attr, Markup("").join(Markup("<p>{}</p>").format(p) for p in paragraphs)
+    )
 
 
 class _Paragraphs:
@@ -116,8 +117,14 @@ def _starts(starts: Sequence[bool] | None, at: int) -> bool:
     return True if starts is None or at >= len(starts) else starts[at]
 
 
-def _plain(out: _Paragraphs, sentences: Sequence[str], starts: Sequence[bool] | None, at: int,
-           wrap: Callable[[str], Markup] = escape, force_first: bool = False) -> None:
+def _plain(
+    out: _Paragraphs,
+    sentences: Sequence[str],
+    starts: Sequence[bool] | None,
+    at: int,
+    wrap: Callable[[str], Markup] = escape,
+    force_first: bool = False,
+) -> None:
     """Sentences added as they are (or wrapped as ins/del), keeping their paragraph breaks."""
     for offset, sentence in enumerate(sentences):
         out.add(wrap(sentence), sentence, (force_first and offset == 0) or _starts(starts, at + offset))
@@ -138,9 +145,10 @@ def _words(words: Iterable[Any], keep: tuple[str, ...] = ("equal", "insert", "de
 def _ignored(change: Markup, labels: Labels) -> Markup:
     """A change that is only a counter or time written as prose: faded and labelled."""
     label = labels(IGNORED_LABEL)
-    return Markup('<span class="crawler-ignored" style="{}" title="{}">{}</span>'
-                  ' <span class="crawler-ignored-label" style="{}">({})</span>').format(
-        IGNORED_STYLE, label, change, SKIP_STYLE, label)
+    return Markup(
+        '<span class="crawler-ignored" style="{}" title="{}">{}</span>'
+        ' <span class="crawler-ignored-label" style="{}">({})</span>'
+    ).format(IGNORED_STYLE, label, change, SKIP_STYLE, label)
 
 
 def _fold(hidden: Sequence[str], starts: Sequence[bool] | None, at: int, labels: Labels) -> Markup:
@@ -150,7 +158,8 @@ def _fold(hidden: Sequence[str], starts: Sequence[bool] | None, at: int, labels:
     count = len(hidden)
     summary = labels("{} unchanged sentences").format(count) if count != 1 else labels("1 unchanged sentence")
     return Markup('<details class="crawler-fold"><summary style="{}">… {} …</summary>{}</details>').format(
-        SKIP_STYLE, summary, inner.html())
+        SKIP_STYLE, summary, inner.html()
+    )
 
 
 def _parse(ops: list[Mapping[str, Any]] | str | None) -> list[Mapping[str, Any]] | None:
@@ -160,9 +169,13 @@ def _parse(ops: list[Mapping[str, Any]] | str | None) -> list[Mapping[str, Any]]
     return ops
 
 
-def diff_html(ops: list[Mapping[str, Any]] | str | None, context: int = 1,
-              old_starts: Sequence[bool] | None = None, new_starts: Sequence[bool] | None = None,
-              labels: Labels | None = None) -> Markup:
+def diff_html(
+    ops: list[Mapping[str, Any]] | str | None,
+    context: int = 1,
+    old_starts: Sequence[bool] | None = None,
+    new_starts: Sequence[bool] | None = None,
+    labels: Labels | None = None,
+) -> Markup:
     """A coloured inline diff: paragraphs kept, words (characters for CJK) marked, unchanged stretches folded."""
     labels = labels or Labels()
     try:
@@ -180,8 +193,8 @@ def diff_html(ops: list[Mapping[str, Any]] | str | None, context: int = 1,
             tail = context if index < len(ops) - 1 else 0
             if len(new) > head + tail + 1:
                 _plain(out, new[:head], new_starts, new_at)
-                out.block(_fold(new[head:len(new) - tail], new_starts, new_at + head, labels))
-                _plain(out, new[len(new) - tail:], new_starts, new_at + len(new) - tail, force_first=True)
+                out.block(_fold(new[head : len(new) - tail], new_starts, new_at + head, labels))
+                _plain(out, new[len(new) - tail :], new_starts, new_at + len(new) - tail, force_first=True)
             else:
                 _plain(out, new, new_starts, new_at)
         elif op.get("ignored"):
@@ -198,23 +211,36 @@ def diff_html(ops: list[Mapping[str, Any]] | str | None, context: int = 1,
     return Markup('<div class="crawler-diff" style="line-height:1.7">{}</div>').format(out.html())
 
 
-def side_by_side_html(ops: list[Mapping[str, Any]] | str | None, old_label: str, new_label: str, context: int = 1,
-                      old_starts: Sequence[bool] | None = None, new_starts: Sequence[bool] | None = None,
-                      labels: Labels | None = None) -> Markup:
+def side_by_side_html(
+    ops: list[Mapping[str, Any]] | str | None,
+    old_label: str,
+    new_label: str,
+    context: int = 1,
+    old_starts: Sequence[bool] | None = None,
+    new_starts: Sequence[bool] | None = None,
+    labels: Labels | None = None,
+) -> Markup:
     """The two texts in two columns, changes aligned row by row (one column on a phone)."""
     labels = labels or Labels()
     ops = _parse(ops) or []
-    rows: list[Markup] = [Markup(
-        '<div class="crawler-side-row crawler-side-head"><div>{}</div><div>{}</div></div>').format(old_label, new_label)]
+    rows: list[Markup] = [
+        Markup('<div class="crawler-side-row crawler-side-head"><div>{}</div><div>{}</div></div>').format(
+            old_label, new_label
+        )
+    ]
 
     def row(kind: str, left: _Paragraphs | None, right: _Paragraphs | None) -> None:
         cells = [
             Markup('<div class="crawler-side-old" data-label="{}">{}</div>').format(
-                old_label, left.html() if left else ""),
+                old_label, left.html() if left else ""
+            ),
             Markup('<div class="crawler-side-new" data-label="{}">{}</div>').format(
-                new_label, right.html() if right else ""),
+                new_label, right.html() if right else ""
+            ),
         ]
-        rows.append(Markup('<div class="crawler-side-row crawler-side-{}">{}</div>').format(kind, Markup("").join(cells)))
+        rows.append(
+            Markup('<div class="crawler-side-row crawler-side-{}">{}</div>').format(kind, Markup("").join(cells))
+        )
 
     old_at = new_at = 0
     for index, op in enumerate(ops):
@@ -228,12 +254,15 @@ def side_by_side_html(ops: list[Mapping[str, Any]] | str | None, old_label: str,
                     _plain(left, old[:head], old_starts, old_at)
                     _plain(right, new[:head], new_starts, new_at)
                     row("equal", left, right)
-                rows.append(Markup('<div class="crawler-side-row crawler-side-fold">{}</div>').format(
-                    _fold(new[head:len(new) - tail], new_starts, new_at + head, labels)))
+                rows.append(
+                    Markup('<div class="crawler-side-row crawler-side-fold">{}</div>').format(
+                        _fold(new[head : len(new) - tail], new_starts, new_at + head, labels)
+                    )
+                )
                 if tail:
                     left, right = _Paragraphs(), _Paragraphs()
-                    _plain(left, old[len(old) - tail:], old_starts, old_at + len(old) - tail, force_first=True)
-                    _plain(right, new[len(new) - tail:], new_starts, new_at + len(new) - tail, force_first=True)
+                    _plain(left, old[len(old) - tail :], old_starts, old_at + len(old) - tail, force_first=True)
+                    _plain(right, new[len(new) - tail :], new_starts, new_at + len(new) - tail, force_first=True)
                     row("equal", left, right)
             else:
                 left, right = _Paragraphs(), _Paragraphs()
@@ -285,12 +314,22 @@ class _Bucket:
 
 
 # Bucket sizes tried in order: the first that gives few enough bars is used.
-_PERIODS = (("hour", timedelta(hours=1)), ("day", timedelta(days=1)), ("week", timedelta(days=7)),
-            ("month", timedelta(days=30)))
+_PERIODS = (
+    ("hour", timedelta(hours=1)),
+    ("day", timedelta(days=1)),
+    ("week", timedelta(days=7)),
+    ("month", timedelta(days=30)),
+)
 # Axis steps: the first that gives few enough labels is used (with their label format).
-_TICKS = ((timedelta(hours=1), "%H:%M"), (timedelta(hours=6), "%m-%d %H:%M"), (timedelta(days=1), "%m-%d"),
-          (timedelta(days=7), "%m-%d"), (timedelta(days=30), "%Y-%m"), (timedelta(days=91), "%Y-%m"),
-          (timedelta(days=365), "%Y"))
+_TICKS = (
+    (timedelta(hours=1), "%H:%M"),
+    (timedelta(hours=6), "%m-%d %H:%M"),
+    (timedelta(days=1), "%m-%d"),
+    (timedelta(days=7), "%m-%d"),
+    (timedelta(days=30), "%Y-%m"),
+    (timedelta(days=91), "%Y-%m"),
+    (timedelta(days=365), "%Y"),
+)
 
 
 def _floor(when: datetime, period: str) -> datetime:
@@ -345,11 +384,17 @@ def _ticks(start: datetime, end: datetime, most: int) -> tuple[list[datetime], s
     return ticks, fmt
 
 
-def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None = None,
-                 labels: Labels | None = None, width: int = 960, height: int = 170,
-                 capture_href: Callable[[Mapping[str, Any]], str] | None = None,
-                 period_href: Callable[[datetime, datetime], str] | None = None,
-                 version_href: Callable[[Mapping[str, Any]], str] | None = None) -> Markup:
+def timeline_svg(
+    captures: Sequence[Mapping[str, Any]],
+    *,
+    zone: tzinfo | None = None,
+    labels: Labels | None = None,
+    width: int = 960,
+    height: int = 170,
+    capture_href: Callable[[Mapping[str, Any]], str] | None = None,
+    period_href: Callable[[datetime, datetime], str] | None = None,
+    version_href: Callable[[Mapping[str, Any]], str] | None = None,
+) -> Markup:
     """Captures over time: a dot per capture, or a bar per day or week when dense; new versions flagged.
 
     Each capture needs fetched_at, outcome, version and version_id (of the version it found, or None)
@@ -357,8 +402,9 @@ def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None =
     the captures of their period, flags to their version's diff.
     """
     labels = labels or Labels()
-    points = sorted(((local(when, zone), c) for c in captures if (when := moment(c.get("fetched_at")))),
-                    key=lambda p: p[0])
+    points = sorted(
+        ((local(when, zone), c) for c in captures if (when := moment(c.get("fetched_at")))), key=lambda p: p[0]
+    )
     if not points:
         return Markup('<p style="{}">{}</p>').format(SKIP_STYLE, labels("No version captured yet."))
     left, right = 36, width - 12
@@ -382,36 +428,48 @@ def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None =
         return bottom - (bottom - top) * max(0.0, min(1.0, similarity))
 
     out = [
-        Markup('<svg class="crawler-timeline" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
-               'viewBox="0 0 {w} {h}" role="group" aria-label="{label}" style="max-width:100%;height:auto">').format(
-            w=width, h=height, label=labels("Timeline")),
-        Markup('<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#d0d7de"/>'
-               '<line x1="{l}" y1="{t}" x2="{r}" y2="{t}" stroke="#eaeef2" stroke-dasharray="3 3"/>'
-               '<text x="{tx}" y="{ty}" font-size="10" fill="#57606a" text-anchor="end">100%</text>'
-               '<text x="{tx}" y="{by}" font-size="10" fill="#57606a" text-anchor="end">0</text>'
-               '<line x1="{l}" y1="{lb}" x2="{r}" y2="{lb}" stroke="#d0d7de"/>').format(
-            l=left, r=right, t=top, b=bottom, tx=left - 4, ty=top + 4, by=bottom + 3, lb=lane_bottom),
+        Markup(
+            '<svg class="crawler-timeline" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+            'viewBox="0 0 {w} {h}" role="group" aria-label="{label}" style="max-width:100%;height:auto">'
+        ).format(w=width, h=height, label=labels("Timeline")),
+        Markup(
+            '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="#d0d7de"/>'
+            '<line x1="{l}" y1="{t}" x2="{r}" y2="{t}" stroke="#eaeef2" stroke-dasharray="3 3"/>'
+            '<text x="{tx}" y="{ty}" font-size="10" fill="#57606a" text-anchor="end">100%</text>'
+            '<text x="{tx}" y="{by}" font-size="10" fill="#57606a" text-anchor="end">0</text>'
+            '<line x1="{l}" y1="{lb}" x2="{r}" y2="{lb}" stroke="#d0d7de"/>'
+        ).format(l=left, r=right, t=top, b=bottom, tx=left - 4, ty=top + 4, by=bottom + 3, lb=lane_bottom),
     ]
     # The similarity of each capture's text to the original.
     line = [f"{x(w):.1f},{y(float(c['similarity'])):.1f}" for w, c in points if c.get("similarity") is not None]
     if len(line) > 1:
-        out.append(Markup('<polyline class="crawler-similarity" fill="none" stroke="#0969da" stroke-width="1.5" '
-                          'points="{}"><title>{}</title></polyline>').format(" ".join(line), labels("Similarity to original")))
+        out.append(
+            Markup(
+                '<polyline class="crawler-similarity" fill="none" stroke="#0969da" stroke-width="1.5" '
+                'points="{}"><title>{}</title></polyline>'
+            ).format(" ".join(line), labels("Similarity to original"))
+        )
     elif line:
         sx, sy = line[0].split(",")
-        out.append(Markup('<circle class="crawler-similarity" cx="{}" cy="{}" r="3" fill="#0969da"><title>{}</title>'
-                          '</circle>').format(sx, sy, labels("Similarity to original")))
+        out.append(
+            Markup(
+                '<circle class="crawler-similarity" cx="{}" cy="{}" r="3" fill="#0969da"><title>{}</title></circle>'
+            ).format(sx, sy, labels("Similarity to original"))
+        )
     # New versions: a flag each, labelled when there is room.
     flags = [(w, c) for w, c in points if c.get("outcome") == "new_version"]
     room = len(flags) <= (right - left) // 28
     for when, capture in flags:
         fx = x(when)
         title = "{}: {}".format(when.strftime("%Y-%m-%d %H:%M"), labels("version {}").format(capture.get("version")))
-        flag = Markup('<line x1="{x:.1f}" y1="{t}" x2="{x:.1f}" y2="{b}" stroke="#1a7f37" stroke-opacity="0.35"/>'
-                      '<path d="M{x:.1f} {t} l0 -9 l7 3 l-7 3" fill="#1a7f37"/>').format(x=fx, t=top, b=bottom)
+        flag = Markup(
+            '<line x1="{x:.1f}" y1="{t}" x2="{x:.1f}" y2="{b}" stroke="#1a7f37" stroke-opacity="0.35"/>'
+            '<path d="M{x:.1f} {t} l0 -9 l7 3 l-7 3" fill="#1a7f37"/>'
+        ).format(x=fx, t=top, b=bottom)
         if room:
             flag += Markup('<text x="{:.1f}" y="{}" font-size="10" fill="#1a7f37">v{}</text>').format(
-                fx + 8, top - 10, capture.get("version") or "?")
+                fx + 8, top - 10, capture.get("version") or "?"
+            )
         flag = Markup('<g class="crawler-flag"><title>{}</title>{}</g>').format(title, flag)
         if version_href and capture.get("version_id"):
             flag = Markup('<a href="{}">{}</a>').format(version_href(capture), flag)
@@ -423,9 +481,12 @@ def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None =
             title = "{}: {}".format(when.strftime("%Y-%m-%d %H:%M"), outcome_words(outcome, labels))
             if capture.get("version") is not None:
                 title += " (" + labels("version {}").format(capture["version"]) + ")"
-            dot = Markup('<circle class="crawler-capture crawler-{o}" cx="{x:.1f}" cy="{y}" r="4.5" fill="{c}">'
-                         '<title>{t}</title></circle>').format(
-                o=outcome, x=x(when), y=(lane_top + lane_bottom) / 2, c=OUTCOME_COLOURS.get(outcome, "#57606a"), t=title)
+            dot = Markup(
+                '<circle class="crawler-capture crawler-{o}" cx="{x:.1f}" cy="{y}" r="4.5" fill="{c}">'
+                "<title>{t}</title></circle>"
+            ).format(
+                o=outcome, x=x(when), y=(lane_top + lane_bottom) / 2, c=OUTCOME_COLOURS.get(outcome, "#57606a"), t=title
+            )
             out.append(Markup('<a href="{}">{}</a>').format(capture_href(capture), dot) if capture_href else dot)
     else:
         buckets: dict[datetime, _Bucket] = {}
@@ -445,35 +506,56 @@ def timeline_svg(captures: Sequence[Mapping[str, Any]], *, zone: tzinfo | None =
                 if count:
                     h = max(1.5, count * scale)
                     base -= h
-                    parts.append(Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"/>').format(
-                        bx, base, bw, h, colour))
+                    parts.append(
+                        Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}"/>').format(
+                            bx, base, bw, h, colour
+                        )
+                    )
             words = ", ".join(f"{n} {outcome_words(o, labels)}" for o, n in bucket.counts.items())
-            title = "{} ({}): {} {}: {}".format(bucket.start.strftime("%Y-%m-%d"), labels(period), total,
-                                                labels("captures"), words)
-            bar = Markup('<g class="crawler-bar"><title>{}</title>'
-                         '<rect x="{:.1f}" y="{}" width="{:.1f}" height="{}" fill="transparent"/>{}</g>').format(
-                title, bx, lane_top, bw, lane_bottom - lane_top, Markup("").join(parts))
+            title = "{} ({}): {} {}: {}".format(
+                bucket.start.strftime("%Y-%m-%d"), labels(period), total, labels("captures"), words
+            )
+            bar = Markup(
+                '<g class="crawler-bar"><title>{}</title>'
+                '<rect x="{:.1f}" y="{}" width="{:.1f}" height="{}" fill="transparent"/>{}</g>'
+            ).format(title, bx, lane_top, bw, lane_bottom - lane_top, Markup("").join(parts))
             utc_start, utc_end = bucket.start.astimezone(timezone.utc), bucket.end.astimezone(timezone.utc)
-            out.append(Markup('<a href="{}">{}</a>').format(period_href(utc_start, utc_end), bar) if period_href else bar)
+            out.append(
+                Markup('<a href="{}">{}</a>').format(period_href(utc_start, utc_end), bar) if period_href else bar
+            )
     # A dated axis.
     ticks, fmt = _ticks(start, end, max(2, (right - left) // 64))
     for tick in ticks:
         tx = x(tick)
-        out.append(Markup('<line x1="{x:.1f}" y1="{b}" x2="{x:.1f}" y2="{b2}" stroke="#8c959f"/>'
-                          '<text x="{x:.1f}" y="{ty}" font-size="10" fill="#57606a" text-anchor="middle">{label}</text>').format(
-            x=tx, b=lane_bottom, b2=lane_bottom + 4, ty=lane_bottom + 15, label=tick.strftime(fmt)))
+        out.append(
+            Markup(
+                '<line x1="{x:.1f}" y1="{b}" x2="{x:.1f}" y2="{b2}" stroke="#8c959f"/>'
+                '<text x="{x:.1f}" y="{ty}" font-size="10" fill="#57606a" text-anchor="middle">{label}</text>'
+            ).format(x=tx, b=lane_bottom, b2=lane_bottom + 4, ty=lane_bottom + 15, label=tick.strftime(fmt))
+        )
     if not ticks:
         # Too short a span for round ticks: its first and last times say when.
         first, last = points[0][0], points[-1][0]
-        out.append(Markup('<text x="{}" y="{}" font-size="10" fill="#57606a">{}</text>').format(
-            left, lane_bottom + 15, first.strftime("%Y-%m-%d %H:%M:%S")))
+        out.append(
+            Markup('<text x="{}" y="{}" font-size="10" fill="#57606a">{}</text>').format(
+                left, lane_bottom + 15, first.strftime("%Y-%m-%d %H:%M:%S")
+            )
+        )
         if last - first >= timedelta(seconds=1):
-            out.append(Markup('<text x="{}" y="{}" font-size="10" fill="#57606a" text-anchor="end">{}</text>').format(
-                right, lane_bottom + 15, last.strftime("%H:%M:%S" if last.date() == first.date() else "%Y-%m-%d %H:%M")))
+            out.append(
+                Markup('<text x="{}" y="{}" font-size="10" fill="#57606a" text-anchor="end">{}</text>').format(
+                    right,
+                    lane_bottom + 15,
+                    last.strftime("%H:%M:%S" if last.date() == first.date() else "%Y-%m-%d %H:%M"),
+                )
+            )
     caption = labels("{} captures, a bar per {}").format(len(points), labels(period)) if period else ""
     if caption:
-        out.append(Markup('<text x="{}" y="{}" font-size="10" fill="#57606a" text-anchor="end">{}</text>').format(
-            right, height - 2, caption))
+        out.append(
+            Markup('<text x="{}" y="{}" font-size="10" fill="#57606a" text-anchor="end">{}</text>').format(
+                right, height - 2, caption
+            )
+        )
     out.append(Markup("</svg>"))
     return Markup("").join(out)
 
@@ -488,8 +570,10 @@ def outcome_legend(labels: Labels | None = None) -> Markup:
     """The timeline's colour key."""
     labels = labels or Labels()
     return Markup(" ").join(
-        Markup('<span class="crawler-key"><svg width="10" height="10" aria-hidden="true"><circle cx="5" cy="5" r="4" fill="{}"/>'
-               '</svg> {}</span>').format(colour, outcome_words(outcome, labels))
+        Markup(
+            '<span class="crawler-key"><svg width="10" height="10" aria-hidden="true"><circle cx="5" cy="5" r="4" fill="{}"/>'
+            "</svg> {}</span>"
+        ).format(colour, outcome_words(outcome, labels))
         for outcome, colour in OUTCOME_COLOURS.items()
     )
 
@@ -497,4 +581,3 @@ def outcome_legend(labels: Labels | None = None) -> Markup:
 def quoted(seed_id: Any) -> str:
     """A seed id as one path segment of a link: spaces, Chinese, '?', '#' and '/' percent-encoded."""
     return quote(str(seed_id), safe="")
-
