@@ -296,9 +296,37 @@ def counter_visits(page: Page, html: str, phrasing: str, rng: random.Random, vis
 _NUMBER = re.compile(r"(?<![\d.,])\d{1,6}(?![\d])")
 
 
+# A dateline ("Updated June 13, 2019", "19.10.2019 07:49 Uhr") or a copyright line: a new date there is
+# a re-dating, measured by (f) as an event without a version, or page chrome; not a corrected number.
+_COPYRIGHT = re.compile(r"©|\bcopyright\b|版权所有", re.IGNORECASE)
+_DATE_WORDS = re.compile(
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|januar|februar|märz|mai|juni|juli|oktober|dezember)[a-zä]*"
+    r"|mon|tue|wed|thu|fri|sat|sun|[a-z]+day|updated|published|posted|modified|last|on|at|uhr|am|pm|gmt|utc|[ecmp][sd]t|cet|cest"
+    r"|aktualisiert|veröffentlicht|stand|erstellt|zuletzt|mis|à|jour|publié|le|mise"
+)
+
+
+def dateline(sentence: str) -> bool:
+    """True for a sentence that is only a date and time (with its label), or a copyright line."""
+    if _COPYRIGHT.search(sentence):
+        return True
+    words = [w for w in re.findall(r"[^\W\d_]+", sentence.lower()) if not _DATE_WORDS.fullmatch(w)]
+    return not words and not is_cjk(sentence)
+
+
+# A number that is itself a live counter ("2.1 million twitter followers", "(2.247 Follower)"): what (d)
+# measures as noise, not an article's fact to correct.
+_COUNTED = re.compile(
+    r"\d\s*(?:(?:million|billion|thousand|k|m|mio\.?)\s+)?(?:\w+\s+)?"
+    r"(?:followers?|follower|views|likes|comments|readers|subscribers|abonnenten|kommentare|aufrufe|retweets)\b",
+    re.IGNORECASE,
+)
+
+
 def correct_number(page: Page, rng: random.Random) -> tuple[str, str, str] | None:
     """The page with one number in one article sentence corrected: (html, old sentence, new sentence)."""
-    candidates = [s for s in split_sentences(page.text) if len(s) >= 20 and _NUMBER.search(s)]
+    candidates = [s for s in split_sentences(page.text)
+                  if len(s) >= 20 and _NUMBER.search(s) and not dateline(s) and not _COUNTED.search(s)]
     rng.shuffle(candidates)
     for sentence in candidates[:20]:
         forms = [f for f in (sentence, htmllib.escape(sentence, quote=False)) if _in_text(page.html, f)]
@@ -469,7 +497,10 @@ def main() -> int:
                 counters.append(counter_sentence(phrasing, rng, counters[-1] if counters else None))
             avoid = Page(page.name, page.html, page.text.replace(corrected[1], ""))
             made = [with_counter(avoid, html, c) for html, c in zip((page.html, corrected[0], corrected[0]), counters)]
-            if all(made):
+            # The counter written in can move the extractor's choice of article: keep only corrections
+            # the visits' extracted text shows.
+            if all(made) and all(sentence in (getattr(extract(html, "http://127.0.0.1/x"), "text", None) or "")
+                                 for html, sentence in ((made[0], corrected[1]), (made[1], corrected[2]))):
                 variants["e"] = made
                 edits[f"e{i:04d}"] = (corrected[1], corrected[2])
                 phrasing_of[f"e{i:04d}"] = phrasing

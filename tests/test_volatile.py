@@ -33,6 +33,10 @@ PROSE_COUNTERS = [
     ("You are one of 1,234 visitors who viewed this page today.", "You are one of 1,300 visitors who viewed this page today."),
     ("12 readers commented on this story, and it was liked 345 times.", "14 readers commented on this story, and it was liked 351 times."),
     ("Posted 3 days ago, with 12 replies so far.", "Posted 4 days ago, with 15 replies so far."),
+    ("Joined 2 years ago.", "Joined 3 years ago."),
+    ("More than 75,942 people have read this piece.", "More than 66,564 people have read this piece."),
+    ("This post was liked by 300 readers.", "This post was liked by 320 readers."),
+    ("Watched 1.2 million times.", "Watched 1.5 million times."),
     ("It has 1,204 views and 33 likes.", "It has 1,410 views and 35 likes."),
     ("Last updated: March 3, 2024 12:30", "Last updated: March 5, 2024 14:10"),
     ("本文已被浏览2345次。", "本文已被浏览2401次。"),
@@ -46,6 +50,13 @@ PROSE_COUNTERS = [
     ("该文章共被收藏12次，分享3次。", "该文章共被收藏14次，分享5次。"),
     ("最后编辑于12分钟前。", "最后编辑于1小时前。"),
     ("更新时间：2024-03-01 12:30", "更新时间：2024-03-02 08:30"),
+    # A quotation closed before the counter (German „…“ and »…«, English “…”) does not cover it.
+    ("„Wir haben bereits die Zusage“ 123 readers commented on this story, and it was liked 70,077 times.",
+     "„Wir haben bereits die Zusage“ 12 readers commented on this story, and it was liked 20,512 times."),
+    ("Zur Geschichte des »Oberortlhofs« This story has been viewed 67,343 times.",
+     "Zur Geschichte des »Oberortlhofs« This story has been viewed 60,222 times."),
+    ("“Fine,” she said. It has 1,204 views and 33 likes.", "“Fine,” she said. It has 1,410 views and 35 likes."),
+    ("| “ | 55,306 views · updated 49 minutes ago", "| “ | 24,633 views · updated 53 minutes ago"),
     ("阅读量已突破10万+，在看345。", "阅读量已突破12万+，在看351。"),
 ]
 
@@ -65,6 +76,21 @@ CORRECTIONS = [
     ("\"It's like 60% black they're saying,\" King said.", "\"It's like 61% black they're saying,\" King said."),
     ("Her last day is April 1, and Warners has not named a replacement.",
      "Her last day is April 3, and Warners has not named a replacement."),
+    # History, not a clock: a relative time in the hundreds of years is not one that ticks.
+    ("It began as a Shah's game around 2,500 years ago.", "It began as a Shah's game around 9,500 years ago."),
+    ("这座寺庙建于约800年前。", "这座寺庙建于约900年前。"),
+    # Quoted speech and scores: the words near the number do not make it a counter.
+    ("“Welcome weekend was well over 15 days ago now,” he says.", "“Welcome weekend was well over 10 days ago now,” he says."),
+    ('He said: "It was viewed 300 times."', 'He said: "It was viewed 500 times."'),
+    ("他说：「这篇文章被浏览了300次」。", "他说：「这篇文章被浏览了500次」。"),
+    ("The Sixers played host to the fellow 5-1 Boston Celtics.", "The Sixers played host to the fellow 5-5 Boston Celtics."),
+    # A verb of reading or sharing counts times or people, not works.
+    ("Through these platforms, over 1.1 billion works have been shared and counting!",
+     "Through these platforms, over 4.1 billion works have been shared and counting!"),
+    # A number glued to letters is part of a name.
+    ("Q3.获取关注和取消关注都变得更容易了？", "Q4.获取关注和取消关注都变得更容易了？"),
+    ("You have the option of a 3D or 2D top down viewing angle.", "You have the option of a 3D or 8D top down viewing angle."),
+    ("Add overlays to view the 12-day and 26-day moving averages.", "Add overlays to view the 12-day and 28-day moving averages."),
 ]
 
 
@@ -249,3 +275,17 @@ def test_announcements_quote_edits_not_ignored_counters() -> None:
     quoted = _changed_lines(diff_texts(old, new).diff)
     assert quoted == ["-The city council met on Tuesday evening to discuss the new library budget.",
                       "+The city council met on Wednesday evening to discuss the new library budget."]
+
+
+def test_quoted_speech_keeps_its_relative_times() -> None:
+    """A clock never prints inside quotation marks: "vor 5 Minuten" in someone's words is text."""
+    from crawler.changes.noise import compiled
+
+    noise = compiled(True, ())
+    quoted = 'Sie sagen "ich bin vor 5 Minuten schon ausgeraubt worden".'
+    assert "vor 5 Minuten" in noise.strip(quoted)
+    assert "15 days ago" in noise.strip("“Welcome weekend was well over 15 days ago now,” he says.")
+    assert "ago" not in noise.strip("Welcome weekend news, updated 15 minutes ago.")
+    assert "vor 5 Minuten" not in noise.strip("„Zusage“ Aktualisiert vor 5 Minuten.")
+    # A pull quote's lone mark opens nothing.
+    assert "ago" not in noise.strip("| “ | 55,306 views · updated 49 minutes ago")

@@ -98,6 +98,28 @@ def _drop_loose_spaces(text: str) -> str:
     return _LOOSE_SPACE.sub("", text)
 
 
+# Quotation marks by the opener and what may close it: English “…”, German „…“ and »…«, French «…»,
+# CJK 「…」 and 『…』, and straight "…" (which closes itself).
+_QUOTE_CLOSERS = {"„": "“”", "“": "”", "«": "»", "»": "«", "「": "」", "『": "』", '"': '"'}
+
+
+def inside_quotes(text: str, at: int) -> bool:
+    """True when text[at] stands between quotation marks: opened before it and closed after it.
+
+    A mark that no later mark closes is decoration (a pull quote's big “) or a quotation running on
+    into the next sentence; neither says that this text is someone's words.
+    """
+    open_marks: list[str] = []
+    for ch in text[:at]:
+        if ch not in _QUOTE_CLOSERS and ch not in "”」』":
+            continue
+        if open_marks and ch in _QUOTE_CLOSERS[open_marks[-1]]:
+            open_marks.pop()
+        elif ch in _QUOTE_CLOSERS:
+            open_marks.append(ch)
+    return bool(open_marks) and any(closer in text[at:] for closer in _QUOTE_CLOSERS[open_marks[-1]])
+
+
 def comparison_form(text: str) -> str:
     """Fold text for hashing and similarity: width, CJK punctuation, spacing and case (idempotent)."""
     return fold_clean(clean_text(text))
