@@ -339,7 +339,7 @@ def add(obj: Context, urls: tuple[str, ...], title: str | None, url_file: Path |
 @click.option("--open", "open_browser", is_flag=True, help="Open a browser on the archive.")
 @click.pass_obj
 def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_browser: bool) -> None:
-    """Browse the archive in Datasette (read-only), with search, coloured diffs and article pages."""
+    """Browse the archive in Datasette (read-only): what happened, article pages, diffs, search, the Atom feed."""
     import os
 
     from crawler.config import DEFAULT_CONFIG_PATH

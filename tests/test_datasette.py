@@ -61,17 +61,103 @@ def test_latest_diff_against_the_original_is_two_clicks_from_home(web: WebArchiv
     assert "Version 2 against the original" in diff.text_content()
 
 
-def test_diff_page_links_previous_version_original_and_captures(web: WebArchive) -> None:
+def test_diff_page_links_previous_version_original_texts_and_raw_responses(web: WebArchive) -> None:
     (version,) = fetch(web, "/archive/versions.json?seed_id=en_article&version=2&_shape=array")
     version_id = version.json()[0]["id"]
     diff = page(web, f"/-/diff/{version_id}?base=previous")
     links = {a.text_content().strip(): a.get("href") for a in diff.iter("a")}
-    assert links["← version 1"].startswith("/-/diff/") and links["against the original"] == "?base=original"
-    assert links["original text"] == "/archive/seeds/en_article"
-    assert links["its 1 capture"] == f"/archive/captures?version_id={version_id}"
+    assert links["← version 1"] == "/-/compare/en_article?from=original&to=1"
+    assert links["vs original"] == "/-/compare/en_article?from=original&to=2"
+    assert links["side by side"] == "/-/compare/en_article?from=1&to=2&view=side"
     assert [el.text_content() for el in diff.find_class("crawler-ins")] == [INSERTED_EN]
-    captures = page(web, links["its 1 capture"])
-    assert "new_version" in captures.text_content()
+    evidence = [a.get("href") for a in diff.find_class("crawler-evidence")[0].iter("a")]
+    assert "/-/text/en_article/1" in evidence and "/-/text/en_article/2" in evidence
+    raw = [h for h in evidence if h.endswith("/raw")]
+    assert len(raw) == 2, "both captures' raw responses are linked"
+    response = page(web, raw[1])
+    assert " 200 OK" in response.text_content() and INSERTED_EN in response.text_content()
+    (replay,) = fetch(web, raw[1].replace("/raw", "/page"))
+    assert "sandbox" in replay.headers["content-security-policy"], "the archived page runs no script"
+
+
+def test_any_two_texts_inline_and_side_by_side_with_measures_that_agree(web: WebArchive) -> None:
+    (inline, side, data) = fetch(web, "/-/compare/zh_article?from=1&to=2",
+                                 "/-/compare/zh_article?from=1&to=2&view=side",
+                                 "/-/compare/zh_article.json?from=1&to=2")
+    measures = data.json()
+    assert measures["change"] and 0 < measures["similarity"] < 1 and measures["chars_added"] == len(INSERTED_ZH)
+    shown = lxml.html.fromstring(inline.text).get_element_by_id("measures").text_content()
+    assert f"+{measures['chars_added']}" in shown and measures["change"] in shown
+    side_html = lxml.html.fromstring(side.text)
+    rows = side_html.find_class("crawler-side-row")
+    assert any(INSERTED_ZH in r.text_content() for r in side_html.find_class("crawler-side-insert"))
+    assert len(rows) > 2
+    (same,) = fetch(web, "/-/compare/zh_article.json?from=2&to=2")
+    assert same.json()["changed"] is False and same.json()["change"] is None, "no class beside no change"
+
+
+def test_texts_are_pages_of_paragraphs(web: WebArchive) -> None:
+    from pages import ZH_PARAGRAPHS
+
+    original = page(web, "/-/text/zh_article/original")
+    paragraphs = [p.text_content() for p in original.find_class("crawler-text")[0].iter("p")]
+    assert paragraphs == ZH_PARAGRAPHS
+    version = page(web, "/-/text/zh_article/2")
+    assert INSERTED_ZH in [p.text_content() for p in version.find_class("crawler-text")[0].iter("p")]
+    (missing,) = fetch(web, "/-/text/zh_article/9")
+    assert missing.status_code == 404
+
+
+def test_home_page_lists_events_linked_to_their_evidence(web: WebArchive) -> None:
+    home = page(web, "/")
+    events = home.find_class("crawler-event")
+    assert len(events) == 2, "two new versions"
+    for event in events:
+        (evidence,) = event.find_class("crawler-event-evidence")
+        assert evidence.get("href").startswith("/-/diff/") and evidence.get("href").endswith("?base=previous")
+    (data,) = fetch(web, "/-/home.json")
+    assert {e["seed_id"] for e in data.json()["events"]} == {"zh_article", "en_article"}
+    assert "license" not in home.text_content().lower(), "no data licence is claimed over archived articles"
+
+
+def test_articles_filter_by_state_and_site_and_sort(web: WebArchive) -> None:
+    (alive, new, by_title) = fetch(web, "/-/articles.json?state=alive", "/-/articles.json?state=new&sort=title",
+                                   "/-/articles.json?sort=title")
+    assert {a["id"] for a in alive.json()["articles"]} == {"zh_article", "en_article"}
+    assert "notes" in {a["id"] for a in new.json()["articles"]}
+    titles = [(a["title"] or a["id"]).casefold() for a in by_title.json()["articles"]]
+    assert titles == sorted(titles)
+    (site,) = fetch(web, "/-/articles.json?site=127.0.0.1")
+    assert {a["id"] for a in site.json()["articles"]} == {"zh_article", "en_article"}
+
+
+def test_the_atom_feed_is_served(web: WebArchive) -> None:
+    import feedparser
+
+    (response,) = fetch(web, "/-/crawler/changes.atom")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/atom+xml")
+    feed = feedparser.parse(response.text)
+    assert len(feed.entries) == 2 and all("version 2" in e.title for e in feed.entries)
+
+
+def test_labels_follow_the_browsers_language_or_the_choice(web: WebArchive) -> None:
+    async def run() -> list[Any]:
+        ds = Datasette([str(web.db_path)])
+        return [await ds.client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}),
+                await ds.client.get("/?_lang=en", headers={"Accept-Language": "zh-CN"}),
+                await ds.client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})]
+
+    chinese, chosen, english = asyncio.run(run())
+    assert "最近发生了什么" in chinese.text and "What happened" not in lxml.html.fromstring(chinese.text).find(".//h1").text
+    assert "What happened" in chosen.text and chosen.cookies.get("crawler_lang") == "en"
+    assert "What happened" in english.text
+
+
+def test_table_cells_in_peoples_units(web: WebArchive) -> None:
+    captures = page(web, "/archive/captures")
+    assert captures.find(".//time") is not None and "new version" in captures.text_content()
+    due = page(web, "/archive/due_next")
+    assert "h" in due.text_content() and due.find(".//time") is not None
 
 
 def test_archived_html_is_shown_as_text_everywhere(web: WebArchive) -> None:
@@ -161,6 +247,10 @@ def test_metadata_describes_every_table_and_view_users_meet(web: WebArchive) -> 
     assert not undescribed, f"columns without a description: {sorted(undescribed)}"
     captures = page(web, "/archive/captures?_facet=outcome")
     assert "fetch attempt" in captures.text_content() and captures.find_class("facet-info")
+    (columns,) = captures.find_class("crawler-columns")
+    assert columns.tag == "details" and columns.get("open") is None, "column descriptions folded above the rows"
+    assert captures.find_class("crawler-facets")[0].tag == "details"
+    assert "licen" not in captures.text_content().lower(), "no data licence is claimed over archived articles"
 
 
 def test_seed_overview_and_changes_views(web: WebArchive) -> None:
@@ -178,7 +268,7 @@ def test_seed_overview_and_changes_views(web: WebArchive) -> None:
 
 def test_article_page_has_a_timeline_versions_and_captures(web: WebArchive) -> None:
     html = page(web, "/-/article/zh_article")
-    (svg,) = html.find_class("crawler-timeline")
+    svg = html.find_class("crawler-timeline")[0]
     assert len(svg.find_class("crawler-new_version")) == 2, "both captures found a new version"
     assert svg.find_class("crawler-similarity"), "similarity to the original is drawn as a line"
     versions = html.find_class("crawler-versions")[0].text_content()
@@ -290,3 +380,73 @@ def test_feed_links_only_http_urls(tmp_path: Path) -> None:
     write_feed(tmp_path / "b.atom", [dict(event, url="https://example.org/a")], tmp_path)
     assert "<link" not in (tmp_path / "a.atom").read_text(encoding="utf-8").split("<entry>")[1]
     assert 'href="https://example.org/a"' in (tmp_path / "b.atom").read_text(encoding="utf-8")
+
+
+def test_a_gone_article_has_its_banner_and_its_event(tmp_path: Path) -> None:
+    """An article alive once, then 404 on the captures that confirm it: the banner and the home page say so."""
+    import hashlib
+
+    from helpers import Project
+    from crawler.archive.store import Store
+    from crawler.model import CaptureRecord, VersionRecord
+    from crawler.run.seeding import seed_row
+    from crawler.seeds import load_seeds
+
+    project = Project(tmp_path)
+    project.seeds.mkdir()
+    project.seed("lost", "https://example.org/lost", "The saved text of the lost article.", title="The lost article")
+    store = Store.in_archive(project.archive)
+    try:
+        store.sync_seeds(seed_row(seed) for seed in load_seeds(project.seeds, {}))
+        run = store.start_run("manual", 1)
+        text = "The saved text of the lost article."
+        store.record_capture(CaptureRecord(run_id=run, seed_id="lost", url="https://example.org/lost",
+                                           outcome="new_version", fetched_at="2026-11-01T08:00:00+00:00", status_code=200),
+                             new_version=VersionRecord(text=text, text_sha256=hashlib.sha256(text.encode()).hexdigest()))
+        for day in (2, 3, 4):
+            store.record_capture(CaptureRecord(run_id=run, seed_id="lost", url="https://example.org/lost", outcome="gone",
+                                               fetched_at=f"2026-11-0{day}T08:00:00+00:00", status_code=404,
+                                               error="HTTP 404 Not Found"))
+    finally:
+        store.close()
+    article, home = fetch_db(project.db_path, "/-/article/lost", "/")
+    banner = lxml.html.fromstring(article.text).find_class("crawler-banner")[0].text_content()
+    assert "This article is gone" in banner and "HTTP 404" in banner and "First seen gone" in banner
+    assert "The saved text of the lost article." in banner, "the last good text is in the banner"
+    (event,) = lxml.html.fromstring(home.text).find_class("crawler-event-gone")
+    assert "gone: HTTP 404 Not Found" in event.text_content()
+    assert event.find_class("crawler-event-evidence")[0].get("href") == "/-/article/lost#status"
+
+
+def test_the_page_as_archived_shows_its_archived_images_and_runs_no_script(tmp_path: Path) -> None:
+    """A crawled page with an image and a lazy one: replayed from the archive, its script dropped."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from helpers import TEST_CONFIG, LocalServer, Project
+    from evidence_site import BLUE, RED
+    from pages import EN_PARAGRAPHS, article_page
+
+    project = Project(tmp_path)
+    project.seeds.mkdir()
+    project.config.write_text(TEST_CONFIG, encoding="utf-8")
+    with LocalServer() as server:
+        images = ('<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
+                  '<script>document.title = "pwned"</script>')
+        html = article_page("Images", EN_PARAGRAPHS, lang="en").replace("</h1>", "</h1>" + images, 1)
+        url = server.page("/a", html)
+        server.page("/red.png", RED, content_type="image/png")
+        server.page("/blue.png", BLUE, content_type="image/png")
+        project.seed("images", url, "\n\n".join(EN_PARAGRAPHS), title="Images")
+        assert project.run("crawl").returncode == 0
+    (capture,) = project.rows("SELECT id FROM captures WHERE seed_id = 'images'")
+    (replay,) = fetch_db(project.db_path, f"/-/capture/{capture['id']}/page")
+    assert replay.status_code == 200 and "sandbox" in replay.headers["content-security-policy"]
+    dom = lxml.html.fromstring(replay.text)
+    assert not dom.xpath("//script") and "pwned" not in replay.text
+    sources = [img.get("src") for img in dom.iter("img")]
+    assert all(s.startswith(f"/-/capture/{capture['id']}/resource?url=") for s in sources), sources
+    assert [parse_qs(urlsplit(s).query)["url"][0].rsplit("/", 1)[1] for s in sources] == ["red.png", "blue.png"]
+    red, blue, other = fetch_db(project.db_path, *sources, f"/-/capture/{capture['id']}/resource?url={url}")
+    assert (red.status_code, red.headers["content-type"], red.content) == (200, "image/png", RED)
+    assert blue.content == BLUE, "the lazy image shows what a reader's browser loaded"
+    assert other.status_code == 404, "only images and stylesheets archived with the page are served"

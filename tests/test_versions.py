@@ -260,5 +260,11 @@ def test_bounded_ops_keep_what_the_page_shows():
            {"op": "insert", "old": [], "new": ["added."]},
            {"op": "equal", "old": [f"t{n}." for n in range(10)], "new": [f"t{n}." for n in range(10)]}]
     assert versions.bounded_ops(ops) is ops  # small: stored whole
-    assert versions.bounded_ops(ops, limit=20) != ops
-    assert str(diff_html(versions.bounded_ops(ops, limit=20))) == str(diff_html(ops))
+    bounded = versions.bounded_ops(ops, limit=20)
+    assert bounded != ops and versions._ops_chars(bounded) < versions._ops_chars(ops)
+    # The page shows the same: the context sentences, the change, and how many unchanged ones are left out.
+    shown = re.sub(r"</summary>.*?</details>", "", str(diff_html(ops)), flags=re.S)  # folded: not shown
+    for html in (shown, str(diff_html(bounded))):
+        text = re.sub(r"<[^>]+>", " ", html)
+        assert text.count("9 unchanged sentences") == 2 and "s9." in text and "added." in text and "t0." in text
+        assert "s8." not in text and "t1." not in text

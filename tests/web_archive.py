@@ -68,3 +68,62 @@ def build(root: Path) -> WebArchive:
     finally:
         store.close()
     return WebArchive(project)
+
+
+LONG_SEED = "long_history"
+# Long enough that a seed's URL pushes a table wider than a phone when nothing wraps it.
+LONG_URL = "https://news.example.org/2026/articles/" + "a-very-long-slug-" * 6 + "index.html?utm_source=feed&ref=home"
+LONG_PARAGRAPHS = [f"Paragraph {n}: the harbour authority published its weekly figures, and the port handled "
+                   f"{1000 + 37 * n} containers, according to the report released on Monday." for n in range(1, 13)]
+
+
+def add_long_history(project: Project, captures: int = 500, days: int = 75) -> str:
+    """A seed visited `captures` times over `days` days (a new version now and then, a few failures), through the store.
+
+    Real crawls of 500 visits would take minutes; the store's own record_capture writes the same rows.
+    One version carries HOSTILE: archived text that would run if a page rendered it as HTML.
+    """
+    from datetime import datetime, timedelta, timezone
+
+    from crawler.changes.outcome import diff_record
+    from crawler.changes.versions import version_sha256
+    from crawler.model import CaptureRecord, VersionRecord
+    import hashlib
+
+    original = "\n\n".join(LONG_PARAGRAPHS)
+    project.seed(LONG_SEED, LONG_URL, original, title="Harbour figures, updated every week")
+    store = Store.in_archive(project.archive)
+    try:
+        store.sync_seeds(seed_row(seed) for seed in load_seeds(project.seeds, {}))
+        run_id = store.start_run("manual", 1)
+        start = datetime.now(timezone.utc) - timedelta(days=days)
+        step = timedelta(days=days) / captures
+        previous, previous_id, version_id = original, None, None
+        for n in range(captures):
+            at = (start + n * step).isoformat(timespec="seconds")
+            if n % 60 == 0:
+                paragraphs = list(LONG_PARAGRAPHS)
+                paragraphs[3] = paragraphs[3].replace("containers", f"containers ({n // 60} corrections so far)")
+                if n == 120:
+                    paragraphs.insert(5, HOSTILE)
+                text = "\n\n".join(paragraphs)
+                diffs = [diff_record("original", original, text, "original", "new", None)]
+                if previous_id is not None:
+                    diffs.append(diff_record("previous", previous, text, "previous", "new", previous_id))
+                record = CaptureRecord(run_id=run_id, seed_id=LONG_SEED, url=LONG_URL, outcome="new_version",
+                                       fetched_at=at, status_code=200)
+                version = VersionRecord(text=text, text_sha256=hashlib.sha256(text.encode()).hexdigest(), compare_sha256=version_sha256(text),
+                                        title="Harbour figures, updated every week")
+                _, version_id = store.record_capture(record, new_version=version, diffs=diffs)
+                previous, previous_id = text, version_id
+            elif n % 97 == 50:
+                store.record_capture(CaptureRecord(run_id=run_id, seed_id=LONG_SEED, url=LONG_URL, outcome="failed",
+                                                   fetched_at=at, status_code=503,
+                                                   error="HTTP 503 Service Unavailable"))
+            else:
+                store.record_capture(CaptureRecord(run_id=run_id, seed_id=LONG_SEED, url=LONG_URL, outcome="unchanged",
+                                                   fetched_at=at, status_code=200), version_id=version_id)
+        store.finish_run(run_id)
+    finally:
+        store.close()
+    return LONG_SEED

@@ -1,9 +1,18 @@
-"""The archive's Datasette plugin: Chinese-aware search, coloured diffs, article pages with a timeline.
+"""The archive's Datasette plugin: what happened first, the evidence one click away.
 
-Registered through the ``datasette`` entry point, so installing the crawler is enough. Pages:
-``/-/articles`` (every seed, linked to its latest diff against the original), ``/-/article/SEED``
-(its timeline, versions and captures) and ``/-/diff/VERSION_ID?base=original|previous``.
-Every archived value is escaped: markupsafe's Markup/escape build all HTML here.
+Registered through the ``datasette`` entry point, so installing the crawler is enough. Pages (each
+also as JSON with ``.json``; see docs/datasette.md and pages.py):
+
+- ``/`` what happened (new versions, removals with their cause, re-dating, failures) and the articles;
+- ``/-/articles`` the articles, filtered by state, site and last change;
+- ``/-/article/SEED`` an article: a banner when removed, its timeline, versions, screenshots, captures;
+- ``/-/text/SEED/original`` or ``/-/text/SEED/N`` a text as paragraphs;
+- ``/-/compare/SEED?from=original&to=N&view=side`` any two texts, inline or side by side;
+  ``/-/diff/VERSION_ID?base=original|previous`` the same for one version;
+- ``/-/capture/ID/raw`` a capture's response as text, ``/-/capture/ID/page`` the page sandboxed;
+- ``/-/screenshot/ID`` a screenshot; ``/-/crawler/changes.atom`` the Atom feed.
+
+Every archived value is escaped: markupsafe's Markup/escape build all HTML here; no page needs JavaScript.
 """
 
 from __future__ import annotations
@@ -12,24 +21,52 @@ import copy
 import functools
 import json
 import sqlite3
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-
 from datasette import hookimpl
-from datasette.utils.asgi import NotFound, Response
 from markupsafe import Markup
 
 from crawler.archive.search import excerpt, fts_query
-from crawler.web.render import diff_html, http_url, marked_excerpt, outcome_legend, quoted, timeline_svg
+from crawler.web import pages
+from crawler.web.i18n import Labels
+from crawler.web.people import duration, outcome_words, percent, short_hash, state_words, time_html, url_html
+from crawler.web.render import diff_html, marked_excerpt, quoted
 
 # The name Datasette gives archive/archive.db (its file name without extension).
 ARCHIVE_DATABASE = "archive"
 
 # Views whose seed ids link to the article page (tables link seed_id to the seeds row already).
-_SEED_LINK_VIEWS = {"seed_overview", "changes", "search", None}
+_SEED_LINK_VIEWS = {"seed_overview", "changes", "search", "removals", None}
+# Columns shown to people as local times with "3 h ago" (UTC on hover).
+_TIME_COLUMNS = {
+    "fetched_at",
+    "created_at",
+    "last_fetched",
+    "next_due_at",
+    "last_capture_at",
+    "first_seen_at",
+    "updated_at",
+    "state_since",
+    "last_seen_alive_at",
+    "pending_since",
+    "started_at",
+    "finished_at",
+    "detected_at",
+    "changed_at",
+    "since",
+    "first_seen_removed_at",
+    "confirmed_at",
+    "sent_at",
+    "dated",
+    "last_changed",
+}
+_SHARE_COLUMNS = {"similarity", "similarity_to_previous", "similarity_to_original", "retained"}
+_URL_COLUMNS = {"url", "fetch_url", "final_url", "canonical_url", "target_uri"}
+_HASH_COLUMNS = {"text_sha256", "compare_sha256", "original_sha256", "payload_digest", "reader_fingerprint"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,13 +99,28 @@ def prepare_connection(conn: sqlite3.Connection) -> None:
         conn.create_function("escape_fts", 1, fts_query, deterministic=True)
 
 
+def _setting_labels_and_zone(datasette: Any) -> tuple[Labels, Any]:
+    """Labels and time zone for table cells (Datasette gives render_cell no request: the setting decides)."""
+    config = datasette.plugin_config(pages.PLUGIN) or {}
+    zone = None
+    if config.get("timezone"):
+        try:
+            zone = ZoneInfo(str(config["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = None
+    return Labels(config.get("language") if config.get("language") in ("en", "zh") else "en"), zone
+
+
 @hookimpl
 def render_cell(row: Any, value: Any, column: str, table: str | None, database: str, datasette: Any) -> Any:
-    """Diffs coloured, search excerpts marked, seeds and versions linked to the plugin's pages."""
+    """People's units in the archive: local times, percentages, outcomes in words, short URLs, linked seeds."""
+    if database != ARCHIVE_DATABASE:
+        return None
     keys = row.keys() if hasattr(row, "keys") else []
     base = datasette.urls.path("/-/")
+    labels, zone = _setting_labels_and_zone(datasette)
     if column == "diff" and "ops" in keys:
-        return diff_html(row["ops"])
+        return diff_html(row["ops"], labels=labels)
     if column == "ops" and isinstance(value, str) and value.startswith("["):
         try:
             ops = json.loads(value)
@@ -84,184 +136,53 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, database: 
         return Markup('<a href="{}article/{}">{}</a>').format(base, quoted(value), value)
     if column == "latest_version_id" and table == "seed_overview":
         return Markup('<a href="{}diff/{}?base=original">latest vs original</a>').format(base, value)
-    if column == "version_id" and table in ("changes", "search"):
-        return Markup('<a href="{}diff/{}?base={}">{}</a>').format(
-            base, value, "previous" if table == "changes" else "original", value
-        )
+    if column in ("title", "seed_title") and table in _SEED_LINK_VIEWS and "seed_id" in keys and row["seed_id"]:
+        return Markup('<a href="{}article/{}">{}</a>').format(base, quoted(row["seed_id"]), value)
+    if column == "version_id" and table in ("changes", "search", None):
+        # A search hit opens against the original; a change against the version before it.
+        base_name = "original" if table == "search" or "snippet" in keys else "previous"
+        return Markup('<a href="{}diff/{}?base={}">{}</a>').format(base, value, base_name, value)
+    if column in _TIME_COLUMNS and isinstance(value, str):
+        return time_html(value, datetime.now(timezone.utc), zone, labels)
+    if column in _SHARE_COLUMNS and isinstance(value, (int, float)):
+        return percent(value)
+    if column in ("interval_seconds", "base_interval_seconds") and isinstance(value, (int, float)):
+        return Markup('<span title="{} s">{}</span>').format(value, duration(value, labels))
+    if column in ("outcome", "last_outcome") and isinstance(value, str):
+        return outcome_words(value, labels)
+    if column in ("state", "new_state", "old_state", "pending_state") and isinstance(value, str):
+        return state_words(value, labels)
+    if column in _URL_COLUMNS and isinstance(value, str):
+        return url_html(value)
+    if column in _HASH_COLUMNS and isinstance(value, str):
+        return short_hash(value)
     return None
 
 
 @hookimpl
 def menu_links(datasette: Any) -> list[dict[str, str]]:
-    """The article list in Datasette's menu."""
-    return [{"href": datasette.urls.path("/-/articles"), "label": "Articles"}]
+    """The plugin's pages in Datasette's menu."""
+    return [
+        {"href": datasette.urls.path("/"), "label": "What happened"},
+        {"href": datasette.urls.path("/-/articles"), "label": "Articles"},
+    ]
 
 
 @hookimpl
 def register_routes() -> list[tuple[str, Any]]:
-    """The plugin's pages."""
+    """The plugin's pages (plugin routes come before Datasette's own, so / is the plugin's home page)."""
+    json_suffix = r"(?P<format>\.json)?"
     return [
-        (r"^/-/articles$", articles_page),
-        (r"^/-/article/(?P<seed_id>[^/]+)$", article_page),
-        (r"^/-/diff/(?P<version_id>\d+)$", diff_page),
-        (r"^/-/screenshot/(?P<screenshot_id>\d+)$", screenshot_image),
+        (r"^/$", pages.home_page),
+        (rf"^/-/home{json_suffix}$", pages.home_page),
+        (rf"^/-/articles{json_suffix}$", pages.articles_page),
+        (rf"^/-/article/(?P<seed_id>[^/]+?){json_suffix}$", pages.article_page),
+        (rf"^/-/text/(?P<seed_id>[^/]+)/(?P<which>original|\d+){json_suffix}$", pages.text_page),
+        (rf"^/-/compare/(?P<seed_id>[^/]+?){json_suffix}$", pages.compare_page),
+        (rf"^/-/diff/(?P<version_id>\d+){json_suffix}$", pages.diff_page),
+        (rf"^/-/capture/(?P<capture_id>\d+)/raw{json_suffix}$", pages.raw_page),
+        (r"^/-/capture/(?P<capture_id>\d+)/page$", pages.replay_page),
+        (r"^/-/capture/(?P<capture_id>\d+)/resource$", pages.resource),
+        (r"^/-/screenshot/(?P<screenshot_id>\d+)$", pages.screenshot_image),
+        (r"^/-/crawler/changes\.atom$", pages.feed),
     ]
-
-
-async def _archive(datasette: Any) -> Any:
-    """The first attached database that is a crawler archive."""
-    for database in datasette.databases.values():
-        if database.name.startswith("_"):
-            continue
-        if "seed_overview" in await database.view_names():
-            return database
-    raise NotFound("no crawler archive is attached: run 'crawler serve'")
-
-
-async def _rows(db: Any, sql: str, params: Any = None) -> list[dict[str, Any]]:
-    """Rows of a query as dicts."""
-    results = await db.execute(sql, params or [])
-    return [dict(row) for row in results.rows]
-
-
-async def _page(datasette: Any, request: Any, template: str, context: dict[str, Any]) -> Response:
-    """A page of the plugin, in Datasette's layout."""
-    return Response.html(await datasette.render_template(template, context, request=request))
-
-
-async def articles_page(datasette: Any, request: Any) -> Response:
-    """Every seed: state, versions, last fetch, and a link to its latest version against the original."""
-    db = await _archive(datasette)
-    rows = await _rows(db, "SELECT * FROM seed_overview ORDER BY coalesce(last_fetched, '') DESC, id")
-    return await _page(datasette, request, "crawler_articles.html", {"rows": rows, "database": db.name})
-
-
-async def article_page(datasette: Any, request: Any) -> Response:
-    """One seed: its timeline, versions with their change measures, metadata changes and captures."""
-    db = await _archive(datasette)
-    # Datasette matches routes on the raw path: the id arrives percent-encoded (spaces, Chinese, ?, #).
-    seed_id = unquote(request.url_vars["seed_id"])
-    overview = await _rows(db, "SELECT * FROM seed_overview WHERE id = ?", [seed_id])
-    if not overview:
-        raise NotFound(f"no seed {seed_id}")
-    versions = await _rows(db, "SELECT * FROM changes WHERE seed_id = ? ORDER BY version DESC", [seed_id])
-    shots = await _screenshots(db, [v["version_id"] for v in versions])
-    for v in versions:
-        v["screenshot"] = shots.get(v["version_id"])
-    captures = await _rows(
-        db,
-        """
-        SELECT c.id, c.fetched_at, c.outcome, c.status_code, c.version_id, v.version,
-               -- A removal's cause in words with its notice ("censored: 此内容因违规无法查看").
-               CASE WHEN c.cause IS NULL THEN c.error ELSE c.cause || ': ' || coalesce(c.notice, c.error) END AS error,
-               (SELECT similarity FROM diffs d WHERE d.version_id = c.version_id AND d.base = 'original') AS similarity
-        FROM captures c LEFT JOIN versions v ON v.id = c.version_id
-        WHERE c.seed_id = ? ORDER BY c.fetched_at DESC, c.id DESC LIMIT 500
-        """,
-        [seed_id],
-    )
-    drift = await _rows(
-        db, "SELECT * FROM metadata_changes WHERE seed_id = ? ORDER BY detected_at DESC LIMIT 100", [seed_id]
-    )
-    return await _page(
-        datasette,
-        request,
-        "crawler_article.html",
-        {
-            "seed": overview[0],
-            "versions": versions,
-            "captures": captures[:50],
-            "more_captures": len(captures) > 50,
-            "metadata_changes": drift,
-            "timeline": timeline_svg(list(reversed(captures))),
-            "legend": outcome_legend(),
-            "database": db.name,
-        },
-    )
-
-
-async def diff_page(datasette: Any, request: Any) -> Response:
-    """A version against the original or its previous version, coloured, with links around it."""
-    db = await _archive(datasette)
-    version_id = int(request.url_vars["version_id"])
-    base = request.args.get("base", "original")
-    if base not in ("original", "previous"):
-        base = "original"
-    found = await _rows(db, "SELECT * FROM changes WHERE version_id = ?", [version_id])
-    if not found:
-        raise NotFound(f"no version {version_id}")
-    version = found[0]
-    diff = await _rows(db, "SELECT * FROM diffs WHERE version_id = ? AND base = ?", [version_id, base])
-    neighbours = await _rows(
-        db,
-        "SELECT version, id FROM versions WHERE seed_id = ? AND version IN (?, ?)",
-        [version["seed_id"], version["version"] - 1, version["version"] + 1],
-    )
-    by_number = {row["version"]: row["id"] for row in neighbours}
-    captures = await _rows(db, "SELECT count(*) AS n FROM captures WHERE version_id = ?", [version_id])
-    shots = await _screenshots(db, [version_id, by_number.get(version["version"] - 1) if base == "previous" else None])
-    return await _page(
-        datasette,
-        request,
-        "crawler_diff.html",
-        {
-            "version": version,
-            "base": base,
-            "diff": diff[0] if diff else None,
-            "diff_html": diff_html(diff[0]["ops"]) if diff else None,
-            "previous_id": by_number.get(version["version"] - 1),
-            "next_id": by_number.get(version["version"] + 1),
-            "captures": captures[0]["n"],
-            "database": db.name,
-            "screenshot": shots.get(version_id),
-            "base_screenshot": shots.get(by_number.get(version["version"] - 1)) if base == "previous" else None,
-        },
-    )
-
-
-async def _screenshots(db: Any, version_ids: list[Any]) -> dict[int, dict[str, Any]]:
-    """The screenshot row of each version that has one (archives from before screenshots have none)."""
-    wanted = [v for v in version_ids if v is not None]
-    if not wanted or "screenshots" not in await db.table_names():
-        return {}
-    rows = await _rows(db, f"SELECT * FROM screenshots WHERE version_id IN ({', '.join('?' * len(wanted))}) "
-                           "ORDER BY id", wanted)
-    found: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        found.setdefault(row["version_id"], row)
-    return found
-
-
-# Only these are served: a screenshot is a PNG or JPEG the crawler made, never archived content.
-_SCREENSHOT_TYPES = {"image/png", "image/jpeg"}
-
-
-async def screenshot_image(datasette: Any, request: Any) -> Response:
-    """A version's screenshot, read from its WARC resource record."""
-    from crawler.warc import WARC_DIR_NAME, WarcError, read_record
-
-    db = await _archive(datasette)
-    screenshot_id = int(request.url_vars["screenshot_id"])
-    rows = await _rows(db, "SELECT * FROM screenshots WHERE id = ?", [screenshot_id])
-    if not rows or rows[0]["mime"] not in _SCREENSHOT_TYPES or not db.path:
-        raise NotFound(f"no screenshot {screenshot_id}")
-    row = rows[0]
-    try:
-        record = read_record(Path(db.path).parent / WARC_DIR_NAME / row["filename"], row["offset"])
-    except WarcError as exc:
-        raise NotFound(str(exc)) from None
-    return Response(record.raw_payload, content_type=row["mime"], headers={
-        "Content-Security-Policy": "default-src 'none'", "X-Content-Type-Options": "nosniff",
-        "Cache-Control": "max-age=31536000, immutable",
-    })
-
-
-def _percent(value: Any) -> str:
-    """A share as a percentage ('' when unknown)."""
-    return "" if value is None else f"{100 * float(value):.1f}%"
-
-
-@hookimpl
-def extra_template_vars() -> dict[str, Any]:
-    """Helpers for the plugin's templates."""
-    return {"crawler_percent": _percent, "crawler_http_url": http_url, "crawler_quote": quoted}
