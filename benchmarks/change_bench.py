@@ -112,10 +112,15 @@ _HREF = re.compile(r"""(<a\b[^>]*?\shref=)(["'])(https?://[^"'<>#]*)""", re.IGNO
 def script_noise(html: str, token: str) -> str:
     """Scripts, classes, data- attributes and tracking parameters that differ per token."""
     html = _INLINE_SCRIPT.sub(lambda m: f'{m[1]}{m[2]}\n;window.__pv="{token}";{m[3]}', html)
-    html = re.sub(r"</head>", f'<script>var pageviewId = "{token}"; var ts = {int(token, 16) % 10**9};</script></head>',
-                  html, count=1, flags=re.IGNORECASE)
+    html = re.sub(
+        r"</head>",
+        f'<script>var pageviewId = "{token}"; var ts = {int(token, 16) % 10**9};</script></head>',
+        html,
+        count=1,
+        flags=re.IGNORECASE,
+    )
     html = _CLASS.sub(lambda m: f"{m[1]}{m[2]}{m[3]} css-{token[:6]}{m[2]}", html)
-    html = _DATA_ATTR.sub(lambda m: f'{m[1]}{m[2]}{token}{m[2]}', html)
+    html = _DATA_ATTR.sub(lambda m: f"{m[1]}{m[2]}{token}{m[2]}", html)
     sep = lambda url: "&" if "?" in url else "?"  # noqa: E731
     return _HREF.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{sep(m[3])}utm_source=feed&utm_campaign={token}", html)
 
@@ -153,11 +158,12 @@ def chrome_noise(page: Page, rng: random.Random, headlines: list[str], at: int |
     else:
         meta = f"{views:,} views · updated {minutes} minutes ago"
         footer = f"Last updated: March {rng.randint(1, 28)}, 2024 {rng.randint(0, 23):02d}:{minutes:02d}"
-    links = "".join(f'<li><a href="/related/{rng.randint(1, 10**6)}">{htmllib.escape(h)}</a></li>'
-                    for h in rng.sample(headlines, 4))
+    links = "".join(
+        f'<li><a href="/related/{rng.randint(1, 10**6)}">{htmllib.escape(h)}</a></li>' for h in rng.sample(headlines, 4)
+    )
     aside = f'<aside class="related-posts"><h3>Related</h3><ul>{links}</ul></aside>'
     # A plain paragraph, as many CMS templates print it: trafilatura keeps it, so the comparison must drop it.
-    block = f'<p>{htmllib.escape(meta)}</p>{aside}'
+    block = f"<p>{htmllib.escape(meta)}</p>{aside}"
     html = page.html
     if at is None:
         html = re.sub(r"(<body[^>]*>)", lambda m: m[1] + block, html, count=1, flags=re.IGNORECASE)
@@ -188,15 +194,17 @@ def edit_one_sentence(page: Page, rng: random.Random) -> tuple[str, str, str] | 
             continue
         if page.cjk:
             middle = len(sentence) // 2
-            if not (is_cjk(sentence[middle]) and is_cjk(sentence[middle + 1])) or set(sentence[middle:middle + 2]) & set("修订"):
+            if not (is_cjk(sentence[middle]) and is_cjk(sentence[middle + 1])) or set(
+                sentence[middle : middle + 2]
+            ) & set("修订"):
                 continue
-            new = sentence[:middle] + "修订" + sentence[middle + 2:]
+            new = sentence[:middle] + "修订" + sentence[middle + 2 :]
         else:
             words = list(_WORD.finditer(sentence))
             if not words:
                 continue
             word = words[len(words) // 2]
-            new = sentence[: word.start()] + "revised" + sentence[word.end():]
+            new = sentence[: word.start()] + "revised" + sentence[word.end() :]
         if new == sentence:
             continue
         form = forms[0]
@@ -247,8 +255,14 @@ def counter_sentence(phrasing: str, rng: random.Random, previous: str | None) ->
     """The phrasing with new values (never the same sentence as the previous visit's)."""
     while True:
         sentence = phrasing.format(
-            n=rng.randint(100, 99999), c=rng.randint(1, 999), s=rng.randint(1, 500), m=rng.randint(2, 59),
-            h=rng.randint(1, 23), d=rng.randint(2, 30), w=rng.randint(1, 99), k=f"{rng.randint(10, 99) / 10:.1f}",
+            n=rng.randint(100, 99999),
+            c=rng.randint(1, 999),
+            s=rng.randint(1, 500),
+            m=rng.randint(2, 59),
+            h=rng.randint(1, 23),
+            d=rng.randint(2, 30),
+            w=rng.randint(1, 99),
+            k=f"{rng.randint(10, 99) / 10:.1f}",
         )
         if sentence != previous:
             return sentence
@@ -259,8 +273,13 @@ def _text_position(html: str, sentences: list[str], body_start: int) -> tuple[in
     for sentence in sentences[:8]:
         for form in (sentence, htmllib.escape(sentence, quote=False)):
             pos = html.find(form, body_start)
-            if len(form) >= 12 and pos >= 0 and html.find(form, pos + 1) < 0 \
-                    and html.rfind("<", 0, pos) < html.rfind(">", 0, pos) and not _RAW_TEXT.match(html, html.rfind("<", 0, pos)):
+            if (
+                len(form) >= 12
+                and pos >= 0
+                and html.find(form, pos + 1) < 0
+                and html.rfind("<", 0, pos) < html.rfind(">", 0, pos)
+                and not _RAW_TEXT.match(html, html.rfind("<", 0, pos))
+            ):
                 return pos + len(form), form
     return None
 
@@ -325,8 +344,11 @@ _COUNTED = re.compile(
 
 def correct_number(page: Page, rng: random.Random) -> tuple[str, str, str] | None:
     """The page with one number in one article sentence corrected: (html, old sentence, new sentence)."""
-    candidates = [s for s in split_sentences(page.text)
-                  if len(s) >= 20 and _NUMBER.search(s) and not dateline(s) and not _COUNTED.search(s)]
+    candidates = [
+        s
+        for s in split_sentences(page.text)
+        if len(s) >= 20 and _NUMBER.search(s) and not dateline(s) and not _COUNTED.search(s)
+    ]
     rng.shuffle(candidates)
     for sentence in candidates[:20]:
         forms = [f for f in (sentence, htmllib.escape(sentence, quote=False)) if _in_text(page.html, f)]
@@ -335,7 +357,7 @@ def correct_number(page: Page, rng: random.Random) -> tuple[str, str, str] | Non
         number = rng.choice(list(_NUMBER.finditer(sentence)))
         digits = number.group()
         fixed = digits[:-1] + str((int(digits[-1]) + rng.randint(1, 8)) % 10)
-        new = sentence[: number.start()] + fixed + sentence[number.end():]
+        new = sentence[: number.start()] + fixed + sentence[number.end() :]
         form = forms[0]
         edited = page.html.replace(form, new if form == sentence else htmllib.escape(new, quote=False))
         extracted = extract(edited, "http://127.0.0.1/x")
@@ -350,8 +372,12 @@ def correct_number(page: Page, rng: random.Random) -> tuple[str, str, str] | Non
 def redated(page: Page, day: int) -> str:
     """The page with a new publication date in its metadata and a dateline in the article."""
     stamp = f"2024-03-{day:02d}T10:00:00+00:00"
-    html = re.sub(r"""<meta[^>]+(?:published_time|datePublished|pubdate|publishdate|DC\.date)[^>]*>""", "", page.html,
-                  flags=re.IGNORECASE)
+    html = re.sub(
+        r"""<meta[^>]+(?:published_time|datePublished|pubdate|publishdate|DC\.date)[^>]*>""",
+        "",
+        page.html,
+        flags=re.IGNORECASE,
+    )
     meta = f'<meta property="article:published_time" content="{stamp}">'
     html = re.sub(r"(<head[^>]*>)", lambda m: m[1] + meta, html, count=1, flags=re.IGNORECASE)
     line = f"发布时间：2024年3月{day}日" if page.cjk else f"Published on March {day}, 2024"
@@ -364,10 +390,15 @@ def redated(page: Page, day: int) -> str:
 def retitled(page: Page, title: str) -> str:
     """The page with a new headline in <title> and the og:/twitter: title metadata."""
     safe = htmllib.escape(title)
-    html = re.sub(r"<title[^>]*>.*?</title>", f"<title>{safe}</title>", page.html, count=1,
-                  flags=re.IGNORECASE | re.DOTALL)
-    return re.sub(r"""(<meta[^>]+(?:og:title|twitter:title)["'][^>]*content=)(["'])[^"']*\2""",
-                  lambda m: f"{m[1]}{m[2]}{safe}{m[2]}", html, flags=re.IGNORECASE)
+    html = re.sub(
+        r"<title[^>]*>.*?</title>", f"<title>{safe}</title>", page.html, count=1, flags=re.IGNORECASE | re.DOTALL
+    )
+    return re.sub(
+        r"""(<meta[^>]+(?:og:title|twitter:title)["'][^>]*content=)(["'])[^"']*\2""",
+        lambda m: f"{m[1]}{m[2]}{safe}{m[2]}",
+        html,
+        flags=re.IGNORECASE,
+    )
 
 
 # --- (z) two characters of a Chinese sentence replaced ----------------------------------------
@@ -387,16 +418,22 @@ def replace_two_characters(page: Page, rng: random.Random, count: int) -> list[t
         if len(out) >= count:
             break
         forms = [f for f in (sentence, htmllib.escape(sentence, quote=False)) if _in_text(page.html, f)]
-        spots = [i for i in range(2, len(sentence) - 3) if is_cjk(sentence[i]) and is_cjk(sentence[i + 1])
-                 and sentence[i:i + 2].isalpha()]
+        spots = [
+            i
+            for i in range(2, len(sentence) - 3)
+            if is_cjk(sentence[i]) and is_cjk(sentence[i + 1]) and sentence[i : i + 2].isalpha()
+        ]
         if not forms or not spots:
             continue
         at = rng.choice(spots)
-        old = sentence[at:at + 2]
-        marks = [m for m in CENSOR_MARKS if m[0] != old[0] and m[1] != old[1] and m[0] != sentence[at - 1]
-                 and m[1] != sentence[at + 2]]
+        old = sentence[at : at + 2]
+        marks = [
+            m
+            for m in CENSOR_MARKS
+            if m[0] != old[0] and m[1] != old[1] and m[0] != sentence[at - 1] and m[1] != sentence[at + 2]
+        ]
         mark = rng.choice(marks)
-        new = sentence[:at] + mark + sentence[at + 2:]
+        new = sentence[:at] + mark + sentence[at + 2 :]
         form = forms[0]
         edited = page.html.replace(form, new if form == sentence else htmllib.escape(new, quote=False))
         extracted = extract(edited, "http://127.0.0.1/x")
@@ -499,8 +536,10 @@ def main() -> int:
             made = [with_counter(avoid, html, c) for html, c in zip((page.html, corrected[0], corrected[0]), counters)]
             # The counter written in can move the extractor's choice of article: keep only corrections
             # the visits' extracted text shows.
-            if all(made) and all(sentence in (getattr(extract(html, "http://127.0.0.1/x"), "text", None) or "")
-                                 for html, sentence in ((made[0], corrected[1]), (made[1], corrected[2]))):
+            if all(made) and all(
+                sentence in (getattr(extract(html, "http://127.0.0.1/x"), "text", None) or "")
+                for html, sentence in ((made[0], corrected[1]), (made[1], corrected[2]))
+            ):
                 variants["e"] = made
                 edits[f"e{i:04d}"] = (corrected[1], corrected[2])
                 phrasing_of[f"e{i:04d}"] = phrasing
@@ -534,9 +573,23 @@ def main() -> int:
     prepared = time.perf_counter() - started
 
     def cli(*command: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "crawler", "--seeds", str(seeds), "--archive", str(archive),
-                               "--config", str(work / "crawler.yaml"), *command],
-                              capture_output=True, text=True, timeout=3600)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "crawler",
+                "--seeds",
+                str(seeds),
+                "--archive",
+                str(archive),
+                "--config",
+                str(work / "crawler.yaml"),
+                *command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         if done.returncode != 0:
             raise SystemExit(f"crawler {' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
         return done.stdout
@@ -553,9 +606,12 @@ def main() -> int:
             conn.close()
 
     kinds_count = Counter(path[1] for path in visits)
-    print(f"{len(pages)} article pages of {len(corpus_files(args.pages))} corpus files ({sum(p.cjk for p in pages)} Chinese); "
-          f"counters placed {dict(placed)}; seeds per kind {dict(sorted(kinds_count.items()))}; "
-          f"prepared in {prepared:.0f} s", file=sys.stderr)
+    print(
+        f"{len(pages)} article pages of {len(corpus_files(args.pages))} corpus files ({sum(p.cjk for p in pages)} Chinese); "
+        f"counters placed {dict(placed)}; seeds per kind {dict(sorted(kinds_count.items()))}; "
+        f"prepared in {prepared:.0f} s",
+        file=sys.stderr,
+    )
     for visit in range(3):
         if visit:
             routes.update({path: bodies[visit] for path, bodies in visits.items()})
@@ -565,24 +621,37 @@ def main() -> int:
     run3 = query("SELECT max(id) FROM runs")[0][0]
     run1, run2 = run3 - 2, run3 - 1
     # Seeds whose first visit made a version: the ones later visits can judge.
-    judged = {row[0] for row in query("SELECT seed_id FROM captures WHERE run_id = ? AND outcome = 'new_version'", run1)}
-    outcome = {run: {row[0]: row[1] for row in query("SELECT seed_id, outcome FROM captures WHERE run_id = ?", run)}
-               for run in (run2, run3)}
+    judged = {
+        row[0] for row in query("SELECT seed_id FROM captures WHERE run_id = ? AND outcome = 'new_version'", run1)
+    }
+    outcome = {
+        run: {row[0]: row[1] for row in query("SELECT seed_id, outcome FROM captures WHERE run_id = ?", run)}
+        for run in (run2, run3)
+    }
     texts = {row[0]: row[1] for row in query("SELECT seed_id, text FROM versions WHERE version = 1")}
 
     def of(kind: str) -> list[str]:
         return sorted(s for s in judged if s.startswith(kind))
 
     def previous_diff(seed_id: str, version: int = 2) -> tuple[str, str, str]:
-        return query("SELECT d.diff, d.change, d.ops FROM diffs d JOIN versions v ON v.id = d.version_id "
-                     "WHERE v.seed_id = ? AND v.version = ? AND d.base = 'previous'", seed_id, version)[0]
+        return query(
+            "SELECT d.diff, d.change, d.ops FROM diffs d JOIN versions v ON v.id = d.version_id "
+            "WHERE v.seed_id = ? AND v.version = ? AND d.base = 'previous'",
+            seed_id,
+            version,
+        )[0]
 
     def show_false(kind: str, seed_ids: list[str]) -> None:
         for seed_id in seed_ids[: args.show]:
-            diff = query("SELECT d.diff FROM diffs d JOIN versions v ON v.id = d.version_id "
-                         "WHERE v.seed_id = ? AND v.version = 2 AND d.base = 'previous'", seed_id)
-            print(f"\n{kind}: false new version {seed_id}:\n" + "\n".join((diff[0][0] if diff else "").splitlines()[:12]),
-                  file=sys.stderr)
+            diff = query(
+                "SELECT d.diff FROM diffs d JOIN versions v ON v.id = d.version_id "
+                "WHERE v.seed_id = ? AND v.version = 2 AND d.base = 'previous'",
+                seed_id,
+            )
+            print(
+                f"\n{kind}: false new version {seed_id}:\n" + "\n".join((diff[0][0] if diff else "").splitlines()[:12]),
+                file=sys.stderr,
+            )
 
     rows = []
     # (a), (b): noise that must never make a version, on two revisits.
@@ -591,14 +660,27 @@ def main() -> int:
         if not ids:
             continue
         false = [s for s in ids for run in (run2, run3) if outcome[run].get(s) == "new_version"]
-        other = Counter(outcome[run].get(s) for s in ids for run in (run2, run3)
-                        if outcome[run].get(s) not in ("new_version", "unchanged"))
+        other = Counter(
+            outcome[run].get(s)
+            for s in ids
+            for run in (run2, run3)
+            if outcome[run].get(s) not in ("new_version", "unchanged")
+        )
         noise_seen = ""
         if kind == "b":
             counters = sum(1 for s in ids if re.search(r"阅读 \d+|[\d,]+ views", texts.get(s, "")))
             noise_seen = f"counter in {counters} of {len(ids)} extracted texts"
-        rows.append((KINDS[kind], f"{len(ids)} × 2 revisits", f"{len(false)} false new versions",
-                     100 * len(false) / max(1, 2 * len(ids)), "0" if kind == "a" else "<= 2%", noise_seen, dict(other)))
+        rows.append(
+            (
+                KINDS[kind],
+                f"{len(ids)} × 2 revisits",
+                f"{len(false)} false new versions",
+                100 * len(false) / max(1, 2 * len(ids)),
+                "0" if kind == "a" else "<= 2%",
+                noise_seen,
+                dict(other),
+            )
+        )
         show_false(kind, sorted(set(false)))
 
     # (c), (z): edits that must be found on the second visit (and nothing more on the third).
@@ -631,10 +713,22 @@ def main() -> int:
         if kind == "z":
             notes += f"; `crawler diff --word-diff` shows exactly the two characters for {exact} of {len(detected)}"
         notes += f"; third visit (no change): {later} new versions"
-        rows.append((KINDS[kind], str(len(ids)), f"{len(detected)} edits detected", 100 * len(detected) / len(ids),
-                     "100%", notes, dict(Counter(outcome[run2].get(s) for s in missed))))
+        rows.append(
+            (
+                KINDS[kind],
+                str(len(ids)),
+                f"{len(detected)} edits detected",
+                100 * len(detected) / len(ids),
+                "100%",
+                notes,
+                dict(Counter(outcome[run2].get(s) for s in missed)),
+            )
+        )
         for seed_id in missed[: args.show]:
-            print(f"\n{kind}: edit not detected {seed_id} ({outcome[run2].get(seed_id)}): {edits[seed_id]}", file=sys.stderr)
+            print(
+                f"\n{kind}: edit not detected {seed_id} ({outcome[run2].get(seed_id)}): {edits[seed_id]}",
+                file=sys.stderr,
+            )
         for seed_id, marks in inexact[: args.show]:
             print(f"\n{kind}: word diff of {seed_id} shows {marks}, not {pairs[seed_id]}", file=sys.stderr)
 
@@ -648,15 +742,30 @@ def main() -> int:
             by_script[script, "revisits"] += 1
             by_script[script, "false"] += outcome[run].get(s) == "new_version"
         bad = Counter(phrasing_of[s] for s, _ in false)
-        ignored = query("SELECT count(*) FROM captures WHERE run_id IN (?, ?) AND ignored_changes IS NOT NULL "
-                        "AND (seed_id LIKE 'd%' OR seed_id LIKE 'e%')", run2, run3)[0][0]
-        notes = (f"{len(EN_COUNTERS)} English phrasings: {by_script['en', 'false']} of {by_script['en', 'revisits']}; "
-                 f"{len(ZH_COUNTERS)} Chinese: {by_script['zh', 'false']} of {by_script['zh', 'revisits']}; "
-                 f"{ignored} unchanged captures list the ignored sentences")
+        ignored = query(
+            "SELECT count(*) FROM captures WHERE run_id IN (?, ?) AND ignored_changes IS NOT NULL "
+            "AND (seed_id LIKE 'd%' OR seed_id LIKE 'e%')",
+            run2,
+            run3,
+        )[0][0]
+        notes = (
+            f"{len(EN_COUNTERS)} English phrasings: {by_script['en', 'false']} of {by_script['en', 'revisits']}; "
+            f"{len(ZH_COUNTERS)} Chinese: {by_script['zh', 'false']} of {by_script['zh', 'revisits']}; "
+            f"{ignored} unchanged captures list the ignored sentences"
+        )
         if bad:
             notes += "; false versions by phrasing " + "; ".join(f"{p!r}: {n}" for p, n in bad.most_common())
-        rows.append((KINDS["d"], f"{len(revisits)} revisits", f"{len(false)} false new versions",
-                     100 * len(false) / len(revisits), "<= 2%", notes, {}))
+        rows.append(
+            (
+                KINDS["d"],
+                f"{len(revisits)} revisits",
+                f"{len(false)} false new versions",
+                100 * len(false) / len(revisits),
+                "<= 2%",
+                notes,
+                {},
+            )
+        )
         show_false("d", sorted({s for s, _ in false}))
     ids = sorted(s for s in judged if s in edits and s.startswith("e"))
     if ids:
@@ -670,11 +779,22 @@ def main() -> int:
                 detected.append(seed_id)
             flagged += any(op.get("ignored") for op in json.loads(ops))
         missed = [s for s in ids if s not in detected]
-        rows.append((KINDS["e"], str(len(ids)), f"{len(detected)} corrections detected", 100 * len(detected) / len(ids),
-                     "100%", f"the counter beside it marked ignored in {flagged} of {len(detected)} diffs",
-                     dict(Counter(outcome[run2].get(s) for s in missed))))
+        rows.append(
+            (
+                KINDS["e"],
+                str(len(ids)),
+                f"{len(detected)} corrections detected",
+                100 * len(detected) / len(ids),
+                "100%",
+                f"the counter beside it marked ignored in {flagged} of {len(detected)} diffs",
+                dict(Counter(outcome[run2].get(s) for s in missed)),
+            )
+        )
         for seed_id in missed[: args.show]:
-            print(f"\ne: correction not detected {seed_id} ({outcome[run2].get(seed_id)}): {edits[seed_id]}", file=sys.stderr)
+            print(
+                f"\ne: correction not detected {seed_id} ({outcome[run2].get(seed_id)}): {edits[seed_id]}",
+                file=sys.stderr,
+            )
 
     # (f), (g): re-dated and retitled pages are events (metadata changes), not versions.
     events = json.loads(cli("changes", "--since", "30d", "--json"))
@@ -685,12 +805,24 @@ def main() -> int:
         first = {row[0]: row[1] for row in query(f"SELECT seed_id, {column} FROM versions WHERE version = 1")}
         reached = [s for s in ids if (first.get(s) or "").startswith(expected_meta[s])]
         versions = sum(1 for s in ids for run in (run2, run3) if outcome[run].get(s) == "new_version")
-        seen = {e["seed_id"] for e in events if e.get("kind") == "metadata"
-                and any(m["field"] == field for m in e.get("metadata", []))}
+        seen = {
+            e["seed_id"]
+            for e in events
+            if e.get("kind") == "metadata" and any(m["field"] == field for m in e.get("metadata", []))
+        }
         evented = sum(1 for s in reached if s in seen)
-        rows.append((KINDS[kind], str(len(ids)), f"{versions} new versions", 100 * versions / (2 * len(ids)), "0",
-                     f"the first visit's {field} extracted on {len(reached)}; a `crawler changes` {field} event "
-                     f"for {evented} of them", {}))
+        rows.append(
+            (
+                KINDS[kind],
+                str(len(ids)),
+                f"{versions} new versions",
+                100 * versions / (2 * len(ids)),
+                "0",
+                f"the first visit's {field} extracted on {len(reached)}; a `crawler changes` {field} event "
+                f"for {evented} of them",
+                {},
+            )
+        )
 
     total = len(visits)
     print(f"\n{len(pages)} real article pages ($BENCH_CORPUS), three crawls of {total} seeds\n")

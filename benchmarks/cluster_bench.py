@@ -87,17 +87,31 @@ class Bench:
         for i in range(self.pages):
             (seeds / f"p{i:06d}.md").write_text(f"---\nurl: {self.servers.url(i)}\n---\n\nSaved text of page {i}.\n")
         prefix = f"bench{self.count}"
-        (project / "crawler.yaml").write_text(CONFIG + f"cluster:\n  redis_url: {self.redis_url}\n  key_prefix: {prefix}\n")
+        (project / "crawler.yaml").write_text(
+            CONFIG + f"cluster:\n  redis_url: {self.redis_url}\n  key_prefix: {prefix}\n"
+        )
         self.prefixes[project] = prefix
         return project
 
     def command(self, project: Path, *args: str) -> list[str]:
-        return [sys.executable, "-m", "crawler", "--seeds", str(project / "seeds"), "--archive",
-                str(project / "archive"), "--config", str(project / "crawler.yaml"), *args]
+        return [
+            sys.executable,
+            "-m",
+            "crawler",
+            "--seeds",
+            str(project / "seeds"),
+            "--archive",
+            str(project / "archive"),
+            "--config",
+            str(project / "crawler.yaml"),
+            *args,
+        ]
 
     def start_workers(self, project: Path, count: int) -> list[subprocess.Popen]:
-        procs = [subprocess.Popen(self.command(project, "worker"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                 for _ in range(count)]
+        procs = [
+            subprocess.Popen(self.command(project, "worker"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for _ in range(count)
+        ]
         wait_for(lambda: len(self.client.keys(f"{self.prefixes[project]}:worker:*")) >= count, 120, "workers to start")
         return procs
 
@@ -136,18 +150,21 @@ class Bench:
         finally:
             self.stop(procs)
         cpu0, t0 = machine_cpu_seconds(), time.perf_counter()
-        proc = subprocess.Popen(self.command(project, "ingest", "--exit-when-idle"), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            self.command(project, "ingest", "--exit-when-idle"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         ingest_s, ingest_cpu = time.perf_counter() - t0, machine_cpu_seconds() - cpu0
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"ingest failed: {proc.stderr.read().decode()[-2000:]}")
         assert self.run_done(project, 1)
         return {
-            "fetch_pps": self.pages / fetch_s, "fetch_cpu": fetch_cpu / self.pages,
+            "fetch_pps": self.pages / fetch_s,
+            "fetch_cpu": fetch_cpu / self.pages,
             "worker_cpu": worker_cpu / self.pages,
             "stream_bytes": stream_bytes,
-            "ingest_pps": self.pages / ingest_s, "ingest_cpu": ingest_cpu / self.pages,
+            "ingest_pps": self.pages / ingest_s,
+            "ingest_cpu": ingest_cpu / self.pages,
             "ingest_rss": usage.ru_maxrss / 1024,
         }
 
@@ -181,12 +198,18 @@ class Bench:
                 others = process_cpu([os.getpid(), self.redis_pid]) - others0
                 conn = sqlite3.connect(archive / "archive.db")
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                outcomes = dict(conn.execute("SELECT outcome, count(*) FROM captures WHERE run_id = ? GROUP BY outcome",
-                                             [run_id]).fetchall())
+                outcomes = dict(
+                    conn.execute(
+                        "SELECT outcome, count(*) FROM captures WHERE run_id = ? GROUP BY outcome", [run_id]
+                    ).fetchall()
+                )
                 conn.close()
                 out[name] = {
-                    "pps": self.pages / seconds, "cpu": cpu / self.pages, "outcomes": outcomes,
-                    "worker_cpu": worker_cpu / self.pages, "writer_cpu": writer_cpu / self.pages,
+                    "pps": self.pages / seconds,
+                    "cpu": cpu / self.pages,
+                    "outcomes": outcomes,
+                    "worker_cpu": worker_cpu / self.pages,
+                    "writer_cpu": writer_cpu / self.pages,
                     "servers_redis_cpu": others / self.pages,
                     "db_bytes": (folder_bytes(archive) - folder_bytes(archive / "warc") - db_before) / self.pages,
                     "warc_bytes": (folder_bytes(archive / "warc") - warc_before) / self.pages,
@@ -195,7 +218,9 @@ class Bench:
             self.stop([*procs, writer])
         conn = sqlite3.connect(archive / "archive.db")
         out["version_bytes"] = conn.execute("SELECT avg(length(CAST(text AS BLOB))) FROM versions").fetchone()[0]
-        out["diff_bytes"] = conn.execute("SELECT avg(length(CAST(diff AS BLOB)) + length(CAST(ops AS BLOB))) FROM diffs").fetchone()[0]
+        out["diff_bytes"] = conn.execute(
+            "SELECT avg(length(CAST(diff AS BLOB)) + length(CAST(ops AS BLOB))) FROM diffs"
+        ).fetchone()[0]
         conn.close()
         return out
 
@@ -205,9 +230,17 @@ class Bench:
 
         queue = Queue(self.client, "taskbench", 60)
         before = self.client.info("memory")["used_memory"]
-        tasks = [{"run": 1, "seed": f"{i:06d}_4387e3e1fc3e043d", "url": f"https://mp.weixin.qq.com/s/{i:020d}abcdefghij",
-                  "etag": '"5f3c-61a7b2c0"', "last_modified": "Tue, 01 Dec 2026 20:00:00 GMT",
-                  "known_payload": "sha1:2N6XJZ3W7ZKQ3E7TQ6N4DOXBG2RQSF5M"} for i in range(count)]
+        tasks = [
+            {
+                "run": 1,
+                "seed": f"{i:06d}_4387e3e1fc3e043d",
+                "url": f"https://mp.weixin.qq.com/s/{i:020d}abcdefghij",
+                "etag": '"5f3c-61a7b2c0"',
+                "last_modified": "Tue, 01 Dec 2026 20:00:00 GMT",
+                "known_payload": "sha1:2N6XJZ3W7ZKQ3E7TQ6N4DOXBG2RQSF5M",
+            }
+            for i in range(count)
+        ]
         queue.enqueue(1, tasks)
         used = (self.client.info("memory")["used_memory"] - before) / count
         for key in self.client.keys("taskbench:*"):
@@ -227,8 +260,22 @@ def main() -> int:
     source = "$BENCH_CORPUS/pages" if CORPUS.exists() else "synthetic pages"
     work = Path(tempfile.mkdtemp(prefix="cluster-bench-"))
     port = free_port()
-    redis_proc = subprocess.Popen([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                   "--appendonly", "no", "--dir", str(work)], stdout=subprocess.DEVNULL)
+    redis_proc = subprocess.Popen(
+        [
+            redis_server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(work),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     servers = Servers(pages)
     try:
         bench = Bench(servers, len(pages), work, port, redis_proc.pid)
@@ -243,23 +290,34 @@ def main() -> int:
             rows[workers] = (split, e2e)
         task = bench.task_bytes()
 
-        print(f"\n{len(pages)} pages ({source}), {os.cpu_count()} cores, Redis {bench.client.info()['redis_version']}\n")
-        print("| workers | fetch+extract pages/s | ingest alone pages/s | end to end pages/s | revisit pages/s "
-              "| worker CPU s/page | writer CPU s/page | page servers + Redis CPU s/page | machine CPU s/page "
-              "| Redis bytes/waiting result |")
+        print(
+            f"\n{len(pages)} pages ({source}), {os.cpu_count()} cores, Redis {bench.client.info()['redis_version']}\n"
+        )
+        print(
+            "| workers | fetch+extract pages/s | ingest alone pages/s | end to end pages/s | revisit pages/s "
+            "| worker CPU s/page | writer CPU s/page | page servers + Redis CPU s/page | machine CPU s/page "
+            "| Redis bytes/waiting result |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for workers, (split, e2e) in rows.items():
-            print(f"| {workers} | {split['fetch_pps']:.1f} | {split['ingest_pps']:.1f} | {e2e['first']['pps']:.1f} "
-                  f"| {e2e['revisit']['pps']:.1f} | {e2e['first']['worker_cpu']:.4f} | {e2e['first']['writer_cpu']:.4f} "
-                  f"| {e2e['first']['servers_redis_cpu']:.4f} | {e2e['first']['cpu']:.4f} | {split['stream_bytes']:.0f} |")
-        print("\nunchanged revisit: worker CPU s/page " + ", ".join(
-            f"{w}: {e2e['revisit']['worker_cpu']:.4f}" for w, (_, e2e) in rows.items())
-            + "; writer CPU s/page " + ", ".join(f"{w}: {e2e['revisit']['writer_cpu']:.4f}" for w, (_, e2e) in rows.items()))
+            print(
+                f"| {workers} | {split['fetch_pps']:.1f} | {split['ingest_pps']:.1f} | {e2e['first']['pps']:.1f} "
+                f"| {e2e['revisit']['pps']:.1f} | {e2e['first']['worker_cpu']:.4f} | {e2e['first']['writer_cpu']:.4f} "
+                f"| {e2e['first']['servers_redis_cpu']:.4f} | {e2e['first']['cpu']:.4f} | {split['stream_bytes']:.0f} |"
+            )
+        print(
+            "\nunchanged revisit: worker CPU s/page "
+            + ", ".join(f"{w}: {e2e['revisit']['worker_cpu']:.4f}" for w, (_, e2e) in rows.items())
+            + "; writer CPU s/page "
+            + ", ".join(f"{w}: {e2e['revisit']['writer_cpu']:.4f}" for w, (_, e2e) in rows.items())
+        )
         print("ingest peak RSS MB: " + ", ".join(f"{split['ingest_rss']:.0f}" for split, _ in rows.values()))
         _, e2e = rows[min(rows)]
-        print(f"\nper capture: DB {e2e['first']['db_bytes']:.0f} B and WARC {e2e['first']['warc_bytes']:.0f} B "
-              f"(first crawl); DB {e2e['revisit']['db_bytes']:.0f} B and WARC {e2e['revisit']['warc_bytes']:.0f} B "
-              f"(unchanged revisit)")
+        print(
+            f"\nper capture: DB {e2e['first']['db_bytes']:.0f} B and WARC {e2e['first']['warc_bytes']:.0f} B "
+            f"(first crawl); DB {e2e['revisit']['db_bytes']:.0f} B and WARC {e2e['revisit']['warc_bytes']:.0f} B "
+            f"(unchanged revisit)"
+        )
         print(f"per version: text {e2e['version_bytes']:.0f} B, per diff {e2e['diff_bytes']:.0f} B (diff + ops)")
         print(f"Redis per queued task: {task:.0f} B")
         print(f"outcomes: first {e2e['first']['outcomes']}, revisit {e2e['revisit']['outcomes']}")

@@ -85,7 +85,8 @@ def with_noise(page: bytes) -> bytes:
     script = b'<script>window.__csrf = "' + token + b'";</script>'
     if _BODY_TAG.search(page):
         return _BODY_TAG.sub(b'<body data-request-id="' + token + b'"', page, count=1).replace(
-            b"</body>", script + b"</body>", 1)
+            b"</body>", script + b"</body>", 1
+        )
     return script + page
 
 
@@ -94,7 +95,7 @@ def edit_one_word(page: bytes, version_text: str) -> bytes | None:
     paragraphs = sorted(version_text.splitlines(), key=len, reverse=True)
     for paragraph in paragraphs[:3]:
         words = [w for w in re.findall(r"[A-Za-z]{6,}", paragraph)]
-        for word in words[len(words) // 2:] + words[: len(words) // 2]:
+        for word in words[len(words) // 2 :] + words[: len(words) // 2]:
             encoded = word.encode()
             if page.count(encoded) == 1:
                 return page.replace(encoded, b"Zqxedit" + encoded[::-1], 1)
@@ -210,8 +211,9 @@ def run_measured(name: str, pages: int, command: list[str], **kwargs) -> Measure
         raise SystemExit(f"{name} failed ({proc.returncode}): {err[-2000:]}")
     cpu = machine_cpu_seconds() - before
     print(f"  {name}: {seconds:.1f} s  {out.strip()[-200:]}", file=sys.stderr)
-    return Measure(name, pages, seconds, cpu, peak_rss_mb=max(own_peak_kb, tree_peak_kb) / 1024,
-                   own_rss_mb=own_peak_kb / 1024)
+    return Measure(
+        name, pages, seconds, cpu, peak_rss_mb=max(own_peak_kb, tree_peak_kb) / 1024, own_rss_mb=own_peak_kb / 1024
+    )
 
 
 def _vm_hwm_kb(pid: int) -> int:
@@ -263,12 +265,29 @@ def crawl(project: Path, name: str, pages: int) -> Measure:
     """One `crawler crawl` of a project, with its storage growth per capture."""
     archive = project / "archive"
     db_before, warc_before = folder_bytes(archive) - folder_bytes(archive / "warc"), folder_bytes(archive / "warc")
-    command = [sys.executable, "-m", "crawler", "--seeds", str(project / "seeds"), "--archive", str(archive),
-               "--config", str(project / "crawler.yaml"), "crawl"]
+    command = [
+        sys.executable,
+        "-m",
+        "crawler",
+        "--seeds",
+        str(project / "seeds"),
+        "--archive",
+        str(archive),
+        "--config",
+        str(project / "crawler.yaml"),
+        "crawl",
+    ]
     measure = run_measured(name, pages, command)
     # The database is measured after its WAL is checkpointed, as it stays on disk.
-    subprocess.run([sys.executable, "-c", f"import sqlite3; c = sqlite3.connect({str(archive / 'archive.db')!r}); "
-                    "c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sqlite3; c = sqlite3.connect({str(archive / 'archive.db')!r}); "
+            "c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.close()",
+        ],
+        check=True,
+    )
     measure.db_bytes = (folder_bytes(archive) - folder_bytes(archive / "warc") - db_before) / pages
     measure.warc_bytes = (folder_bytes(archive / "warc") - warc_before) / pages
     return measure
@@ -283,8 +302,9 @@ def new_versions(project: Path, pages: int) -> int:
     """New versions made by the project's latest run."""
     db = _archive(project)
     try:
-        return db.execute("SELECT count(*) FROM captures WHERE run_id = (SELECT max(id) FROM runs) "
-                          "AND outcome = 'new_version'").fetchone()[0]
+        return db.execute(
+            "SELECT count(*) FROM captures WHERE run_id = (SELECT max(id) FROM runs) AND outcome = 'new_version'"
+        ).fetchone()[0]
     finally:
         db.close()
 
@@ -293,8 +313,12 @@ def latest_texts(project: Path) -> dict[str, str]:
     """Each seed's latest version text."""
     db = _archive(project)
     try:
-        return dict(db.execute("SELECT seed_id, text FROM versions v WHERE version = "
-                               "(SELECT max(version) FROM versions w WHERE w.seed_id = v.seed_id)"))
+        return dict(
+            db.execute(
+                "SELECT seed_id, text FROM versions v WHERE version = "
+                "(SELECT max(version) FROM versions w WHERE w.seed_id = v.seed_id)"
+            )
+        )
     finally:
         db.close()
 
@@ -303,8 +327,12 @@ def edited_found(project: Path, edited: set[str]) -> tuple[int, int]:
     """(edited seeds that got a new version, other seeds that got one) in the latest run."""
     db = _archive(project)
     try:
-        changed = {row[0] for row in db.execute(
-            "SELECT seed_id FROM captures WHERE run_id = (SELECT max(id) FROM runs) AND outcome = 'new_version'")}
+        changed = {
+            row[0]
+            for row in db.execute(
+                "SELECT seed_id FROM captures WHERE run_id = (SELECT max(id) FROM runs) AND outcome = 'new_version'"
+            )
+        }
     finally:
         db.close()
     return len(changed & edited), len(changed - edited)
@@ -343,10 +371,13 @@ def trafilatura_cli(urls: list[str], work: Path) -> Measure:
     import trafilatura
 
     config = (Path(trafilatura.__file__).parent / "settings.cfg").read_text()
-    config = config.replace("SSRF_PROTECTION = on", "SSRF_PROTECTION = off").replace("SLEEP_TIME = 5.0", "SLEEP_TIME = 0")
+    config = config.replace("SSRF_PROTECTION = on", "SSRF_PROTECTION = off").replace(
+        "SLEEP_TIME = 5.0", "SLEEP_TIME = 0"
+    )
     (work / "trafilatura.cfg").write_text(config)
     return run_measured(
-        "trafilatura CLI (--with-metadata, default --parallel)", len(urls),
+        "trafilatura CLI (--with-metadata, default --parallel)",
+        len(urls),
         [exe, "-i", str(url_file), "-o", str(out), "--with-metadata", "--config-file", str(work / "trafilatura.cfg")],
     )
 
@@ -375,7 +406,9 @@ def one_round(servers: Servers, pages: list[bytes], work: Path, index: int) -> d
         results["edits"] = crawl(project, "crawler crawl (noise, one-word edits on 5% of pages)", len(pages))
         found = edited_found(project, {f"p{i:06d}" for i in servers.edited})
         results["edits"].edits, results["edits"].edits_found, results["edits"].false_versions = (
-            len(servers.edited), *found)
+            len(servers.edited),
+            *found,
+        )
         servers.noise, servers.edited = False, {}
 
     def bare() -> None:
@@ -386,7 +419,7 @@ def one_round(servers: Servers, pages: list[bytes], work: Path, index: int) -> d
 
     # Turning the order spreads a slow spell of this shared machine over every measure, not one.
     steps = [crawls, bare, cli]
-    for step in steps[index % 3:] + steps[: index % 3]:
+    for step in steps[index % 3 :] + steps[: index % 3]:
         step()
     return results
 
@@ -404,33 +437,56 @@ def median(values: list[float]) -> float:
 
 
 RATIOS = (
-    ("first crawl / trafilatura CLI (pages/s)", lambda r: r["first"].pages_per_second / r["cli"].pages_per_second,
-     ">= 1.5", "{:.2f}"),
-    ("first crawl / bare extraction loop (pages/s)",
-     lambda r: r["first"].pages_per_second / r["bare"].pages_per_second, ">= 1.2", "{:.2f}"),
-    ("unchanged revisit / first crawl (pages/s)",
-     lambda r: r["revisit"].pages_per_second / r["first"].pages_per_second, ">= 3", "{:.2f}"),
-    ("revisit with invisible noise / first crawl (pages/s)",
-     lambda r: r["noisy"].pages_per_second / r["first"].pages_per_second, ">= 3", "{:.2f}"),
+    (
+        "first crawl / trafilatura CLI (pages/s)",
+        lambda r: r["first"].pages_per_second / r["cli"].pages_per_second,
+        ">= 1.5",
+        "{:.2f}",
+    ),
+    (
+        "first crawl / bare extraction loop (pages/s)",
+        lambda r: r["first"].pages_per_second / r["bare"].pages_per_second,
+        ">= 1.2",
+        "{:.2f}",
+    ),
+    (
+        "unchanged revisit / first crawl (pages/s)",
+        lambda r: r["revisit"].pages_per_second / r["first"].pages_per_second,
+        ">= 3",
+        "{:.2f}",
+    ),
+    (
+        "revisit with invisible noise / first crawl (pages/s)",
+        lambda r: r["noisy"].pages_per_second / r["first"].pages_per_second,
+        ">= 3",
+        "{:.2f}",
+    ),
     ("database growth per unchanged capture (bytes)", lambda r: r["revisit"].db_bytes, "< 1024", "{:.0f}"),
-    ("false versions in the noisy revisits", lambda r: r["noisy"].false_versions + r["edits"].false_versions, "0",
-     "{:.0f}"),
-    ("one-word edits found / made", lambda r: r["edits"].edits_found / max(r["edits"].edits, 1), "1",
-     "{:.2f}"),
+    (
+        "false versions in the noisy revisits",
+        lambda r: r["noisy"].false_versions + r["edits"].false_versions,
+        "0",
+        "{:.0f}",
+    ),
+    ("one-word edits found / made", lambda r: r["edits"].edits_found / max(r["edits"].edits, 1), "1", "{:.2f}"),
 )
 
 
 def print_rounds(rounds: list[dict[str, Measure]], count: int, source: str) -> None:
     """The table of measures and the table of ratios, per round and as medians."""
-    print(f"\n{count} pages ({source}), {os.cpu_count()} cores, {len(rounds)} round(s); "
-          "each figure the median of the rounds\n")
+    print(
+        f"\n{count} pages ({source}), {os.cpu_count()} cores, {len(rounds)} round(s); "
+        "each figure the median of the rounds\n"
+    )
     print("| measure | pages/s | machine CPU s/page | peak RSS MB | DB bytes/capture | WARC bytes/capture |")
     print("|---|---:|---:|---:|---:|---:|")
     for key in ("first", "revisit", "noisy", "edits", "bare", "cli"):
         ms = [r[key] for r in rounds]
         rss, db, warc = (median([getattr(m, f) for m in ms]) for f in ("peak_rss_mb", "db_bytes", "warc_bytes"))
-        print(f"| {ms[0].name} | {median([m.pages_per_second for m in ms]):.1f} | "
-              f"{median([m.cpu / m.pages for m in ms]):.4f} | {_or_dash(rss)} | {_or_dash(db)} | {_or_dash(warc)} |")
+        print(
+            f"| {ms[0].name} | {median([m.pages_per_second for m in ms]):.1f} | "
+            f"{median([m.cpu / m.pages for m in ms]):.4f} | {_or_dash(rss)} | {_or_dash(db)} | {_or_dash(warc)} |"
+        )
     header = " | ".join(f"round {i + 1}" for i in range(len(rounds)))
     print(f"\n| ratio | {header} | median | target |")
     print("|---|" + "---:|" * (len(rounds) + 2))
@@ -438,18 +494,27 @@ def print_rounds(rounds: list[dict[str, Measure]], count: int, source: str) -> N
         values = [ratio(r) for r in rounds]
         cells = " | ".join(fmt.format(v) for v in values)
         print(f"| {name} | {cells} | **{fmt.format(median(values))}** | {target} |")
-    print("\n" + "; ".join(f"round {i + 1}: {r['edits'].edits_found} of {r['edits'].edits} edits found, "
-                           f"{r['noisy'].false_versions + r['edits'].false_versions} false versions"
-                           for i, r in enumerate(rounds)))
+    print(
+        "\n"
+        + "; ".join(
+            f"round {i + 1}: {r['edits'].edits_found} of {r['edits'].edits} edits found, "
+            f"{r['noisy'].false_versions + r['edits'].false_versions} false versions"
+            for i, r in enumerate(rounds)
+        )
+    )
 
 
 def main() -> int:
     """Run every measurement (in rounds) and print the tables of measures and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=500, help="pages in the throughput comparison")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="times every measure is taken; each ratio is reported per round and as the median "
-                        "(0: the memory check alone)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="times every measure is taken; each ratio is reported per round and as the median "
+        "(0: the memory check alone)",
+    )
     parser.add_argument("--memory", default="", help="capture counts for the memory check, e.g. 1000,10000")
     args = parser.parse_args()
     pages = load_pages(args.pages)
@@ -476,8 +541,10 @@ def main() -> int:
                 peaks.append(m.peak_rss_mb)
                 own.append(m.own_rss_mb)
                 print(f"| {count:,} | {m.peak_rss_mb:.0f} MB | {m.own_rss_mb:.0f} MB | {m.pages_per_second:.1f} |")
-            print(f"| {counts[-1]:,} / {counts[0]:,} (target <= 1.2) | {peaks[-1] / peaks[0]:.2f} | "
-                  f"{own[-1] / own[0]:.2f} | |")
+            print(
+                f"| {counts[-1]:,} / {counts[0]:,} (target <= 1.2) | {peaks[-1] / peaks[0]:.2f} | "
+                f"{own[-1] / own[0]:.2f} | |"
+            )
     finally:
         servers.close()
         shutil.rmtree(work, ignore_errors=True)

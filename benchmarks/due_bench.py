@@ -31,8 +31,13 @@ def main() -> None:
     store = Store.in_archive(Path(tempfile.mkdtemp(prefix="due-bench-")))
     started = time.perf_counter()
     store.sync_seeds(
-        {"id": f"s{i:07d}", "url": f"https://example.org/{i}", "fetch_url": f"https://example.org/{i}",
-         "status": "ok", "base_interval_seconds": 86400}
+        {
+            "id": f"s{i:07d}",
+            "url": f"https://example.org/{i}",
+            "fetch_url": f"https://example.org/{i}",
+            "status": "ok",
+            "base_interval_seconds": 86400,
+        }
         for i in range(args.seeds)
     )
     with store.db.atomic():
@@ -52,8 +57,13 @@ def main() -> None:
     # What else `crawler run` does before selecting: sync every seed row (all known by now).
     t = time.perf_counter()
     store.sync_seeds(
-        {"id": f"s{i:07d}", "url": f"https://example.org/{i}", "fetch_url": f"https://example.org/{i}",
-         "status": "ok", "base_interval_seconds": 86400}
+        {
+            "id": f"s{i:07d}",
+            "url": f"https://example.org/{i}",
+            "fetch_url": f"https://example.org/{i}",
+            "status": "ok",
+            "base_interval_seconds": 86400,
+        }
         for i in range(args.seeds)
     )
     resync = time.perf_counter() - t
@@ -63,8 +73,10 @@ def main() -> None:
         [iso(now)],
     ).fetchall()
     print(f"seeds: {args.seeds:,} (archive built in {build:.1f} s); due now: {len(due):,}")
-    print(f"due selection: median {statistics.median(timings) * 1000:.2f} ms, max {max(timings) * 1000:.2f} ms "
-          f"over {args.repeat} runs")
+    print(
+        f"due selection: median {statistics.median(timings) * 1000:.2f} ms, max {max(timings) * 1000:.2f} ms "
+        f"over {args.repeat} runs"
+    )
     print(f"re-sync of {args.seeds:,} known seed rows (every run does it): {resync * 1000:.0f} ms")
     print("query plan:", "; ".join(row[-1] for row in plan))
     store.close()

@@ -32,8 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import corpus_root  # noqa: E402
 
-BASE_CONFIG = ("crawl:\n  download_delay: 0\n  autothrottle: false\n  timeout: 10\n  retries: 0\n"
-               "  concurrent_per_domain: 8\n  obey_robots_txt: false\n")
+BASE_CONFIG = (
+    "crawl:\n  download_delay: 0\n  autothrottle: false\n  timeout: 10\n  retries: 0\n"
+    "  concurrent_per_domain: 8\n  obey_robots_txt: false\n"
+)
 CONFIGS = {
     "everything off": "requisites:\n  images: false\n",
     "images": "",
@@ -42,13 +44,16 @@ CONFIGS = {
 }
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg")
 _ABSOLUTE_IN_ATTRIBUTE = re.compile(
-    r"""(?i)((?:src|data-src|data-original|data-lazy-src|data-actualsrc|srcset|data-srcset)\s*=\s*["'])([^"']*)""")
+    r"""(?i)((?:src|data-src|data-original|data-lazy-src|data-actualsrc|srcset|data-srcset)\s*=\s*["'])([^"']*)"""
+)
 
 
 def localise(html: str) -> str:
     """Image URLs pointed at the local server (/ext/HOST/PATH), so every image the page names can be fetched."""
+
     def rewrite(match: re.Match) -> str:
         return match.group(1) + re.sub(r"(?i)https?://", "/ext/", match.group(2))
+
     return _ABSOLUTE_IN_ATTRIBUTE.sub(rewrite, html)
 
 
@@ -127,8 +132,18 @@ def warc_bytes(archive: Path) -> int:
 
 def crawl(project: Path) -> float:
     """Seconds of one `crawler crawl` in its own process."""
-    command = [sys.executable, "-m", "crawler", "--seeds", str(project / "seeds"), "--archive",
-               str(project / "archive"), "--config", str(project / "crawler.yaml"), "crawl"]
+    command = [
+        sys.executable,
+        "-m",
+        "crawler",
+        "--seeds",
+        str(project / "seeds"),
+        "--archive",
+        str(project / "archive"),
+        "--config",
+        str(project / "crawler.yaml"),
+        "crawl",
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=project)
     elapsed = time.perf_counter() - started
@@ -155,17 +170,28 @@ def measure(site: Site, pages: int, extra: str) -> dict[str, float]:
         db = sqlite3.connect(project / "archive" / "archive.db")
         try:
             versions = db.execute("SELECT count(*) FROM versions").fetchone()[0]
-            unchanged = db.execute("SELECT count(*) FROM captures WHERE run_id = 2 AND outcome = 'unchanged'").fetchone()[0]
-            requisites = db.execute("SELECT count(*), coalesce(sum(outcome IN ('archived', 'duplicate')), 0) "
-                                    "FROM requisites").fetchone()
+            unchanged = db.execute(
+                "SELECT count(*) FROM captures WHERE run_id = 2 AND outcome = 'unchanged'"
+            ).fetchone()[0]
+            requisites = db.execute(
+                "SELECT count(*), coalesce(sum(outcome IN ('archived', 'duplicate')), 0) FROM requisites"
+            ).fetchone()
             shots = db.execute("SELECT count(*), coalesce(sum(bytes), 0) FROM screenshots").fetchone()
         finally:
             db.close()
     return {
-        "first_s": first, "first_bytes": first_bytes, "second_s": second, "second_bytes": second_bytes,
-        "versions": versions, "unchanged": unchanged, "requisites": requisites[0], "archived": requisites[1],
-        "image_requests_first": images_first, "image_requests_second": images_second,
-        "screenshots": shots[0], "screenshot_bytes": shots[1],
+        "first_s": first,
+        "first_bytes": first_bytes,
+        "second_s": second,
+        "second_bytes": second_bytes,
+        "versions": versions,
+        "unchanged": unchanged,
+        "requisites": requisites[0],
+        "archived": requisites[1],
+        "image_requests_first": images_first,
+        "image_requests_second": images_second,
+        "screenshots": shots[0],
+        "screenshot_bytes": shots[1],
     }
 
 
@@ -173,8 +199,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=100)
     parser.add_argument("--no-render", action="store_true", help="skip the configurations that need chromium")
-    parser.add_argument("--only", action="append", default=[], metavar="NAME",
-                        help="measure only this configuration (repeatable); 'everything off' is always measured")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="measure only this configuration (repeatable); 'everything off' is always measured",
+    )
     args = parser.parse_args()
     pages = load_pages(args.pages)
     if len(pages) < args.pages:
@@ -192,18 +223,24 @@ def main() -> None:
     base = results["everything off"]
     n = len(pages)
     print(f"{n} real pages, each naming at least one image; per page (a new version each in the first crawl)\n")
-    print(f"{'configuration':34} {'crawl 1 s/page':>14} {'+s/version':>10} {'+KB/version':>11} {'images/version':>14}"
-          f" {'revisit s/page':>14} {'revisit B/page':>14} {'images on revisit':>17}")
+    print(
+        f"{'configuration':34} {'crawl 1 s/page':>14} {'+s/version':>10} {'+KB/version':>11} {'images/version':>14}"
+        f" {'revisit s/page':>14} {'revisit B/page':>14} {'images on revisit':>17}"
+    )
     for name, r in results.items():
-        print(f"{name:34} {r['first_s'] / n:14.3f} {(r['first_s'] - base['first_s']) / r['versions']:10.3f} "
-              f"{(r['first_bytes'] - base['first_bytes']) / r['versions'] / 1024:11.1f} "
-              f"{r['archived'] / r['versions']:14.2f} {r['second_s'] / n:14.3f} {r['second_bytes'] / n:14.0f} "
-              f"{r['image_requests_second']:17d}")
+        print(
+            f"{name:34} {r['first_s'] / n:14.3f} {(r['first_s'] - base['first_s']) / r['versions']:10.3f} "
+            f"{(r['first_bytes'] - base['first_bytes']) / r['versions'] / 1024:11.1f} "
+            f"{r['archived'] / r['versions']:14.2f} {r['second_s'] / n:14.3f} {r['second_bytes'] / n:14.0f} "
+            f"{r['image_requests_second']:17d}"
+        )
     print()
     for name, r in results.items():
-        print(f"{name}: {r['versions']} versions, {r['requisites']} requisites ({r['archived']} archived), "
-              f"{r['screenshots']} screenshots averaging {r['screenshot_bytes'] / max(r['screenshots'], 1) / 1024:.0f} KB; "
-              f"revisit: {r['unchanged']} unchanged, {r['image_requests_second']} image requests")
+        print(
+            f"{name}: {r['versions']} versions, {r['requisites']} requisites ({r['archived']} archived), "
+            f"{r['screenshots']} screenshots averaging {r['screenshot_bytes'] / max(r['screenshots'], 1) / 1024:.0f} KB; "
+            f"revisit: {r['unchanged']} unchanged, {r['image_requests_second']} image requests"
+        )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,9 @@ def _in_script(body: bytes, index: int) -> bool:
 
 def raw(body: bytes) -> RawResponse:
     """A 200 response as the spider hands it on."""
-    return RawResponse(seed_id="s", url="http://127.0.0.1/p", status=200,
-                       headers={"content-type": ["text/html"]}, body=body)
+    return RawResponse(
+        seed_id="s", url="http://127.0.0.1/p", status=200, headers={"content-type": ["text/html"]}, body=body
+    )
 
 
 def main() -> int:
@@ -68,13 +69,24 @@ def main() -> int:
             extracted += 1
             # One character of the longest extracted line, changed where it is in the page.
             line = max(stripped.text.splitlines(), key=len)
-            word = next((w for w in line.split() if len(w) > 3 and w.isalpha() and body.count(w.encode()) == 1
-                         and not _in_script(body, body.index(w.encode()))), None)
+            word = next(
+                (
+                    w
+                    for w in line.split()
+                    if len(w) > 3
+                    and w.isalpha()
+                    and body.count(w.encode()) == 1
+                    and not _in_script(body, body.index(w.encode()))
+                ),
+                None,
+            )
             if word and page_fingerprint(raw(body.replace(word.encode(), (word[:-1] + "#").encode()))) == fingerprint:
                 edit_missed += 1
                 print(f"an edit left the fingerprint unchanged: {path.name}", file=sys.stderr)
-    print(f"{len(paths)} pages: extraction differs on {differ}; invisible noise changed the fingerprint on "
-          f"{noise_changed}; of {extracted} pages with text, a one-character edit left it unchanged on {edit_missed}")
+    print(
+        f"{len(paths)} pages: extraction differs on {differ}; invisible noise changed the fingerprint on "
+        f"{noise_changed}; of {extracted} pages with text, a one-character edit left it unchanged on {edit_missed}"
+    )
     return 1 if differ or noise_changed or edit_missed else 0
 
 

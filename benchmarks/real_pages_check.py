@@ -110,8 +110,18 @@ def main() -> int:
     (seeds / "z_dead.md").write_text(f"---\nurl: http://127.0.0.1:{dead}/x\n---\nA server that is down.\n")
 
     def crawl() -> str:
-        cmd = [sys.executable, "-m", "crawler", "--seeds", str(seeds), "--archive", str(archive),
-               "--config", str(work / "crawler.yaml"), "crawl"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "crawler",
+            "--seeds",
+            str(seeds),
+            "--archive",
+            str(archive),
+            "--config",
+            str(work / "crawler.yaml"),
+            "crawl",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if done.returncode != 0:
             raise SystemExit(f"crawl failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -127,8 +137,10 @@ def main() -> int:
     print(f"{len(texts)} real article pages served from {base}")
     print("first crawl:   ", crawl())
     v1 = query("SELECT count(*) FROM versions WHERE version = 1")[0][0]
-    low = query("SELECT v.seed_id, d.similarity FROM diffs d JOIN versions v ON v.id = d.version_id "
-                "WHERE d.base = 'original' AND d.similarity < 0.99")
+    low = query(
+        "SELECT v.seed_id, d.similarity FROM diffs d JOIN versions v ON v.id = d.version_id "
+        "WHERE d.base = 'original' AND d.similarity < 0.99"
+    )
     print(f"  versions 1: {v1} of {len(texts)}; similarity to the saved text < 0.99: {low}")
     print("revisit:       ", crawl())
     print(f"  versions after revisit: {query('SELECT count(*) FROM versions')[0][0]}")
@@ -142,18 +154,25 @@ def main() -> int:
     print(f"one-sentence edits in {len(edits)} pages:", crawl())
     shown = 0
     for seed_id, (_old, new) in edits.items():
-        rows = query(f"SELECT d.diff FROM diffs d JOIN versions v ON v.id = d.version_id "
-                     f"WHERE v.seed_id = '{seed_id}' AND v.version = 2 AND d.base = 'previous'")
+        rows = query(
+            f"SELECT d.diff FROM diffs d JOIN versions v ON v.id = d.version_id "
+            f"WHERE v.seed_id = '{seed_id}' AND v.version = 2 AND d.base = 'previous'"
+        )
         if rows and f"+{new}" in rows[0][0].splitlines():
             shown += 1
         else:
             print(f"  {seed_id}: edit not shown as a changed sentence")
     print(f"  version 2 with the edited sentence in its diff: {shown} of {len(edits)}")
-    outcomes = query("SELECT seed_id, outcome, error FROM captures WHERE seed_id LIKE 'z_%' "
-                     "AND run_id = (SELECT max(id) FROM runs)")
+    outcomes = query(
+        "SELECT seed_id, outcome, error FROM captures WHERE seed_id LIKE 'z_%' AND run_id = (SELECT max(id) FROM runs)"
+    )
     print("  errors pages:", outcomes)
-    print("  integrity_check:", query("PRAGMA integrity_check")[0][0],
-          "foreign_key_check rows:", len(query("PRAGMA foreign_key_check")))
+    print(
+        "  integrity_check:",
+        query("PRAGMA integrity_check")[0][0],
+        "foreign_key_check rows:",
+        len(query("PRAGMA foreign_key_check")),
+    )
     print(f"  archive: {archive}")
     server.shutdown()
     return 0

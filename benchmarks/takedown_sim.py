@@ -185,7 +185,12 @@ POLICIES = ("fixed daily", "adaptive (before)", "NewsDiffs", "diffengine", "new"
 
 
 def simulate(
-    policy_name: str, articles: int, days: float, tail_days: float, budget: int, seed: int,
+    policy_name: str,
+    articles: int,
+    days: float,
+    tail_days: float,
+    budget: int,
+    seed: int,
     age_curve: dict[str, str] | None = None,
 ) -> dict:
     """Run one policy over the world on a real archive with a simulated hourly clock; its figures."""
@@ -218,11 +223,16 @@ def simulate(
             fresh = []
             while published < len(world) and world[published].published <= t:
                 article = world[published]
-                fresh.append({
-                    "id": article.id, "url": url_of(article), "fetch_url": url_of(article), "status": "ok",
-                    "date": iso(START + timedelta(seconds=article.published)),
-                    "base_interval_seconds": round(configured.interval),
-                })
+                fresh.append(
+                    {
+                        "id": article.id,
+                        "url": url_of(article),
+                        "fetch_url": url_of(article),
+                        "status": "ok",
+                        "date": iso(START + timedelta(seconds=article.published)),
+                        "base_interval_seconds": round(configured.interval),
+                    }
+                )
                 published += 1
             with store.db.atomic():
                 if fresh:
@@ -243,8 +253,15 @@ def simulate(
                     if seed_id in detected:
                         spent["already seen removed"] += 1
                     else:
-                        spent["age < 1d" if days_old < 1 else "1-3d" if days_old < 3 else "3-7d" if days_old < 7
-                              else "> 7d"] += 1
+                        spent[
+                            "age < 1d"
+                            if days_old < 1
+                            else "1-3d"
+                            if days_old < 3
+                            else "3-7d"
+                            if days_old < 7
+                            else "> 7d"
+                        ] += 1
                     cause = notice = None
                     first = False
                     if removed:
@@ -269,14 +286,23 @@ def simulate(
                         wait = max(0.2 * age, 60.0)
                         due = DueState(state.base_interval, wait, 0, iso(now + timedelta(seconds=wait)))
                     else:
-                        published_at = publication_time(
-                            iso(START + timedelta(seconds=article.published)), None, None
-                        ) if new else None
-                        due = next_state(outcome, state, configured if new else before, now,
-                                         first_version=first, published_at=published_at)
+                        published_at = (
+                            publication_time(iso(START + timedelta(seconds=article.published)), None, None)
+                            if new
+                            else None
+                        )
+                        due = next_state(
+                            outcome,
+                            state,
+                            configured if new else before,
+                            now,
+                            first_version=first,
+                            published_at=published_at,
+                        )
                     store.record_capture(
-                        CaptureRecord(run_id, seed_id, url_of(article), outcome, fetched_at=iso(now),
-                                      cause=cause, notice=notice),
+                        CaptureRecord(
+                            run_id, seed_id, url_of(article), outcome, fetched_at=iso(now), cause=cause, notice=notice
+                        ),
                         due=due,
                     )
             t += HOUR
@@ -338,39 +364,58 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=10_000)
     parser.add_argument("--days", type=float, default=30.0, help="publication period")
     parser.add_argument("--tail-days", type=float, default=7.0, help="the clock runs on this long after it")
-    parser.add_argument("--budget", type=int, help="fetches per hour, the same for every policy (default: articles / 24, what visiting every article once a day needs at the end)")
+    parser.add_argument(
+        "--budget",
+        type=int,
+        help="fetches per hour, the same for every policy (default: articles / 24, what visiting every article once a day needs at the end)",
+    )
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated subset")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
-    parser.add_argument("--age-curve", type=json.loads, help='the new scheduler\'s schedule.age_curve as JSON '
-                        '(default: the configuration\'s default), e.g. \'{"0h": "1h", "72h": "1h", "7d": "1d"}\'')
+    parser.add_argument(
+        "--age-curve",
+        type=json.loads,
+        help="the new scheduler's schedule.age_curve as JSON "
+        '(default: the configuration\'s default), e.g. \'{"0h": "1h", "72h": "1h", "7d": "1d"}\'',
+    )
     args = parser.parse_args()
     wanted = [p.strip() for p in args.policies.split(",") if p.strip()]
     args.budget = args.budget or math.ceil(args.articles / 24)
     figures = world_figures(args.articles, args.days, args.seed)
     print(json.dumps(figures, ensure_ascii=False), file=sys.stderr)
     with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(
-            simulate, wanted,
-            *zip(*[(args.articles, args.days, args.tail_days, args.budget, args.seed, args.age_curve)] * len(wanted))
-        ))
+        results = list(
+            pool.map(
+                simulate,
+                wanted,
+                *zip(
+                    *[(args.articles, args.days, args.tail_days, args.budget, args.seed, args.age_curve)] * len(wanted)
+                ),
+            )
+        )
     if args.json:
         print(json.dumps({"world": figures, "results": results}, ensure_ascii=False, indent=2))
         return
-    print(f"{args.articles} articles over {args.days:g} days (+{args.tail_days:g}), budget {args.budget} fetches/hour, "
-          f"{results[0]['removals']} removals")
+    print(
+        f"{args.articles} articles over {args.days:g} days (+{args.tail_days:g}), budget {args.budget} fetches/hour, "
+        f"{results[0]['removals']} removals"
+    )
     print(f"{'policy':<20}{'median h':>10}{'p90 h':>10}{'last text':>11}{'undetected':>12}{'fetches':>10}{'s':>7}")
     for r in results:
-        print(f"{r['policy']:<20}{r['median_h']:>10.2f}{r['p90_h']:>10.2f}{r['last_text_share']:>11.1%}"
-              f"{r['undetected']:>12}{r['fetches']:>10}{r['seconds']:>7.0f}")
+        print(
+            f"{r['policy']:<20}{r['median_h']:>10.2f}{r['p90_h']:>10.2f}{r['last_text_share']:>11.1%}"
+            f"{r['undetected']:>12}{r['fetches']:>10}{r['seconds']:>7.0f}"
+        )
     others = [r for r in results if r["policy"] != "new"]
     mine = next((r for r in results if r["policy"] == "new"), None)
     if mine and others:
         best = min(others, key=lambda r: r["median_h"])
         ratio = mine["median_h"] / best["median_h"] if best["median_h"] else float("inf")
-        print(f"new / best other ({best['policy']}) median latency: {ratio:.2f}; last text "
-              f"{mine['last_text_share']:.1%} vs {max(r['last_text_share'] for r in others):.1%} (best other)")
+        print(
+            f"new / best other ({best['policy']}) median latency: {ratio:.2f}; last text "
+            f"{mine['last_text_share']:.1%} vs {max(r['last_text_share'] for r in others):.1%} (best other)"
+        )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,18 @@ CDN_HEADERS = {
 
 def run(project: Path, *args: str) -> None:
     """One `crawler` command in its own process."""
-    command = [sys.executable, "-m", "crawler", "--seeds", str(project / "seeds"),
-               "--archive", str(project / "archive"), "--config", str(project / "crawler.yaml"), *args]
+    command = [
+        sys.executable,
+        "-m",
+        "crawler",
+        "--seeds",
+        str(project / "seeds"),
+        "--archive",
+        str(project / "archive"),
+        "--config",
+        str(project / "crawler.yaml"),
+        *args,
+    ]
     subprocess.run(command, check=True, capture_output=True, cwd=project)
 
 
@@ -74,7 +84,8 @@ def measure(pages: int, headers: dict[str, str]) -> dict[str, float]:
             db = sqlite3.connect(project / "archive" / "archive.db")
             try:
                 rows = db.execute(
-                    "SELECT c.run_id, c.outcome, c.warc_length, c.body_bytes FROM captures c ORDER BY c.id").fetchall()
+                    "SELECT c.run_id, c.outcome, c.warc_length, c.body_bytes FROM captures c ORDER BY c.id"
+                ).fetchall()
             finally:
                 db.close()
     finally:

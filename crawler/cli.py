@@ -58,13 +58,32 @@ class CrawlerGroup(click.Group):
 
 @click.group(cls=CrawlerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="crawler")
-@click.option("--seeds", "seeds_dir", envvar="CRAWLER_SEEDS", default="seeds", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder of seed files.")
-@click.option("--archive", "archive_dir", envvar="CRAWLER_ARCHIVE", default="archive", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder of archive.db and WARC files.")
-@click.option("--config", "config_path", envvar="CRAWLER_CONFIG", default=None,
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="Configuration file  [default: config/crawler.yaml if present]")
+@click.option(
+    "--seeds",
+    "seeds_dir",
+    envvar="CRAWLER_SEEDS",
+    default="seeds",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of seed files.",
+)
+@click.option(
+    "--archive",
+    "archive_dir",
+    envvar="CRAWLER_ARCHIVE",
+    default="archive",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of archive.db and WARC files.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="CRAWLER_CONFIG",
+    default=None,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Configuration file  [default: config/crawler.yaml if present]",
+)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 @click.pass_context
 def cli(ctx: click.Context, seeds_dir: Path, archive_dir: Path, config_path: Path | None, verbose: int) -> None:
@@ -226,11 +245,13 @@ def status(obj: Context, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("seed_id")
-@click.option("--from", "from_", default="original", show_default=True,
-              help="Base: 'original' or a version number.")
+@click.option("--from", "from_", default="original", show_default=True, help="Base: 'original' or a version number.")
 @click.option("--to", "to", default="latest", show_default=True, help="A version number or 'latest'.")
-@click.option("--word-diff", is_flag=True,
-              help="Changes inline, as git diff --word-diff=plain: [-old-]{+new+} (words; characters for Chinese).")
+@click.option(
+    "--word-diff",
+    is_flag=True,
+    help="Changes inline, as git diff --word-diff=plain: [-old-]{+new+} (words; characters for Chinese).",
+)
 @click.pass_obj
 def diff(obj: Context, seed_id: str, from_: str, to: str, word_diff: bool) -> None:
     """Show how a seed's text changed (default: latest version against the original)."""
@@ -265,8 +286,13 @@ def raw(obj: Context, capture_id: int, headers: bool) -> None:
 
 
 @cli.command()
-@click.option("--trigger", type=click.Choice(["cron", "schedule", "manual"]), default="cron", show_default=True,
-              help="What started this run (recorded in runs.trigger).")
+@click.option(
+    "--trigger",
+    type=click.Choice(["cron", "schedule", "manual"]),
+    default="cron",
+    show_default=True,
+    help="What started this run (recorded in runs.trigger).",
+)
 @click.option("--fail-on-errors", is_flag=True, help="Exit 1 when any fetch failed.")
 @click.pass_obj
 def run(obj: Context, trigger: str, fail_on_errors: bool) -> None:
@@ -283,7 +309,9 @@ def run(obj: Context, trigger: str, fail_on_errors: bool) -> None:
     else:
         from crawler.run.crawl import crawl as run_crawl
 
-        summary = run_crawl(settings, obj.seeds_dir, obj.archive_dir, trigger=trigger, verbose=obj.verbose, due_only=True)
+        summary = run_crawl(
+            settings, obj.seeds_dir, obj.archive_dir, trigger=trigger, verbose=obj.verbose, due_only=True
+        )
     failed = summary.by_outcome.get("failed", 0)
     # Cron mails whatever a job prints: say something only when a fetch failed or when asked to.
     # Seed warnings repeat every run, so they wait for -v (or `crawler crawl`, which always shows them).
@@ -312,8 +340,12 @@ def schedule(obj: Context, every: str | None, cron_expr: str | None) -> None:
 @cli.command()
 @click.argument("urls", nargs=-1)
 @click.option("--title", help="Title for the new seed (default: the page's own title).")
-@click.option("--from-file", "url_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="A file of URLs, one a line (optionally a tab and a title); # starts a comment.")
+@click.option(
+    "--from-file",
+    "url_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A file of URLs, one a line (optionally a tab and a title); # starts a comment.",
+)
 @click.pass_obj
 def add(obj: Context, urls: tuple[str, ...], title: str | None, url_file: Path | None) -> None:
     """Watch new URLs: fetch each once and save its text as a new seed's original (seeds/<slug>.md)."""
@@ -333,9 +365,15 @@ def add(obj: Context, urls: tuple[str, ...], title: str | None, url_file: Path |
 
 @cli.command()
 @click.option("--port", default=8001, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it local unless you mean it).")
-@click.option("--metadata", "metadata_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Your additions to the archive's Datasette metadata  [default: datasette/metadata.yml beside the config file]")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Interface to bind (keep it local unless you mean it)."
+)
+@click.option(
+    "--metadata",
+    "metadata_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Your additions to the archive's Datasette metadata  [default: datasette/metadata.yml beside the config file]",
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open a browser on the archive.")
 @click.pass_obj
 def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_browser: bool) -> None:
@@ -358,9 +396,24 @@ def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_b
         metadata_path = (obj.config_path or DEFAULT_CONFIG_PATH).parent / "datasette" / "metadata.yml"
     elif not metadata_path.exists():
         raise CrawlerError(f"no Datasette metadata at {metadata_path}; check --metadata")
-    args = [sys.executable, "-m", "datasette", "serve", str(database), "--host", host, "--port", str(port),
-            # Datasette opens a mutable database read-only for queries; the crawler stays the only writer.
-            "--setting", "truncate_cells_html", "400", "--setting", "sql_time_limit_ms", "5000"]
+    args = [
+        sys.executable,
+        "-m",
+        "datasette",
+        "serve",
+        str(database),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        # Datasette opens a mutable database read-only for queries; the crawler stays the only writer.
+        "--setting",
+        "truncate_cells_html",
+        "400",
+        "--setting",
+        "sql_time_limit_ms",
+        "5000",
+    ]
     # The archive's own metadata comes from the plugin; a file of the user's adds to it or overrides it.
     if metadata_path.exists():
         args += ["--metadata", str(metadata_path)]
@@ -373,8 +426,9 @@ def serve(obj: Context, port: int, host: str, metadata_path: Path | None, open_b
 
 
 @cli.command()
-@click.option("--since", default="7d", show_default=True,
-              help="How far back: a duration (30m, 6h, 7d) or an ISO date/time.")
+@click.option(
+    "--since", default="7d", show_default=True, help="How far back: a duration (30m, 6h, 7d) or an ISO date/time."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list for machines.")
 @click.pass_obj
 def changes(obj: Context, since: str, as_json: bool) -> None:
@@ -421,10 +475,18 @@ def since_moment(since: str) -> str:
 
 @cli.command()
 @click.argument("seed_ids", nargs=-1)
-@click.option("--wacz", "wacz_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a WACZ file here (replaced if it exists).")
-@click.option("--since", default=None,
-              help="Only captures since: a duration (30m, 6h, 7d) or an ISO date/time (UTC without an offset).")
+@click.option(
+    "--wacz",
+    "wacz_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a WACZ file here (replaced if it exists).",
+)
+@click.option(
+    "--since",
+    default=None,
+    help="Only captures since: a duration (30m, 6h, 7d) or an ISO date/time (UTC without an offset).",
+)
 @click.pass_obj
 def export(obj: Context, seed_ids: tuple[str, ...], wacz_path: Path, since: str | None) -> None:
     """Package captures (all seeds, or the ones named) with their images and screenshots as one WACZ file."""
@@ -436,8 +498,9 @@ def export(obj: Context, seed_ids: tuple[str, ...], wacz_path: Path, since: str 
     try:
         unknown = [s for s in seed_ids if store.seed(s) is None]
         if unknown:
-            raise click.BadParameter(f"no seed {', '.join(unknown)} in the archive; see 'crawler status'",
-                                     param_hint="SEED_IDS")
+            raise click.BadParameter(
+                f"no seed {', '.join(unknown)} in the archive; see 'crawler status'", param_hint="SEED_IDS"
+            )
         records = store.export_records(seed_ids, start)
         pages = store.export_pages(seed_ids, start)
     finally:
@@ -472,8 +535,10 @@ def demo(obj: Context) -> None:
         click.echo(f"\nThe edit (crawler diff {DIFF_SEED} --from {latest['version'] - 1}):")
         for line in [lines[0], *(x for x in lines[1:] if x[:1] in "+-" and x[:3] not in ("+++", "---"))]:
             echo("  " + line)
-    prefix = "" if obj.archive_dir == Path("archive") and obj.seeds_dir == Path("seeds") else (
-        " ".join(obj.global_args()[:4]) + " "
+    prefix = (
+        ""
+        if obj.archive_dir == Path("archive") and obj.seeds_dir == Path("seeds")
+        else (" ".join(obj.global_args()[:4]) + " ")
     )
     click.echo(
         "\nLook next:\n"
@@ -506,8 +571,11 @@ def ingest(obj: Context, exit_when_idle: bool) -> None:
     settings = _cluster_settings(obj)
     from crawler.cluster.ingest import run_ingest
 
-    logging.basicConfig(level=logging.INFO if obj.verbose else logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if obj.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     summary = run_ingest(settings, obj.archive_dir, obj.verbose, exit_when_idle=exit_when_idle)
     echo(summary.line(), err=True)
 

@@ -10,7 +10,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crawler import __version__
-from crawler.changes.intervals import DEFAULT_AGE_CURVE, RevisitPolicy, check_account_rule, format_duration, parse_duration
+from crawler.changes.intervals import (
+    DEFAULT_AGE_CURVE,
+    RevisitPolicy,
+    check_account_rule,
+    format_duration,
+    parse_duration,
+)
 from crawler.errors import ConfigError
 from crawler.changes.noise import NoiseRules
 from crawler.changes.patterns import check_patterns
@@ -237,7 +243,8 @@ class RemovalSection(Section):
         if isinstance(value, dict):
             return {
                 domain: [{"pattern": p} if isinstance(p, str) else p for p in patterns]
-                if isinstance(patterns, list) else patterns
+                if isinstance(patterns, list)
+                else patterns
                 for domain, patterns in value.items()
             }
         return value
@@ -251,7 +258,9 @@ class RemovalSection(Section):
     def rules(self) -> RemovalRules:
         """The detection rules these settings describe."""
         return RemovalRules(
-            notices={domain: tuple((p.pattern, p.cause) for p in patterns) for domain, patterns in self.notices.items()},
+            notices={
+                domain: tuple((p.pattern, p.cause) for p in patterns) for domain, patterns in self.notices.items()
+            },
             not_found=tuple(self.not_found),
             collapse_ratio=self.collapse_ratio,
             notice_max_chars=self.notice_max_chars,
@@ -399,7 +408,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name in CLI_ENV_VARS:
             continue
-        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         if len(path) < 2 or not all(path):
             raise ConfigError(
                 f"environment variable {name} is not of the form CRAWLER_SECTION__KEY; "

@@ -127,8 +127,13 @@ def wechat_page(edition: int, visit: int) -> str:
 
 
 ARTICLES: tuple[DemoArticle, ...] = (
-    DemoArticle("demo-en-council", "/news/2026/11/council-budget.html",
-                "City council approves the 2027 budget", "2026-11-24", english_page),
+    DemoArticle(
+        "demo-en-council",
+        "/news/2026/11/council-budget.html",
+        "City council approves the 2027 budget",
+        "2026-11-24",
+        english_page,
+    ),
     DemoArticle("demo-zh-river", "/zh/2026/11/river.html", "河道治理一期工程完工", "2026-11-25", chinese_page),
     DemoArticle("demo-wechat-factory", "/s/factory-report", "化工厂偷排废水调查", "2026-11-26", wechat_page),
 )
@@ -145,8 +150,11 @@ MARKER = "demo: archive-crawler"
 # The three crawls: (edition the site serves, what to tell the reader before the crawl).
 STEPS = (
     (1, "crawl 1: the site as the articles were saved"),
-    (2, "the site changes: a vote count corrected, a Chinese sentence softened, the WeChat article "
-        "taken down; counters tick on every visit\ncrawl 2"),
+    (
+        2,
+        "the site changes: a vote count corrected, a Chinese sentence softened, the WeChat article "
+        "taken down; counters tick on every visit\ncrawl 2",
+    ),
     (2, "crawl 3: later, nothing edited, only the counters moved (the takedown is confirmed)"),
 )
 
@@ -257,7 +265,9 @@ def crawl_once(global_args: list[str], seed_ids: list[str]) -> str:
     env = dict(os.environ, **CRAWL_ENV)
     result = subprocess.run(
         [sys.executable, "-m", "crawler", *global_args, "crawl", *seed_ids],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["(no message)"])[-1]
@@ -269,8 +279,10 @@ def run_demo(seeds_dir: Path, global_args: list[str], say: Callable[[str], None]
     """Serve the site, write the seeds, crawl three times while the site changes; returns the start time."""
     check_workspace(seeds_dir)
     if previous_port(seeds_dir):
-        say("an earlier demo ran here: the site starts again from the articles as saved, so the first crawl "
-            "finds the edits reverted and the WeChat article back")
+        say(
+            "an earlier demo ran here: the site starts again from the articles as saved, so the first crawl "
+            "finds the edits reverted and the WeChat article back"
+        )
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     seed_ids = [a.seed_id for a in ARTICLES]
     with open_site(seeds_dir) as site:

@@ -133,7 +133,9 @@ class VersionRecord:
 
     text: str
     text_sha256: str  # SHA-256 of text (UTF-8), as anyone checking the archive computes it
-    compare_sha256: str | None = None  # of the comparison form without noise: what decides "distinct" (crawler.changes.versions)
+    compare_sha256: str | None = (
+        None  # of the comparison form without noise: what decides "distinct" (crawler.changes.versions)
+    )
     title: str | None = None
     author: str | None = None
     published: str | None = None

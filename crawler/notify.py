@@ -206,8 +206,14 @@ class Sent:
     failed: int = 0
 
 
-def notify(store: Any, urls: Sequence[str], events: Sequence[Mapping[str, Any]], run_id: int | None,
-           max_attempts: int, deadline: float = DEFAULT_DEADLINE) -> Sent:
+def notify(
+    store: Any,
+    urls: Sequence[str],
+    events: Sequence[Mapping[str, Any]],
+    run_id: int | None,
+    max_attempts: int,
+    deadline: float = DEFAULT_DEADLINE,
+) -> Sent:
     """Send each event not yet sent to each Apprise URL, once; failures are recorded and logged, never raised.
 
     Targets are sent to in parallel (a thread each), all under one deadline: an unreachable target
@@ -284,22 +290,28 @@ def _scheme(url: str) -> str:
     return url.split("://", 1)[0] + "://..." if "://" in url else "(not a URL)"
 
 
-def announce(store: Any, settings: Any, archive_dir: Path, run_id: int | None,
-             now: datetime | None = None) -> Sent:
+def announce(store: Any, settings: Any, archive_dir: Path, run_id: int | None, now: datetime | None = None) -> Sent:
     """After a run: rewrite the Atom feed and send notifications; problems are logged, never raised."""
     notify_settings = settings.notify
     result = Sent()
     try:
         if notify_settings.feed:
-            write_feed(Path(archive_dir) / FEED_NAME, store.change_events("", limit=notify_settings.feed_entries),
-                       archive_dir)
+            write_feed(
+                Path(archive_dir) / FEED_NAME, store.change_events("", limit=notify_settings.feed_entries), archive_dir
+            )
     except Exception as exc:  # the feed is a courtesy: the run's captures are already safe
         log.error("notify: could not write %s: %s", Path(archive_dir) / FEED_NAME, exc)
     if notify_settings.apprise:
         since = (now or datetime.now(timezone.utc)) - timedelta(seconds=parse_duration(notify_settings.max_age))
         try:
-            result = notify(store, notify_settings.apprise, store.change_events(iso(since)), run_id,
-                            notify_settings.max_attempts, parse_duration(notify_settings.deadline))
+            result = notify(
+                store,
+                notify_settings.apprise,
+                store.change_events(iso(since)),
+                run_id,
+                notify_settings.max_attempts,
+                parse_duration(notify_settings.deadline),
+            )
         except Exception as exc:  # a notification service must never fail the run
             log.error("notify: notifications stopped: %s: %s", type(exc).__name__, exc)
     return result

@@ -121,14 +121,14 @@ class RunLauncher:
             proc.wait()
 
 
-def run_daemon(settings: Settings, global_args: Sequence[str], every: str | None = None, cron: str | None = None) -> None:
+def run_daemon(
+    settings: Settings, global_args: Sequence[str], every: str | None = None, cron: str | None = None
+) -> None:
     """Start runs on the schedule until SIGTERM or SIGINT; each run is its own process."""
     if every is None and cron is None:
         every, cron = settings.schedule.every, settings.schedule.cron
     trigger = make_trigger(every, cron)
-    logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     skipped = SkippedStarts()
     logging.getLogger("apscheduler.scheduler").addFilter(skipped)
     launcher = RunLauncher(global_args, skipped)

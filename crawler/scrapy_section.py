@@ -51,8 +51,7 @@ def scrapy_value_problem(name: str, value: Any) -> str | None:
             return f"{shown} is not a mapping (Scrapy's default is {{}} or a mapping like it)"
         for component, description in ESSENTIAL.get(name, {}).items():
             if component in mapping and mapping[component] is None:
-                return (f"scrapy.{name} may not switch off {component}: it is {description}; "
-                        "remove that entry")
+                return f"scrapy.{name} may not switch off {component}: it is {description}; remove that entry"
         return None
     # A whole-number default may still be read as a float (DOWNLOAD_DELAY is 0): either reading will do.
     getters = {bool: ("getbool",), int: ("getint", "getfloat"), float: ("getfloat",), list: ("getlist",)}

@@ -118,8 +118,10 @@ def validate_url(url: str) -> str | None:
     if "@" in parts.netloc:
         # Scrapy never logs in with them (it failed with "invalid hostname: user:password@host", the
         # password landing in captures.error); an archive of public pages has no use for them.
-        return (f"URL {shown!r} has a user name or password in it; the crawler "
-                "fetches public pages without logging in: remove the 'user:password@' part")
+        return (
+            f"URL {shown!r} has a user name or password in it; the crawler "
+            "fetches public pages without logging in: remove the 'user:password@' part"
+        )
     return None
 
 
@@ -224,7 +226,8 @@ def _outside_link(entry: Path, root: Path) -> Seed | None:
         return None
     shown = printable_name(entry.name)
     return _broken_seed(
-        Path(shown).stem, entry.with_name(shown),
+        Path(shown).stem,
+        entry.with_name(shown),
         "file is a symbolic link to a file outside the seeds folder, which is not read; "
         "copy the file into the seeds folder instead",
     )
@@ -307,7 +310,7 @@ def _split_front_matter(text: str) -> tuple[str | None, str]:
         return None, text
     for index in range(1, len(lines)):
         if lines[index].rstrip(" \t") in _FRONT_MATTER_CLOSE:
-            return "\n".join(lines[1:index]), "\n".join(lines[index + 1:])
+            return "\n".join(lines[1:index]), "\n".join(lines[index + 1 :])
     raise _Broken("front matter opened by '---' on line 1 is never closed; add a '---' line after it")
 
 
@@ -331,9 +334,7 @@ def _load_front_matter(front_text: str) -> dict:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise _Broken(
-            f"front matter is a YAML {_kind(data)}, not a mapping of keys; write it as 'key: value' lines"
-        )
+        raise _Broken(f"front matter is a YAML {_kind(data)}, not a mapping of keys; write it as 'key: value' lines")
     return data
 
 
@@ -397,7 +398,9 @@ def _choose_url(seed_id: str, front: Mapping[Any, Any] | None, url_overrides: Ma
     config_hint = f"config/crawler.yaml under seeds.urls.{seed_id}"
     override = url_overrides.get(seed_id)
     if override is not None:
-        return _checked(str(override).strip(), "config", f"in config seeds.urls.{seed_id}", "fix it in config/crawler.yaml")
+        return _checked(
+            str(override).strip(), "config", f"in config seeds.urls.{seed_id}", "fix it in config/crawler.yaml"
+        )
     if front is None:
         return _UrlChoice(STATUS_NO_URL, None, None, f"no front matter and no URL; give one in {config_hint}")
 
@@ -421,7 +424,10 @@ def _choose_url(seed_id: str, front: Mapping[Any, Any] | None, url_overrides: Ma
         return _checked(decoded, "arturl_encode", "decoded from front matter arturl_encode", fix)
 
     return _UrlChoice(
-        STATUS_NO_URL, None, None, f"front matter has no url or arturl_encode; add url: there or give one in {config_hint}"
+        STATUS_NO_URL,
+        None,
+        None,
+        f"front matter has no url or arturl_encode; add url: there or give one in {config_hint}",
     )
 
 

@@ -173,7 +173,9 @@ def fsync_handle(handle: tuple[int, str]) -> None:
     try:
         os.fsync(fd)
     except OSError as exc:
-        raise WarcError(f"cannot write WARC file {path}: {exc.strerror}; check free space in the archive folder") from exc
+        raise WarcError(
+            f"cannot write WARC file {path}: {exc.strerror}; check free space in the archive folder"
+        ) from exc
     finally:
         os.close(fd)
 
@@ -186,8 +188,15 @@ class WarcWriterFiles:
     leaves every file readable up to its last complete record.
     """
 
-    def __init__(self, directory: Path, *, operator: str = "", rotate_bytes: int = DEFAULT_ROTATE_BYTES,
-                 info: Mapping[str, str] | None = None, fsync_each: bool = True):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        operator: str = "",
+        rotate_bytes: int = DEFAULT_ROTATE_BYTES,
+        info: Mapping[str, str] | None = None,
+        fsync_each: bool = True,
+    ):
         self.directory = Path(directory)
         # False: the caller makes writes durable itself, many records to one fsync (sync_handle).
         self.fsync_each = fsync_each
@@ -206,8 +215,10 @@ class WarcWriterFiles:
             # "x": never append to or replace a file another writer made.
             self.file = open(self.directory / self.filename, "xb")
         except OSError as exc:
-            raise WarcError(f"cannot create a WARC file in {self.directory}: {exc.strerror}; "
-                            "check that the archive folder is writable") from exc
+            raise WarcError(
+                f"cannot create a WARC file in {self.directory}: {exc.strerror}; "
+                "check that the archive folder is writable"
+            ) from exc
         self.files_written.append(self.filename)
         self._sync_directory()
         info = {
@@ -249,8 +260,10 @@ class WarcWriterFiles:
             if self.fsync_each:
                 os.fsync(self.file.fileno())
         except OSError as exc:
-            raise WarcError(f"cannot write WARC file {self.directory / self.filename}: {exc.strerror}; "
-                            "check free space in the archive folder") from exc
+            raise WarcError(
+                f"cannot write WARC file {self.directory / self.filename}: {exc.strerror}; "
+                "check free space in the archive folder"
+            ) from exc
         return offset
 
     def write(self, exchange: Exchange, previous: StoredPayload | None = None) -> WrittenRecord:
@@ -273,28 +286,41 @@ class WarcWriterFiles:
         if exchange.status == 304:
             profile = SERVER_NOT_MODIFIED
             digest = previous.digest if previous else None
-            record = writer.create_warc_record(exchange.url, "revisit", http_headers=http_headers,
-                                               warc_headers_dict=dict(warc_headers, **{"WARC-Profile": profile},
-                                                                      **_refers_to(previous)))
+            record = writer.create_warc_record(
+                exchange.url,
+                "revisit",
+                http_headers=http_headers,
+                warc_headers_dict=dict(warc_headers, **{"WARC-Profile": profile}, **_refers_to(previous)),
+            )
         elif previous is not None and previous.digest == digest:
             profile = IDENTICAL_PAYLOAD
             record = writer.create_revisit_record(
-                exchange.url, digest, previous.uri, previous.date, http_headers=http_headers,
+                exchange.url,
+                digest,
+                previous.uri,
+                previous.date,
+                http_headers=http_headers,
                 warc_headers_dict=dict(warc_headers, **{"WARC-Refers-To": previous.record_id}),
             )
         else:
             record = writer.create_warc_record(
-                exchange.url, "response", payload=BytesIO(exchange.body), length=len(exchange.body),
-                http_headers=http_headers, warc_headers_dict=warc_headers,
+                exchange.url,
+                "response",
+                payload=BytesIO(exchange.body),
+                length=len(exchange.body),
+                http_headers=http_headers,
+                warc_headers_dict=warc_headers,
             )
         if profile:
             refers_to = previous.record_id if previous else None
         record_id = record.rec_headers.get_header("WARC-Record-ID")
 
         request = writer.create_warc_record(
-            exchange.url, "request",
-            http_headers=StatusAndHeaders(_request_line(exchange), _request_headers(exchange),
-                                          protocol="", is_http_request=True),
+            exchange.url,
+            "request",
+            http_headers=StatusAndHeaders(
+                _request_line(exchange), _request_headers(exchange), protocol="", is_http_request=True
+            ),
             warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": record_id},
         )
         writer.write_record(request)
@@ -330,15 +356,25 @@ class WarcWriterFiles:
             headers["WARC-Concurrent-To"] = concurrent_to
         buffer = BytesIO()
         writer = GzipWARCWriter(buffer, warc_version=WARC_VERSION)
-        record = writer.create_warc_record(uri, "resource", payload=BytesIO(body), length=len(body),
-                                           warc_content_type=mime, warc_headers_dict=headers)
+        record = writer.create_warc_record(
+            uri, "resource", payload=BytesIO(body), length=len(body), warc_content_type=mime, warc_headers_dict=headers
+        )
         writer.write_record(record)
         data = buffer.getvalue()
         offset = self._append(data)
         return WrittenRecord(
-            record_id=record.rec_headers.get_header("WARC-Record-ID"), record_type="resource", profile=None,
-            target_uri=uri, date=date, status=200, mime=mime, payload_digest=payload_digest(body),
-            refers_to=None, filename=self.filename, offset=offset, length=len(data),
+            record_id=record.rec_headers.get_header("WARC-Record-ID"),
+            record_type="resource",
+            profile=None,
+            target_uri=uri,
+            date=date,
+            status=200,
+            mime=mime,
+            payload_digest=payload_digest(body),
+            refers_to=None,
+            filename=self.filename,
+            offset=offset,
+            length=len(data),
         )
 
     def sync_handle(self) -> tuple[int, str] | None:
@@ -358,8 +394,10 @@ class WarcWriterFiles:
                     self.file.flush()
                     os.fsync(self.file.fileno())
                 except OSError as exc:
-                    raise WarcError(f"cannot write WARC file {self.directory / self.filename}: {exc.strerror}; "
-                                    "check free space in the archive folder") from exc
+                    raise WarcError(
+                        f"cannot write WARC file {self.directory / self.filename}: {exc.strerror}; "
+                        "check free space in the archive folder"
+                    ) from exc
             self.file.close()
             self.file = None
 
@@ -387,8 +425,10 @@ def cdxj_line(record: Mapping[str, Any]) -> str:
     """One CDXJ line (SURT key, timestamp, JSON) for a response or revisit record, as pywb writes it."""
     response = record["record_type"] == "response"
     resource = record["record_type"] == "resource"  # a screenshot: no HTTP, so no status
-    fields = {"url": record["target_uri"],
-              "mime": (record["mime"] or "unk") if response or resource else "warc/revisit"}
+    fields = {
+        "url": record["target_uri"],
+        "mime": (record["mime"] or "unk") if response or resource else "warc/revisit",
+    }
     # By pywb's convention only response records show a status; a digest is shown when the record
     # carries one (a server-not-modified revisit does not).
     if response:

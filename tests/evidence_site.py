@@ -40,12 +40,19 @@ def bomb_png(side: int = 50_000) -> bytes:
     kind = b"IHDR"
     ihdr = struct.pack(">I", len(header)) + kind + header + struct.pack(">I", zlib.crc32(kind + header) & 0xFFFFFFFF)
     idat_data = zlib.compress(b"\x00" * 100_000, 9)
-    idat = struct.pack(">I", len(idat_data)) + b"IDAT" + idat_data + struct.pack(">I", zlib.crc32(b"IDAT" + idat_data) & 0xFFFFFFFF)
+    idat = (
+        struct.pack(">I", len(idat_data))
+        + b"IDAT"
+        + idat_data
+        + struct.pack(">I", zlib.crc32(b"IDAT" + idat_data) & 0xFFFFFFFF)
+    )
     return b"\x89PNG\r\n\x1a\n" + ihdr + idat
 
 
-SVG_WITH_SCRIPT = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
-                   b'<script>fetch("/steal?c=" + document.cookie)</script><rect width="10" height="10"/></svg>')
+SVG_WITH_SCRIPT = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
+    b'<script>fetch("/steal?c=" + document.cookie)</script><rect width="10" height="10"/></svg>'
+)
 
 RED, BLUE, GREEN = png(24, 12, (220, 20, 20)), png(30, 30, (20, 20, 220)), png(40, 20, (20, 160, 20))
 
@@ -59,8 +66,11 @@ def lazy_article(paragraphs: list[str] = EN_PARAGRAPHS) -> str:
     """An article whose own image is lazy (data-src, a placeholder src) and which shows the shared image."""
     page = article_page("Library budget", paragraphs, lang="en")
     page = page.replace("<header>", '<header><img src="/img/logo.png" alt="logo">', 1)  # chrome, not article
-    return with_images(page, '<img data-src="/img/lazy.png" src="/img/blank.gif" alt="chart">\n'
-                             '<img src="/img/shared.png" alt="the council">')
+    return with_images(
+        page,
+        '<img data-src="/img/lazy.png" src="/img/blank.gif" alt="chart">\n'
+        '<img src="/img/shared.png" alt="the council">',
+    )
 
 
 def other_article() -> str:

@@ -47,8 +47,13 @@ def head(status: int, headers: dict[str, str] | None = None, reason: str | None 
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def respond(status: int = 200, body: bytes | str = b"", content_type: str | None = "text/html; charset=utf-8",
-            headers: dict[str, str] | None = None, length: bool = True) -> Fault:
+def respond(
+    status: int = 200,
+    body: bytes | str = b"",
+    content_type: str | None = "text/html; charset=utf-8",
+    headers: dict[str, str] | None = None,
+    length: bool = True,
+) -> Fault:
     """A well-formed response (Content-Length set unless length=False: then the close ends the body)."""
     data = body.encode("utf-8") if isinstance(body, str) else body
     all_headers = {"Connection": "close"}

@@ -184,8 +184,15 @@ class LocalServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def page(
-        self, path: str, body: bytes | str, status: int = 200, content_type: str = "text/html; charset=utf-8",
-        *, location: str | None = None, headers: Mapping[str, str] | None = None, **options: Any,
+        self,
+        path: str,
+        body: bytes | str,
+        status: int = 200,
+        content_type: str = "text/html; charset=utf-8",
+        *,
+        location: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **options: Any,
     ) -> str:
         """Serve body at path (with more headers; options: Route's etag, gzip, hold) and return its URL."""
         data = body.encode("utf-8") if isinstance(body, str) else body
@@ -237,7 +244,11 @@ def crawler_serve(*args: str, cwd: Path) -> Iterator[str]:
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "crawler", *args, "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=crawler_env(), cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=crawler_env(),
+        cwd=cwd,
     )
     assert server.stderr is not None
     try:
@@ -286,12 +297,21 @@ class Project:
         path.write_text(front + body, encoding="utf-8")
         return path
 
-    def run(self, *args: str, timeout: float = 120, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, *args: str, timeout: float = 120, env_extra: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         """Run `python -m crawler` with this project's folders, as its own process."""
         env = crawler_env(env_extra, PYTHONUNBUFFERED="1")
         command = [
-            sys.executable, "-m", "crawler",
-            "--seeds", str(self.seeds), "--archive", str(self.archive), "--config", str(self.config),
+            sys.executable,
+            "-m",
+            "crawler",
+            "--seeds",
+            str(self.seeds),
+            "--archive",
+            str(self.archive),
+            "--config",
+            str(self.config),
             *args,
         ]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=self.root)

@@ -33,11 +33,15 @@ def test_add_fetches_once_and_the_text_becomes_the_original(page_server: LocalSe
     assert page_server.requests.count("/news/zh-story") == 1, "fetched once"
     (seed,) = project.rows("SELECT * FROM seeds WHERE id = '127.0.0.1-news-zh-story'")
     assert seed["status"] == "ok" and ZH_PARAGRAPHS[2] in seed["original_text"]
-    (diff,) = project.rows("SELECT d.similarity FROM diffs d JOIN versions v ON v.id = d.version_id "
-                           "WHERE v.seed_id = '127.0.0.1-news-zh-story' AND d.base = 'original'")
+    (diff,) = project.rows(
+        "SELECT d.similarity FROM diffs d JOIN versions v ON v.id = d.version_id "
+        "WHERE v.seed_id = '127.0.0.1-news-zh-story' AND d.base = 'original'"
+    )
     assert diff["similarity"] == 1.0, "version 1 is the original"
-    found = project.rows("SELECT kind FROM search_fts f JOIN search_docs d ON d.id = f.rowid "
-                         "WHERE search_fts MATCH '\"档 案 管 理 员\"' ORDER BY kind")
+    found = project.rows(
+        "SELECT kind FROM search_fts f JOIN search_docs d ON d.id = f.rowid "
+        "WHERE search_fts MATCH '\"档 案 管 理 员\"' ORDER BY kind"
+    )
     assert [r["kind"] for r in found] == ["original", "version"]
     # The next visit compares with that original: same page, no new version.
     again = project.run("crawl")

@@ -88,7 +88,10 @@ def test_bad_seeds_end_to_end(page_server: LocalServer, project: Project) -> Non
 
     crawled = project.run("crawl")
     assert crawled.returncode == 0, crawled.stderr
-    assert crawled.stdout.strip() == "run 1: 4 seeds, 4 fetched, 4 new versions, 0 unchanged, 0 gone, 0 removed, 0 no content, 0 failed"
+    assert (
+        crawled.stdout.strip()
+        == "run 1: 4 seeds, 4 fetched, 4 new versions, 0 unchanged, 0 gone, 0 removed, 0 no content, 0 failed"
+    )
     assert sorted(crawled.stderr.splitlines()) == sorted(
         [f"warning: seed {s} skipped: {paths[s]}: {problem}" for s, problem in PROBLEMS.items()]
         + [
@@ -150,29 +153,83 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
     ("config", "message"),
     [
         ("crawl:\n  timout: 5\n", "error: unknown key 'crawl.timout' in {config}; remove it or check its spelling"),
-        ("netwrok:\n  block_private: true\n", "error: unknown key 'netwrok' in {config}; remove it or check its spelling"),
-        ("crawl:\n  timeout: soon\n", "error: bad value for 'crawl.timeout' in {config}: Input should be a valid number, unable to parse string as a number"),
-        ("network:\n  block_private: maybe\n", "error: bad value for 'network.block_private' in {config}: Input should be a valid boolean, unable to interpret input"),
-        ("crawl:\n  retries: -1\n", "error: bad value for 'crawl.retries' in {config}: Input should be greater than or equal to 0"),
+        (
+            "netwrok:\n  block_private: true\n",
+            "error: unknown key 'netwrok' in {config}; remove it or check its spelling",
+        ),
+        (
+            "crawl:\n  timeout: soon\n",
+            "error: bad value for 'crawl.timeout' in {config}: Input should be a valid number, unable to parse string as a number",
+        ),
+        (
+            "network:\n  block_private: maybe\n",
+            "error: bad value for 'network.block_private' in {config}: Input should be a valid boolean, unable to interpret input",
+        ),
+        (
+            "crawl:\n  retries: -1\n",
+            "error: bad value for 'crawl.retries' in {config}: Input should be greater than or equal to 0",
+        ),
         ("crawl: [1, 2\n", "error: bad YAML in {config}:2: expected ',' or ']', but got '<stream end>'; fix the file"),
         ("- just\n- a list\n", "error: config file {config} must hold a mapping of sections, not list"),
         # Numbers that hung the crawl holding the lock, or failed every run (issue 15).
-        ("crawl:\n  timeout: .inf\n", "error: bad value for 'crawl.timeout' in {config}: Input should be a finite number"),
-        ("crawl:\n  download_delay: .nan\n", "error: bad value for 'crawl.download_delay' in {config}: Input should be a finite number"),
-        ("crawl:\n  timeout: 1e300\n", "error: bad value for 'crawl.timeout' in {config}: Input should be less than or equal to 3600"),
-        ("crawl:\n  page_time_limit: 0\n", "error: bad value for 'crawl.page_time_limit' in {config}: Input should be greater than 0"),
-        ("schedule:\n  interval: 99999999999w\n", "error: bad value for 'schedule.interval' in {config}: Value error, '99999999999w' is too long; a duration is at most 3650d (10 years)"),
-        ("schedule:\n  max_interval: '1" + "0" * 400 + "'\n", "error: bad value for 'schedule.max_interval' in {config}: Value error, '10000000000000000000...(401 characters)' is too long; a duration is at most 3650d (10 years)"),
+        (
+            "crawl:\n  timeout: .inf\n",
+            "error: bad value for 'crawl.timeout' in {config}: Input should be a finite number",
+        ),
+        (
+            "crawl:\n  download_delay: .nan\n",
+            "error: bad value for 'crawl.download_delay' in {config}: Input should be a finite number",
+        ),
+        (
+            "crawl:\n  timeout: 1e300\n",
+            "error: bad value for 'crawl.timeout' in {config}: Input should be less than or equal to 3600",
+        ),
+        (
+            "crawl:\n  page_time_limit: 0\n",
+            "error: bad value for 'crawl.page_time_limit' in {config}: Input should be greater than 0",
+        ),
+        (
+            "schedule:\n  interval: 99999999999w\n",
+            "error: bad value for 'schedule.interval' in {config}: Value error, '99999999999w' is too long; a duration is at most 3650d (10 years)",
+        ),
+        (
+            "schedule:\n  max_interval: '1" + "0" * 400 + "'\n",
+            "error: bad value for 'schedule.max_interval' in {config}: Value error, '10000000000000000000...(401 characters)' is too long; a duration is at most 3650d (10 years)",
+        ),
         # Issue 15: an invalid selector stopped the run at Scrapy's start (exit 1).
-        ("profiles:\n  - name: x\n    domains: [a.org]\n    content: 'div[[['\n", "error: bad value for 'profiles.0.content' in {config}: Value error, invalid CSS selector 'div[[[': Expected ident or '*', got <DELIM '[' at 4>"),
+        (
+            "profiles:\n  - name: x\n    domains: [a.org]\n    content: 'div[[['\n",
+            "error: bad value for 'profiles.0.content' in {config}: Value error, invalid CSS selector 'div[[[': Expected ident or '*', got <DELIM '[' at 4>",
+        ),
         # Wrongly typed scrapy: values were tracebacks or exit 1 ("JSONDecodeError", "cannot unpack non-iterable int").
-        ("scrapy:\n  ITEM_PIPELINES: x\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.ITEM_PIPELINES: 'x' is not a mapping (Scrapy's default is {{}} or a mapping like it)"),
-        ("scrapy:\n  DOWNLOADER_MIDDLEWARES: [1]\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES: [1] is not a mapping (Scrapy's default is {{}} or a mapping like it)"),
-        ("scrapy:\n  DEFAULT_REQUEST_HEADERS: 5\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DEFAULT_REQUEST_HEADERS: 5 is not a mapping (Scrapy's default is {{}} or a mapping like it)"),
-        ("scrapy:\n  CONCURRENT_REQUESTS: many\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.CONCURRENT_REQUESTS: 'many' is not a number (Scrapy's default is 16)"),
-        ("scrapy:\n  HTTPCACHE_ENABLED: maybe\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.HTTPCACHE_ENABLED: 'maybe' is not true or false (Scrapy's default is False)"),
-        ("scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.fetch.network_guard.NetworkGuardMiddleware: null\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.fetch.network_guard.NetworkGuardMiddleware: it is the network guard (only http and https; network.block_private); remove that entry"),
-        ("scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.fetch.warc_recorder.WarcArchiveMiddleware: null\n", "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.fetch.warc_recorder.WarcArchiveMiddleware: it is WARC writing (to stop it, set warc.enabled: false); remove that entry"),
+        (
+            "scrapy:\n  ITEM_PIPELINES: x\n",
+            "error: bad value for 'scrapy' in {config}: Value error, scrapy.ITEM_PIPELINES: 'x' is not a mapping (Scrapy's default is {{}} or a mapping like it)",
+        ),
+        (
+            "scrapy:\n  DOWNLOADER_MIDDLEWARES: [1]\n",
+            "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES: [1] is not a mapping (Scrapy's default is {{}} or a mapping like it)",
+        ),
+        (
+            "scrapy:\n  DEFAULT_REQUEST_HEADERS: 5\n",
+            "error: bad value for 'scrapy' in {config}: Value error, scrapy.DEFAULT_REQUEST_HEADERS: 5 is not a mapping (Scrapy's default is {{}} or a mapping like it)",
+        ),
+        (
+            "scrapy:\n  CONCURRENT_REQUESTS: many\n",
+            "error: bad value for 'scrapy' in {config}: Value error, scrapy.CONCURRENT_REQUESTS: 'many' is not a number (Scrapy's default is 16)",
+        ),
+        (
+            "scrapy:\n  HTTPCACHE_ENABLED: maybe\n",
+            "error: bad value for 'scrapy' in {config}: Value error, scrapy.HTTPCACHE_ENABLED: 'maybe' is not true or false (Scrapy's default is False)",
+        ),
+        (
+            "scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.fetch.network_guard.NetworkGuardMiddleware: null\n",
+            "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.fetch.network_guard.NetworkGuardMiddleware: it is the network guard (only http and https; network.block_private); remove that entry",
+        ),
+        (
+            "scrapy:\n  DOWNLOADER_MIDDLEWARES:\n    crawler.fetch.warc_recorder.WarcArchiveMiddleware: null\n",
+            "error: bad value for 'scrapy' in {config}: Value error, scrapy.DOWNLOADER_MIDDLEWARES may not switch off crawler.fetch.warc_recorder.WarcArchiveMiddleware: it is WARC writing (to stop it, set warc.enabled: false); remove that entry",
+        ),
     ],
 )
 def test_bad_configuration_stops_before_writing(project: Project, config: str, message: str) -> None:
@@ -189,7 +246,15 @@ def test_archive_folder_that_cannot_be_created(project: Project) -> None:
     blocker.write_text("a file where the archive folder should go", encoding="utf-8")
     result = CliRunner().invoke(
         cli,
-        ["--seeds", str(project.seeds), "--archive", str(blocker / "archive"), "--config", str(project.config), "crawl"],
+        [
+            "--seeds",
+            str(project.seeds),
+            "--archive",
+            str(blocker / "archive"),
+            "--config",
+            str(project.config),
+            "crawl",
+        ],
         env={},
         catch_exceptions=False,
     )
@@ -219,7 +284,9 @@ def test_archive_database_that_is_not_a_database(project: Project) -> None:
     before = snapshot(project.archive)
     result = invoke(project, "crawl")
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: cannot use archive database {project.archive / 'archive.db'}: file is not a database; ")
+    assert result.stderr.startswith(
+        f"error: cannot use archive database {project.archive / 'archive.db'}: file is not a database; "
+    )
     assert len(result.stderr.splitlines()) == 1
     assert snapshot(project.archive) == dict(before, **{LOCK_NAME: b""})
 
@@ -307,7 +374,8 @@ def test_out_of_range_revisit_is_one_warning_and_the_seed_still_runs(
     result = project.run("crawl")
     assert result.returncode == 0, result.stderr
     problem = (
-        f"a duration cannot be negative: {shown}" if revisit.startswith("-")
+        f"a duration cannot be negative: {shown}"
+        if revisit.startswith("-")
         else f"'{shown}' is too long; a duration is at most 3650d (10 years)"
     )
     assert result.stderr.splitlines() == [
@@ -337,7 +405,9 @@ def test_a_broken_duplicate_id_does_not_replace_the_good_seed(page_server: Local
     assert [c["outcome"] for c in project.rows("SELECT outcome FROM captures")] == ["new_version"]
 
 
-def test_a_url_with_a_password_is_refused_in_one_line_and_never_shown(page_server: LocalServer, project: Project) -> None:
+def test_a_url_with_a_password_is_refused_in_one_line_and_never_shown(
+    page_server: LocalServer, project: Project
+) -> None:
     # Before: accepted, never fetched ("ValueError: invalid hostname: alice:s3cret@127.0.0.1" in
     # captures.error, password and all), and listed by `crawler seeds` with the password.
     url = page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
@@ -371,14 +441,19 @@ def test_a_symlink_out_of_the_seeds_folder_is_refused_in_one_line(page_server: L
     (project.seeds / "alias.md").symlink_to("good.md")  # inside the folder: read like any seed
     crawled = project.run("crawl")
     assert crawled.returncode == 0, crawled.stderr
-    assert f"warning: seed secret skipped: {project.seeds / 'secret.md'}: file is a symbolic link to a file outside " \
-        "the seeds folder, which is not read; copy the file into the seeds folder instead" in crawled.stderr.splitlines()
+    assert (
+        f"warning: seed secret skipped: {project.seeds / 'secret.md'}: file is a symbolic link to a file outside "
+        "the seeds folder, which is not read; copy the file into the seeds folder instead"
+        in crawled.stderr.splitlines()
+    )
     assert "Traceback" not in crawled.stderr
     assert project.rows("SELECT id, status FROM seeds ORDER BY id") == [
-        {"id": "alias", "status": "ok"}, {"id": "good", "status": "ok"}, {"id": "secret", "status": "broken"}]
+        {"id": "alias", "status": "ok"},
+        {"id": "good", "status": "ok"},
+        {"id": "secret", "status": "broken"},
+    ]
     for path in project.archive.rglob("*"):
         assert not path.is_file() or b"root:x:0:0" not in path.read_bytes(), path
-
 
 
 def test_a_read_only_archive_database_is_one_line(page_server: LocalServer, project: Project) -> None:
@@ -386,8 +461,11 @@ def test_a_read_only_archive_database_is_one_line(page_server: LocalServer, proj
     import stat
     import subprocess
 
-    project.seed("good", page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
-                 seed_body(EN_TITLE, EN_PARAGRAPHS))
+    project.seed(
+        "good",
+        page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+        seed_body(EN_TITLE, EN_PARAGRAPHS),
+    )
     assert project.run("crawl").returncode == 0
     # Root writes any file whatever its mode, but not an immutable one.
     as_root = os.geteuid() == 0
@@ -412,8 +490,11 @@ def test_a_read_only_archive_database_is_one_line(page_server: LocalServer, proj
 
 def test_a_damaged_archive_database_is_one_line(page_server: LocalServer, project: Project) -> None:
     """Before: "cannot use archive database ...: database disk image is malformed", exit 1, no way out shown."""
-    project.seed("good", page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
-                 seed_body(EN_TITLE, EN_PARAGRAPHS))
+    project.seed(
+        "good",
+        page_server.page("/en", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+        seed_body(EN_TITLE, EN_PARAGRAPHS),
+    )
     assert project.run("crawl").returncode == 0
     data = bytearray(project.db_path.read_bytes())
     for index in range(4096, len(data), 7):  # every page after the first, scrambled
@@ -452,8 +533,10 @@ def test_a_foreign_sqlite_database_is_left_alone(project: Project) -> None:
     conn.close()
     project.seed("a", "http://127.0.0.1:9/a", "Text.")
     before = snapshot(project.archive)
-    message = (f"error: {project.db_path} is an SQLite database but not an archive of this crawler (its tables: "
-               "notes); move it away or pass --archive DIR\n")
+    message = (
+        f"error: {project.db_path} is an SQLite database but not an archive of this crawler (its tables: "
+        "notes); move it away or pass --archive DIR\n"
+    )
     for command in (["crawl"], ["status"], ["serve", "--port", "9"]):
         result = project.run(*command)
         assert (result.returncode, result.stderr) == (2, message), command

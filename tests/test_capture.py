@@ -10,15 +10,28 @@ from crawler.model import RawResponse
 from pages import EN_PARAGRAPHS, article_page
 
 PAGE = article_page("Library budget approved", EN_PARAGRAPHS, lang="en").encode()
-LATEST = {"id": 7, "version": 1, "text": "\n".join(EN_PARAGRAPHS), "text_sha256": "x", "title": None,
-          "author": None, "published": None}
+LATEST = {
+    "id": 7,
+    "version": 1,
+    "text": "\n".join(EN_PARAGRAPHS),
+    "text_sha256": "x",
+    "title": None,
+    "author": None,
+    "published": None,
+}
 
 
 def raw(status: int | None, digest: str = "sha1:NEW", error: str | None = None) -> RawResponse:
     """A spider item as the pipeline receives it."""
-    return RawResponse(seed_id="s", url="http://127.0.0.1/a", status=status, error=error, body=PAGE,
-                       headers={"content-type": ["text/html; charset=utf-8"], "location": ["http://127.0.0.1/b"]},
-                       warc={"payload_digest": digest})
+    return RawResponse(
+        seed_id="s",
+        url="http://127.0.0.1/a",
+        status=status,
+        error=error,
+        body=PAGE,
+        headers={"content-type": ["text/html; charset=utf-8"], "location": ["http://127.0.0.1/b"]},
+        warc={"payload_digest": digest},
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,4 +56,6 @@ def test_new_bytes_need_extraction(latest: dict | None, known: str | None) -> No
     item = raw(200, "sha1:NEW")
     assert needs_extraction(item, latest, known)
     assert analyse(item, 1, None, latest, BUILTIN_PROFILES, known_payload=known).capture.outcome in (
-        "new_version", "unchanged")
+        "new_version",
+        "unchanged",
+    )

@@ -123,7 +123,11 @@ def test_builtin_noise_is_linear_on_hostile_text() -> None:
 def with_noise(article: str, views: int, minutes: int, cjk: bool) -> str:
     """An extracted text with a counter line above and a timestamp line below the article."""
     meta = f"阅读 {views} · {minutes}分钟前" if cjk else f"{views:,} views · updated {minutes} minutes ago"
-    stamp = f"更新时间：2024-03-{minutes % 28 + 1:02d} 10:{minutes:02d}" if cjk else f"Last updated: 2024-03-{minutes % 28 + 1:02d} 10:{minutes:02d}"
+    stamp = (
+        f"更新时间：2024-03-{minutes % 28 + 1:02d} 10:{minutes:02d}"
+        if cjk
+        else f"Last updated: 2024-03-{minutes % 28 + 1:02d} 10:{minutes:02d}"
+    )
     return f"{meta}\n{article}\n{stamp}"
 
 
@@ -144,9 +148,19 @@ def test_edit_next_to_a_counter_is_detected() -> None:
     assert is_new_version(new, version_sha256(old))
     result = diff_texts(old, new)
     assert [op for op in result.ops if op["op"] != "equal"] == [
-        {"op": "replace", "old": ["阅读 1234 这篇文章说明了问题。"], "new": ["阅读 1301 这篇文章说明了新问题。"],
-         "words": [["equal", "阅读 "], ["delete", "1234"], ["insert", "1301"], ["equal", " 这篇文章说明了"],
-                   ["insert", "新"], ["equal", "问题。"]]}
+        {
+            "op": "replace",
+            "old": ["阅读 1234 这篇文章说明了问题。"],
+            "new": ["阅读 1301 这篇文章说明了新问题。"],
+            "words": [
+                ["equal", "阅读 "],
+                ["delete", "1234"],
+                ["insert", "1301"],
+                ["equal", " 这篇文章说明了"],
+                ["insert", "新"],
+                ["equal", "问题。"],
+            ],
+        }
     ]
     # The diff shows the sentence as it was written, counter included: only comparison drops it.
     assert "+阅读 1301 这篇文章说明了新问题。" in result.diff.splitlines()
@@ -159,7 +173,9 @@ def test_noise_only_sentences_leave_comparison_not_shown_text() -> None:
 
 
 def test_hash_without_noise_is_the_text_hash_of_older_archives() -> None:
-    texts = [ZH_ARTICLE, EN_ARTICLE] + [markdown_to_text(p.read_text(encoding="utf-8")) for p in sorted(SEEDS.glob("*.txt"))]
+    texts = [ZH_ARTICLE, EN_ARTICLE] + [
+        markdown_to_text(p.read_text(encoding="utf-8")) for p in sorted(SEEDS.glob("*.txt"))
+    ]
     for text in texts:
         assert sentences(text, NO_NOISE).sha256 == text_sha256(text)
 
@@ -221,8 +237,13 @@ def test_shipped_config_has_the_change_section() -> None:
 
 def raw_item(url: str, html: str) -> RawResponse:
     """A spider item for analyse(): a 200 response with this HTML."""
-    return RawResponse(seed_id="s", url=url, status=200, headers={"content-type": ["text/html; charset=utf-8"]},
-                       body=html.encode("utf-8"))
+    return RawResponse(
+        seed_id="s",
+        url=url,
+        status=200,
+        headers={"content-type": ["text/html; charset=utf-8"]},
+        body=html.encode("utf-8"),
+    )
 
 
 def test_version_hashed_before_noise_rules_is_still_unchanged() -> None:
@@ -243,7 +264,14 @@ def test_version_hashed_before_noise_rules_is_still_unchanged() -> None:
 def test_config_patterns_reach_analyse() -> None:
     url = "http://news.example.org/a"
     rules = NoiseRules.from_config({"example.org": [r"Reading time: \d+ min"]})
-    first = analyse(raw_item(url, article_page("T", EN_PARAGRAPHS + ["Reading time: 3 min"], lang="en")), 1, None, None, (), noise=rules)
+    first = analyse(
+        raw_item(url, article_page("T", EN_PARAGRAPHS + ["Reading time: 3 min"], lang="en")),
+        1,
+        None,
+        None,
+        (),
+        noise=rules,
+    )
     latest = {"id": 1, "version": 1, "text": first.new_version.text, "compare_sha256": first.new_version.compare_sha256}
     page = raw_item(url, article_page("T", EN_PARAGRAPHS + ["Reading time: 4 min"], lang="en"))
     assert analyse(page, 2, None, latest, (), noise=rules).capture.outcome == "unchanged"
@@ -298,7 +326,10 @@ def test_change_classes_of_real_edits() -> None:
     assert result.retained == pytest.approx(39 / 40)
 
     sentences_of = LONG_EN.split(". ")
-    paragraph = ". ".join(s if not 10 <= i < 14 else f"A corrected statement {i} replaces what was said" for i, s in enumerate(sentences_of))
+    paragraph = ". ".join(
+        s if not 10 <= i < 14 else f"A corrected statement {i} replaces what was said"
+        for i, s in enumerate(sentences_of)
+    )
     result = diff_texts(LONG_EN, paragraph)
     assert result.change == "edit" and result.sentences_changed == 4
 
@@ -340,7 +371,10 @@ def test_word_ops_of_a_replaced_latin_sentence() -> None:
     "old, new",
     [
         ("The old red cat sat.", "The new blue cat sat."),
-        ("Critics said the money should have gone to road repairs instead.", "Critics said the money should have gone to school repairs, not roads."),
+        (
+            "Critics said the money should have gone to road repairs instead.",
+            "Critics said the money should have gone to school repairs, not roads.",
+        ),
         ("Der Rat tagte am Dienstag.", "Der Stadtrat tagte am Mittwoch in Basel."),
     ],
 )
@@ -363,10 +397,16 @@ def test_chinese_is_diffed_character_by_character() -> None:
     # A censor's edit: two characters replaced inside a long sentence show as exactly those two.
     old = "他在会上说，张三的问题必须彻底查清，任何人都不能例外。"
     assert word_ops(old, old.replace("张三", "××")) == [
-        ["equal", "他在会上说，"], ["delete", "张三"], ["insert", "××"], ["equal", "的问题必须彻底查清，任何人都不能例外。"]
+        ["equal", "他在会上说，"],
+        ["delete", "张三"],
+        ["insert", "××"],
+        ["equal", "的问题必须彻底查清，任何人都不能例外。"],
     ]
     assert word_ops("日本語の文章です。", "日本語の記事です。") == [
-        ["equal", "日本語の"], ["delete", "文章"], ["insert", "記事"], ["equal", "です。"]
+        ["equal", "日本語の"],
+        ["delete", "文章"],
+        ["insert", "記事"],
+        ["equal", "です。"],
     ]
 
 
@@ -396,7 +436,7 @@ def en_page(views: int, minutes: int, script: str, reading: int, paragraphs: lis
         lang="en",
     )
     return page.replace("</head>", f"<script>var pv = {script!r};</script></head>").replace(
-        '<main>', f'<main data-build="{script}" class="css-{script}">'
+        "<main>", f'<main data-build="{script}" class="css-{script}">'
     )
 
 
@@ -408,7 +448,8 @@ def zh_page(views: int, hours: int, paragraphs: list[str]) -> str:
 def test_noise_only_revisit_is_unchanged_and_an_edit_is_classed(page_server: LocalServer, project: Project) -> None:
     # Through the extraction pool: the site's pattern must reach the worker processes.
     project.config.write_text(
-        project.config.read_text() + "  extract_workers: 2\nchange:\n  ignore:\n    127.0.0.1: ['Reading time: \\d+ min']\n",
+        project.config.read_text()
+        + "  extract_workers: 2\nchange:\n  ignore:\n    127.0.0.1: ['Reading time: \\d+ min']\n",
         encoding="utf-8",
     )
     en_url = page_server.page("/en", en_page(1234, 5, "a1", 3, EN_LONG_PARAGRAPHS))
@@ -443,18 +484,26 @@ def test_noise_only_revisit_is_unchanged_and_an_edit_is_classed(page_server: Loc
     assert previous["change"] == "minor" and previous["similarity"] >= MINOR_SIMILARITY
     assert previous["retained"] is None
     changed = [line for line in previous["diff"].splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
-    assert changed == [f"-{EDIT_OLD}", f"+{EDIT_NEW}"], "counter and reading time changed too, but are not shown as edits"
+    assert changed == [f"-{EDIT_OLD}", f"+{EDIT_NEW}"], (
+        "counter and reading time changed too, but are not shown as edits"
+    )
     replaced = [op for op in json.loads(previous["ops"]) if op["op"] != "equal"]
     assert replaced == [
-        {"op": "replace", "old": [EDIT_OLD], "new": [EDIT_NEW],
-         "words": [["delete", "Students"], ["insert", "Pensioners"], ["equal", " were the keenest group."]]}
+        {
+            "op": "replace",
+            "old": [EDIT_OLD],
+            "new": [EDIT_NEW],
+            "words": [["delete", "Students"], ["insert", "Pensioners"], ["equal", " were the keenest group."]],
+        }
     ]
     # Against the saved original (its title and n sentences): all but the edited sentence are kept.
     n = sum(len(re.findall(r"[.!?](?:\s|$)", p)) for p in EN_LONG_PARAGRAPHS)
     assert original["retained"] == round(n / (n + 1), 4)
     assert original["change"] in ("minor", "edit")
 
-    rewritten = EN_LONG_PARAGRAPHS[:3] + [p.replace("library", "swimming pool").replace("The ", "Our ") for p in EN_LONG_PARAGRAPHS[3:]]
+    rewritten = EN_LONG_PARAGRAPHS[:3] + [
+        p.replace("library", "swimming pool").replace("The ", "Our ") for p in EN_LONG_PARAGRAPHS[3:]
+    ]
     rewritten[4] = "Nobody was asked about the new pool. The mayor said the survey was enough."
     rewritten[5] = "Parking will be free on Sundays. Cyclists get a new shelter."
     rewritten[6] = "Comments are open for two weeks only. The vote follows in April."

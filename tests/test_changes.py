@@ -104,10 +104,14 @@ def test_removed_gone_and_articles_that_stay(page_server: LocalServer, project: 
     assert outcome["soft404"][1].startswith("soft 404: text fell to ") and "页面不存在" in outcome["soft404"][1]
     assert outcome["short"][0] == "new_version"
     assert outcome["configured"] == (
-        "removed", "takedown notice on the page: 'withdrawn by the editors' (removal.notices)"
+        "removed",
+        "takedown notice on the page: 'withdrawn by the editors' (removal.notices)",
     )
     assert outcome["missing"] == ("gone", "HTTP 404 Not Found")
-    assert outcome["verify"] == ("failed", "blocked: a verification page instead of the article ('环境异常'); retried later")
+    assert outcome["verify"] == (
+        "failed",
+        "blocked: a verification page instead of the article ('环境异常'); retried later",
+    )
     versions = {v["seed_id"] for v in project.rows("SELECT seed_id FROM versions")}
     assert versions == {"article", "short"}, "a notice page must never become a version"
 
@@ -119,12 +123,21 @@ def test_removed_gone_and_articles_that_stay(page_server: LocalServer, project: 
     crawl(project)
     states = {r["id"]: r["state"] for r in project.rows("SELECT id, state FROM seeds")}
     assert states == {
-        "deleted": "removed", "violation": "removed", "expired": "removed", "article": "alive",
-        "moved_home": "removed", "soft404": "removed", "short": "alive", "configured": "removed", "missing": "gone",
+        "deleted": "removed",
+        "violation": "removed",
+        "expired": "removed",
+        "article": "alive",
+        "moved_home": "removed",
+        "soft404": "removed",
+        "short": "alive",
+        "configured": "removed",
+        "missing": "gone",
         "verify": "failing",
     }
     deleted = seed_state(project, "deleted")
-    assert deleted["state_since"] == captures(project, "deleted")[0]["fetched_at"], "a state dates from its first capture"
+    assert deleted["state_since"] == captures(project, "deleted")[0]["fetched_at"], (
+        "a state dates from its first capture"
+    )
     assert deleted["last_seen_alive_at"] is None
     changes = project.rows("SELECT old_state, new_state, reason FROM state_changes WHERE seed_id = 'deleted'")
     assert changes == [{"old_state": None, "new_state": "removed", "reason": "WeChat notice: 该内容已被发布者删除"}]
@@ -163,8 +176,12 @@ def test_state_changes_only_when_captures_agree(page_server: LocalServer, projec
     logged = project.rows("SELECT old_state, new_state, capture_id, reason FROM state_changes ORDER BY id")
     assert logged == [
         {"old_state": None, "new_state": "alive", "capture_id": shots[0]["id"], "reason": None},
-        {"old_state": "alive", "new_state": "removed", "capture_id": shots[4]["id"],
-         "reason": "WeChat notice: 此内容因违规无法查看"},
+        {
+            "old_state": "alive",
+            "new_state": "removed",
+            "capture_id": shots[4]["id"],
+            "reason": "WeChat notice: 此内容因违规无法查看",
+        },
     ]
 
     listed = project.run("changes", "--json")
@@ -188,10 +205,20 @@ def test_metadata_drift_without_text_change(page_server: LocalServer, project: P
     shots = captures(project, "wechat")
     version_id = shots[0]["version_id"]
     assert drift == [
-        {"field": "title", "old_value": TITLE, "new_value": "震惊！档案员发现文章被改",
-         "version_id": version_id, "capture_id": shots[1]["id"]},
-        {"field": "published", "old_value": "2024-03-01", "new_value": "2024-05-20",
-         "version_id": version_id, "capture_id": shots[3]["id"]},
+        {
+            "field": "title",
+            "old_value": TITLE,
+            "new_value": "震惊！档案员发现文章被改",
+            "version_id": version_id,
+            "capture_id": shots[1]["id"],
+        },
+        {
+            "field": "published",
+            "old_value": "2024-03-01",
+            "new_value": "2024-05-20",
+            "version_id": version_id,
+            "capture_id": shots[3]["id"],
+        },
     ]
     listed = project.run("changes")
     assert listed.returncode == 0, listed.stderr
@@ -244,7 +271,10 @@ def test_feed_and_notifications_once_per_change(page_server: LocalServer, projec
     assert "Last seen alive " in hook.posts[1]["message"] and " → first seen removed " in hook.posts[1]["message"]
 
     sent = project.rows("SELECT event, status, attempts, target_url FROM notifications ORDER BY id")
-    assert [(r["event"], r["status"]) for r in sent if r["status"] == "sent"] == [("version:2", "sent"), ("state:2", "sent")]
+    assert [(r["event"], r["status"]) for r in sent if r["status"] == "sent"] == [
+        ("version:2", "sent"),
+        ("state:2", "sent"),
+    ]
     failed = [r for r in sent if r["status"] == "failed"]
     # The dead target is retried on later runs (up to notify.max_attempts), then left alone.
     assert {r["event"] for r in failed} == {"version:2", "state:2"}
@@ -267,7 +297,9 @@ def test_change_events_newest_within_limit(tmp_path) -> None:
         run = store.start_run("manual", 1)
         for n, text in enumerate(["第一句。", "第二句。", "第三句。", "第四句。"]):
             store.record_capture(
-                CaptureRecord(run, "a", "https://example.org/a", "new_version", fetched_at=f"2026-01-0{n + 1}T00:00:00+00:00"),
+                CaptureRecord(
+                    run, "a", "https://example.org/a", "new_version", fetched_at=f"2026-01-0{n + 1}T00:00:00+00:00"
+                ),
                 new_version=VersionRecord(text, f"sha{n}"),
             )
         every = store.change_events("")

@@ -46,10 +46,16 @@ def test_seeds_json_has_fetch_urls(tmp_path: Path) -> None:
 
 
 def test_config_url_for_seed_without_one(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "seeds:\n  urls:\n    003_65f32d716cf2f4db: https://imspm.com/chanpinjingli/751729.html\n")
+    config = write_config(
+        tmp_path, "seeds:\n  urls:\n    003_65f32d716cf2f4db: https://imspm.com/chanpinjingli/751729.html\n"
+    )
     result = invoke("--seeds", str(SHIPPED_SEEDS), "--config", str(config), "seeds", "--json")
     seed = next(s for s in json.loads(result.stdout) if s["id"] == "003_65f32d716cf2f4db")
-    assert (seed["status"], seed["url"], seed["url_from"]) == ("ok", "https://imspm.com/chanpinjingli/751729.html", "config")
+    assert (seed["status"], seed["url"], seed["url_from"]) == (
+        "ok",
+        "https://imspm.com/chanpinjingli/751729.html",
+        "config",
+    )
 
 
 def test_seeds_check_fails_on_broken_seed(tmp_path: Path) -> None:
@@ -107,7 +113,12 @@ def test_status_and_diff_on_archive(tmp_path: Path) -> None:
     status = invoke("--archive", str(tmp_path), "status", "--json")
     assert status.exit_code == 0
     row = json.loads(status.stdout)[0]
-    assert (row["id"], row["last_outcome"], row["versions"], row["similarity_to_original"]) == ("a", "new_version", 1, 0.8)
+    assert (row["id"], row["last_outcome"], row["versions"], row["similarity_to_original"]) == (
+        "a",
+        "new_version",
+        1,
+        0.8,
+    )
 
     diff = invoke("--archive", str(tmp_path), "diff", "a")
     assert diff.exit_code == 0
@@ -161,19 +172,29 @@ def test_summary_names_seeds_a_completed_run_never_reached() -> None:
 def test_control_characters_in_ids_titles_and_errors_are_printed_escaped(page_server, project) -> None:
     """Before: printed raw: an escape sequence in a seed's file name or title reached the terminal, a
     newline in a title split its row in two."""
-    url = page_server.page("/a", "<html><head><title>Fine</title></head><body><article><p>"
-                           + "Words of the article here. " * 30 + "</p></article></body></html>")
+    url = page_server.page(
+        "/a",
+        "<html><head><title>Fine</title></head><body><article><p>"
+        + "Words of the article here. " * 30
+        + "</p></article></body></html>",
+    )
     seed_id = "evil\x1b[2Jid"
     (project.seeds / f"{seed_id}.md").write_text(
-        f'---\nurl: {url}\ntitle: "Two\\nlines \\e[31mred\\u202e"\n---\n\nWords of the article here.\n', encoding="utf-8")
-    (project.seeds / "gone\x07\nx.md").write_text(f"---\nurl: {url.replace('/a', '/missing')}\n---\n\nText.\n",
-                                               encoding="utf-8")
+        f'---\nurl: {url}\ntitle: "Two\\nlines \\e[31mred\\u202e"\n---\n\nWords of the article here.\n',
+        encoding="utf-8",
+    )
+    (project.seeds / "gone\x07\nx.md").write_text(
+        f"---\nurl: {url.replace('/a', '/missing')}\n---\n\nText.\n", encoding="utf-8"
+    )
     outputs = [project.run(*command) for command in (["seeds"], ["crawl"], ["status"], ["changes"])]
     for result in outputs:
         assert result.returncode == 0, result.stderr
         for text in (result.stdout, result.stderr):
             assert not any(ch in text for ch in "\x1b\x07\u202e"), text
     listed = outputs[0].stdout.splitlines()
-    assert listed == [f"evil\\x1b[2Jid\t{url}\tTwo lines \\x1b[31mred\\u202e", f"gone\\x07\\nx\t{url.replace('/a', '/missing')}\tText."]
+    assert listed == [
+        f"evil\\x1b[2Jid\t{url}\tTwo lines \\x1b[31mred\\u202e",
+        f"gone\\x07\\nx\t{url.replace('/a', '/missing')}\tText.",
+    ]
     status = outputs[2].stdout.splitlines()
     assert len(status) == 3 and status[1].startswith("evil\\x1b[2Jid\t") and status[2].startswith("gone\\x07\\nx\t")

@@ -17,16 +17,24 @@ from helpers import LocalServer, Project, Route, crawler_env, free_port
 from crawler.warc import read_record
 
 REDIS = shutil.which("redis-server")
-pytestmark = pytest.mark.skipif(REDIS is None, reason="redis-server is not installed (.ci/run installs it: apt-get install redis-server)")
+pytestmark = pytest.mark.skipif(
+    REDIS is None, reason="redis-server is not installed (.ci/run installs it: apt-get install redis-server)"
+)
 
-ARTICLE = "<html><head><title>Article {n}</title></head><body><article><h1>Article {n}</h1>{paras}</article></body></html>"
+ARTICLE = (
+    "<html><head><title>Article {n}</title></head><body><article><h1>Article {n}</h1>{paras}</article></body></html>"
+)
 
 
 def article(n: int) -> str:
-    return ARTICLE.format(n=n, paras="".join(f"<p>Paragraph {i} of article {n} says something worth keeping.</p>" for i in range(8)))
+    return ARTICLE.format(
+        n=n, paras="".join(f"<p>Paragraph {i} of article {n} says something worth keeping.</p>" for i in range(8))
+    )
 
 
-def wait_for(check: Callable[[], object], timeout: float, what: str, procs: tuple[subprocess.Popen, ...] = ()) -> object:
+def wait_for(
+    check: Callable[[], object], timeout: float, what: str, procs: tuple[subprocess.Popen, ...] = ()
+) -> object:
     """Poll an observable condition until it holds, failing with `what` at the deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -64,7 +72,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     data.mkdir()
     proc = subprocess.Popen(
         [REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(data)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     server = RedisServer(port, proc)
 
@@ -96,16 +105,27 @@ def cluster_project(project: Project, redis_url: str, crawl: str = "", lease: st
     captured once).
     """
     config = project.config.read_text().replace("crawl:\n", "crawl:\n" + crawl, 1)
-    project.config.write_text(config + f"cluster:\n  redis_url: {redis_url}\n  lease: {lease}\n  key_prefix: test\n",
-                              encoding="utf-8")
+    project.config.write_text(
+        config + f"cluster:\n  redis_url: {redis_url}\n  lease: {lease}\n  key_prefix: test\n", encoding="utf-8"
+    )
 
 
 def start(project: Project, *args: str) -> subprocess.Popen:
     """Start `python -m crawler ARGS` for the project; its stderr goes to a log file."""
     env = crawler_env()
     log = open(project.root / f"{args[0]}-{time.monotonic_ns()}.log", "w+")
-    cmd = [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
-           "--config", str(project.config), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "crawler",
+        "--seeds",
+        str(project.seeds),
+        "--archive",
+        str(project.archive),
+        "--config",
+        str(project.config),
+        *args,
+    ]
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
     proc.log = log  # type: ignore[attr-defined]
     return proc
@@ -136,6 +156,7 @@ def run_finished(project: Project, run_id: int) -> Callable[[], bool]:
     def check() -> bool:
         rows = project.rows("SELECT status FROM runs WHERE id = ?", run_id)
         return bool(rows) and rows[0]["status"] == "completed"
+
     return check
 
 
@@ -155,7 +176,9 @@ def test_three_workers_capture_every_due_seed_exactly_once(redis_server, countin
     cluster_project(project, redis_server.url, crawl="  concurrent_requests: 4\n")
     seeds = [f"s{n:02d}" for n in range(40)]
     for n, seed in enumerate(seeds):
-        project.seed(seed, counting.url(f"/a/{n}"), f"Article {n}\n\nParagraph 0 of article {n} says something worth keeping.")
+        project.seed(
+            seed, counting.url(f"/a/{n}"), f"Article {n}\n\nParagraph 0 of article {n} says something worth keeping."
+        )
     counting.gate.clear()
     workers = [start(project, "worker") for _ in range(3)]
     writer = start(project, "ingest")
@@ -224,7 +247,9 @@ def test_a_worker_killed_mid_run_loses_nothing(redis_server, counting, project: 
     assert "12 results delivered" in logs[0] and "12 captures written" in logs[1], logs
 
 
-def test_a_result_delivered_twice_makes_one_capture_and_ingest_resumes(redis_server, counting, project: Project) -> None:
+def test_a_result_delivered_twice_makes_one_capture_and_ingest_resumes(
+    redis_server, counting, project: Project
+) -> None:
     cluster_project(project, redis_server.url)
     seeds = [f"d{n}" for n in range(6)]
     for n, seed in enumerate(seeds):
@@ -313,9 +338,15 @@ def test_the_writer_killed_mid_stream_resumes_where_it_stopped(redis_server, cou
     finally:
         stop([worker])
     writer = start(project, "ingest")
-    captured = lambda: project.db_path.exists() and project.rows(  # noqa: E731
-        "SELECT count(*) AS n FROM sqlite_master WHERE name = 'captures'")[0]["n"] and project.rows(
-        "SELECT count(*) AS n FROM captures")[0]["n"]
+
+    def captured() -> int:
+        """Captures the writer has committed so far (0 before it made the table)."""
+        if not project.db_path.exists():
+            return 0
+        if not project.rows("SELECT count(*) AS n FROM sqlite_master WHERE name = 'captures'")[0]["n"]:
+            return 0
+        return project.rows("SELECT count(*) AS n FROM captures")[0]["n"]
+
     wait_for(lambda: (captured() or 0) >= 3, 60, "the writer's first captures", (writer,))
     writer.send_signal(signal.SIGKILL)  # anywhere: between WARC and commit, commit and acknowledgement...
     writer.wait(timeout=30)
@@ -356,7 +387,9 @@ def test_a_runaway_page_is_stopped_at_the_page_time_limit_in_the_cluster(redis_s
     captures = {c["seed_id"]: c for c in project.rows("SELECT * FROM captures")}
     assert captures["healthy"]["outcome"] == "new_version"
     assert (captures["runaway"]["outcome"], captures["runaway"]["error"]) == (
-        "failed", "extraction and change analysis stopped after 3 s (crawl.page_time_limit); the page is kept in the WARC file")
+        "failed",
+        "extraction and change analysis stopped after 3 s (crawl.page_time_limit); the page is kept in the WARC file",
+    )
     assert captures["runaway"]["warc_filename"], "the response is in the WARC file"
 
 
@@ -378,9 +411,14 @@ def test_the_writer_heals_a_deleted_warc_file(redis_server, counting, project: P
         conn.execute("UPDATE seeds SET next_due_at = '2000-01-01T00:00:00+00:00'")
         conn.commit()
         conn.close()
-        return {r["seed_id"]: r for r in project.rows(
-            "SELECT c.seed_id, w.* FROM captures c JOIN warc_records w ON w.record_id = c.warc_record_id "
-            "WHERE c.run_id = ?", run_id)}
+        return {
+            r["seed_id"]: r
+            for r in project.rows(
+                "SELECT c.seed_id, w.* FROM captures c JOIN warc_records w ON w.record_id = c.warc_record_id "
+                "WHERE c.run_id = ?",
+                run_id,
+            )
+        }
 
     try:
         wait_for(workers_alive(redis_server, 1), 60, "the worker to register", (worker,))

@@ -40,14 +40,24 @@ crawl:
 
 def changing_page(seed: int, visit: int) -> str:
     """An article whose last paragraph changes on every visit, so every capture writes a version and diffs."""
-    return article_page(TITLE, [*EN_PARAGRAPHS, f"Update {visit} to article {seed}: the council will meet again."], lang="en")
+    return article_page(
+        TITLE, [*EN_PARAGRAPHS, f"Update {visit} to article {seed}: the council will meet again."], lang="en"
+    )
 
 
 def crawl_command(project: Project) -> list[str]:
     """`python -m crawler crawl` on the project."""
     return [
-        sys.executable, "-m", "crawler",
-        "--seeds", str(project.seeds), "--archive", str(project.archive), "--config", str(project.config), "crawl",
+        sys.executable,
+        "-m",
+        "crawler",
+        "--seeds",
+        str(project.seeds),
+        "--archive",
+        str(project.archive),
+        "--config",
+        str(project.config),
+        "crawl",
     ]
 
 
@@ -93,7 +103,9 @@ def check_archive(project: Project) -> dict[str, int]:
     finally:
         conn.close()
     for pointer in pointers:
-        check_record(project.archive / "warc" / pointer["filename"], pointer["offset"], pointer["length"], pointer["record_id"])
+        check_record(
+            project.archive / "warc" / pointer["filename"], pointer["offset"], pointer["length"], pointer["record_id"]
+        )
     for path in (project.archive / "warc").glob("*.warc.gz"):
         # Readable from start to end: a record cut short by the kill would raise here.
         with path.open("rb") as fh:
@@ -139,8 +151,11 @@ def test_sigkill_at_random_moments_keeps_the_archive_consistent(project: Project
             delay = rng.uniform(0.1, whole_run)
             print(f"run {attempts}: extract_workers={workers}, SIGKILL after {delay:.3f} s")
             proc = subprocess.Popen(
-                crawl_command(project), env=crawl_env(workers),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                crawl_command(project),
+                env=crawl_env(workers),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
             )
             try:
                 # A bounded wait on the process itself: it ends by itself or is killed at `delay`.
@@ -226,16 +241,32 @@ def test_sigterm_fails_the_run_and_blames_no_seed(project: Project) -> None:
     try:
         server.route("/robots.txt", respond(404, b"", "text/plain"))
         # One request at a time: the first page hangs, the others wait behind it and are never fetched.
-        project.config.write_text(CONFIG.replace("concurrent_requests: 16", "concurrent_requests: 1")
-                                  .replace("concurrent_per_domain: 16", "concurrent_per_domain: 1")
-                                  .replace("timeout: 5", "timeout: 3"), encoding="utf-8")
+        project.config.write_text(
+            CONFIG.replace("concurrent_requests: 16", "concurrent_requests: 1")
+            .replace("concurrent_per_domain: 16", "concurrent_per_domain: 1")
+            .replace("timeout: 5", "timeout: 3"),
+            encoding="utf-8",
+        )
         for n in range(5):
             project.seed(f"s{n}", server.route(f"/p{n}", hold_and_tell), "Text.")
         env = crawler_env()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
-             "--config", str(project.config), "crawl"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "crawler",
+                "--seeds",
+                str(project.seeds),
+                "--archive",
+                str(project.archive),
+                "--config",
+                str(project.config),
+                "crawl",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         assert arrived.wait(60), "the crawl never reached the server"
         proc.send_signal(signal.SIGTERM)

@@ -12,7 +12,9 @@ EDITED_NEW = "修改最多的是标题、导语和结论部分。"
 def serve_articles(server: LocalServer, project: Project) -> None:
     """Three articles (WeChat-style, GBK news, English) and a seed for each."""
     zh_title = "档案员如何发现被修改的文章"
-    project.seed("wechat", server.page("/s/wechat", wechat_page(zh_title, ZH_PARAGRAPHS)), seed_body(zh_title, ZH_PARAGRAPHS))
+    project.seed(
+        "wechat", server.page("/s/wechat", wechat_page(zh_title, ZH_PARAGRAPHS)), seed_body(zh_title, ZH_PARAGRAPHS)
+    )
     gbk_html = article_page(zh_title, ZH_PARAGRAPHS, charset="gb2312").encode("gbk")
     project.seed(
         "gbk",
@@ -60,7 +62,9 @@ def test_first_crawl_revisit_and_edit(page_server: LocalServer, project: Project
     assert v2["version"] == 2
     diffs = {d["base"]: d for d in project.rows("SELECT * FROM diffs WHERE version_id = ?", v2["id"])}
     assert set(diffs) == {"original", "previous"}
-    changed = [line for line in diffs["previous"]["diff"].splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    changed = [
+        line for line in diffs["previous"]["diff"].splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
     assert changed == [f"-{EDITED_OLD}", f"+{EDITED_NEW}"]
     assert 0.9 < diffs["previous"]["similarity"] < 1.0
 
@@ -100,7 +104,9 @@ def test_gone_failed_and_no_url(page_server: LocalServer, project: Project) -> N
     assert "connection refused" in captures["unreachable"]["error"]
     assert captures["empty"]["outcome"] == "no_content"
     assert "2 gone" in result.stdout and "1 failed" in result.stdout
-    assert project.rows("SELECT original_text FROM seeds WHERE id = 'notes'")[0]["original_text"] == "Saved without a URL."
+    assert (
+        project.rows("SELECT original_text FROM seeds WHERE id = 'notes'")[0]["original_text"] == "Saved without a URL."
+    )
     assert project.rows("SELECT count(*) AS n FROM versions")[0]["n"] == 0
 
 

@@ -81,9 +81,12 @@ def test_diff_page_links_previous_version_original_texts_and_raw_responses(web: 
 
 
 def test_any_two_texts_inline_and_side_by_side_with_measures_that_agree(web: WebArchive) -> None:
-    (inline, side, data) = fetch(web, "/-/compare/zh_article?from=1&to=2",
-                                 "/-/compare/zh_article?from=1&to=2&view=side",
-                                 "/-/compare/zh_article.json?from=1&to=2")
+    (inline, side, data) = fetch(
+        web,
+        "/-/compare/zh_article?from=1&to=2",
+        "/-/compare/zh_article?from=1&to=2&view=side",
+        "/-/compare/zh_article.json?from=1&to=2",
+    )
     measures = data.json()
     assert measures["change"] and 0 < measures["similarity"] < 1 and measures["chars_added"] == len(INSERTED_ZH)
     shown = lxml.html.fromstring(inline.text).get_element_by_id("measures").text_content()
@@ -121,8 +124,9 @@ def test_home_page_lists_events_linked_to_their_evidence(web: WebArchive) -> Non
 
 
 def test_articles_filter_by_state_and_site_and_sort(web: WebArchive) -> None:
-    (alive, new, by_title) = fetch(web, "/-/articles.json?state=alive", "/-/articles.json?state=new&sort=title",
-                                   "/-/articles.json?sort=title")
+    (alive, new, by_title) = fetch(
+        web, "/-/articles.json?state=alive", "/-/articles.json?state=new&sort=title", "/-/articles.json?sort=title"
+    )
     assert {a["id"] for a in alive.json()["articles"]} == {"zh_article", "en_article"}
     assert "notes" in {a["id"] for a in new.json()["articles"]}
     titles = [(a["title"] or a["id"]).casefold() for a in by_title.json()["articles"]]
@@ -143,12 +147,17 @@ def test_the_atom_feed_is_served(web: WebArchive) -> None:
 def test_labels_follow_the_browsers_language_or_the_choice(web: WebArchive) -> None:
     async def run() -> list[Any]:
         ds = Datasette([str(web.db_path)])
-        return [await ds.client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}),
-                await ds.client.get("/?_lang=en", headers={"Accept-Language": "zh-CN"}),
-                await ds.client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"})]
+        return [
+            await ds.client.get("/", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"}),
+            await ds.client.get("/?_lang=en", headers={"Accept-Language": "zh-CN"}),
+            await ds.client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"}),
+        ]
 
     chinese, chosen, english = asyncio.run(run())
-    assert "最近发生了什么" in chinese.text and "What happened" not in lxml.html.fromstring(chinese.text).find(".//h1").text
+    assert (
+        "最近发生了什么" in chinese.text
+        and "What happened" not in lxml.html.fromstring(chinese.text).find(".//h1").text
+    )
     assert "What happened" in chosen.text and chosen.cookies.get("crawler_lang") == "en"
     assert "What happened" in english.text
 
@@ -163,8 +172,13 @@ def test_table_cells_in_peoples_units(web: WebArchive) -> None:
 def test_archived_html_is_shown_as_text_everywhere(web: WebArchive) -> None:
     (version,) = fetch(web, "/archive/versions.json?seed_id=en_article&version=1&_shape=array")
     version_id = version.json()[0]["id"]
-    for path in (f"/-/diff/{version_id}?base=original", f"/archive/versions/{version_id}", "/archive/diffs",
-                 "/-/article/en_article", "/archive/search_texts?q=comments"):
+    for path in (
+        f"/-/diff/{version_id}?base=original",
+        f"/archive/versions/{version_id}",
+        "/archive/diffs",
+        "/-/article/en_article",
+        "/archive/search_texts?q=comments",
+    ):
         (response,) = fetch(web, path)
         assert response.status_code == 200, path
         assert "<script>document" not in response.text, f"{path} let archived HTML through"
@@ -174,11 +188,22 @@ def test_archived_html_is_shown_as_text_everywhere(web: WebArchive) -> None:
 
 @pytest.mark.parametrize(
     ("query", "expected"),
-    [("人工智能", {"zh_article", "000_4387e3e1fc3e043d", "001_c906cd5f6364476e", "002_506cf2e3bbd555df",
-                   "003_65f32d716cf2f4db", "004_55c08d260c197553"}),
-     ("微信", {"000_4387e3e1fc3e043d", "003_65f32d716cf2f4db", "004_55c08d260c197553"}),
-     ("sustainability", {"notes"}),
-     ("Library", {"en_article"})],
+    [
+        (
+            "人工智能",
+            {
+                "zh_article",
+                "000_4387e3e1fc3e043d",
+                "001_c906cd5f6364476e",
+                "002_506cf2e3bbd555df",
+                "003_65f32d716cf2f4db",
+                "004_55c08d260c197553",
+            },
+        ),
+        ("微信", {"000_4387e3e1fc3e043d", "003_65f32d716cf2f4db", "004_55c08d260c197553"}),
+        ("sustainability", {"notes"}),
+        ("Library", {"en_article"}),
+    ],
 )
 def test_search_finds_chinese_words_and_english_words(web: WebArchive, query: str, expected: set[str]) -> None:
     canned, box = fetch(
@@ -202,8 +227,9 @@ def test_search_excerpts_are_marked_in_html(web: WebArchive) -> None:
 def test_search_of_an_original_and_of_versions(web: WebArchive) -> None:
     (canned,) = fetch(web, "/archive/search_texts.json?q=新的说明文字&_shape=array")
     rows = canned.json()
-    assert [(r["seed_id"], r["kind"], r["version"]) for r in rows] == [("zh_article", "version", 2)], \
+    assert [(r["seed_id"], r["kind"], r["version"]) for r in rows] == [("zh_article", "version", 2)], (
         "only version 2 has the sentence added on the second crawl"
+    )
     (notes,) = fetch(web, "/archive/search_texts.json?q=ledger&_shape=array")
     assert [(r["kind"], r["seed_id"]) for r in notes.json()] == [("original", "notes")]
     assert NO_URL_TEXT.split(".")[0] in fetch(web, "/archive/seeds/notes")[0].text
@@ -212,8 +238,15 @@ def test_search_of_an_original_and_of_versions(web: WebArchive) -> None:
 def test_every_canned_query_runs(web: WebArchive) -> None:
     metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
     queries = metadata["databases"]["archive"]["queries"]
-    assert {"search_texts", "recent_changes", "removed_or_gone", "never_captured_or_failing",
-            "article_timeline", "most_changed", "due_next"} <= set(queries)
+    assert {
+        "search_texts",
+        "recent_changes",
+        "removed_or_gone",
+        "never_captured_or_failing",
+        "article_timeline",
+        "most_changed",
+        "due_next",
+    } <= set(queries)
     results = fetch(web, *(f"/archive/{name}.json?_shape=array&q=微信&seed=zh_article" for name in queries))
     by_name = dict(zip(queries, results))
     for name, response in by_name.items():
@@ -231,14 +264,17 @@ def test_every_canned_query_runs(web: WebArchive) -> None:
 def test_metadata_describes_every_table_and_view_users_meet(web: WebArchive) -> None:
     (response,) = fetch(web, "/archive.json")
     metadata = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["archive"]["tables"]
-    names = {t["name"] for t in response.json()["tables"] if not t["hidden"]} | {v["name"] for v in response.json()["views"]}
+    names = {t["name"] for t in response.json()["tables"] if not t["hidden"]} | {
+        v["name"] for v in response.json()["views"]
+    }
     missing = {n for n in names if not n.startswith("search_fts")} - set(metadata)
     assert not missing, f"no description for {missing}"
     conn = web.project.db()
     try:
         undescribed = {
             f"{name}.{column[1]}"
-            for name in names if not name.startswith("search_fts")
+            for name in names
+            if not name.startswith("search_fts")
             for column in conn.execute(f"PRAGMA table_info('{name}')")
             if column[1] not in metadata[name].get("columns", {})
         }
@@ -254,8 +290,11 @@ def test_metadata_describes_every_table_and_view_users_meet(web: WebArchive) -> 
 
 
 def test_seed_overview_and_changes_views(web: WebArchive) -> None:
-    (overview, changes) = fetch(web, "/archive/seed_overview.json?_shape=array&id=zh_article",
-                                "/archive/changes.json?_shape=array&seed_id=zh_article&version=2")
+    (overview, changes) = fetch(
+        web,
+        "/archive/seed_overview.json?_shape=array&id=zh_article",
+        "/archive/changes.json?_shape=array&seed_id=zh_article&version=2",
+    )
     row = overview.json()[0]
     assert row["versions"] == 2 and row["last_outcome"] == "new_version" and row["captures"] == 2
     assert 0.85 < row["similarity_to_original"] < 1
@@ -307,16 +346,21 @@ def test_a_users_metadata_adds_to_the_archives(web: WebArchive, tmp_path: Path) 
     """A metadata file of the user's overrides a key and adds a query; the shipped ones stay."""
 
     async def run() -> dict[str, Any]:
-        ds = Datasette([str(web.db_path)], metadata={
-            "title": "Our archive",
-            "databases": {"archive": {"queries": {"mine": {"sql": "SELECT 1 AS one"}}}},
-        })
+        ds = Datasette(
+            [str(web.db_path)],
+            metadata={
+                "title": "Our archive",
+                "databases": {"archive": {"queries": {"mine": {"sql": "SELECT 1 AS one"}}}},
+            },
+        )
         return (await ds.client.get("/-/metadata.json")).json()
 
     metadata = asyncio.run(run())
     shipped = yaml.safe_load(METADATA.read_text(encoding="utf-8"))
     assert metadata["title"] == "Our archive"
     assert set(metadata["databases"]["archive"]["queries"]) == {"mine", *shipped["databases"]["archive"]["queries"]}
+
+
 # Seed ids people give their files: spaces, Chinese, and the characters that end a URL path.
 AWKWARD_IDS = ["two words", "档案 笔记", "what? #1", "50% off"]
 
@@ -333,7 +377,9 @@ def awkward(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project.seeds.mkdir()
     for seed_id in AWKWARD_IDS:
         project.seed(seed_id, f"https://example.org/{len(seed_id)}", f"The saved text of {seed_id}.")
-    (project.seeds / "script.md").write_text("---\nurl: javascript:alert(document.domain)\n---\nText.\n", encoding="utf-8")
+    (project.seeds / "script.md").write_text(
+        "---\nurl: javascript:alert(document.domain)\n---\nText.\n", encoding="utf-8"
+    )
     store = Store.in_archive(project.archive)
     try:
         store.sync_seeds(seed_row(seed) for seed in load_seeds(project.seeds, {}))
@@ -359,7 +405,9 @@ def test_every_seed_id_links_to_its_own_article_page(awkward: Path) -> None:
     assert len(links) == len(AWKWARD_IDS) + 1
     for link, response in zip(links, fetch_db(awkward, *links)):
         assert response.status_code == 200, link
-    pages = {h: lxml.html.fromstring(r.text).find(".//h1").text_content() for h, r in zip(links, fetch_db(awkward, *links))}
+    pages = {
+        h: lxml.html.fromstring(r.text).find(".//h1").text_content() for h, r in zip(links, fetch_db(awkward, *links))
+    }
     # Each link opens its own seed (the title is the saved text's first line).
     assert sorted(pages.values()) == sorted([f"The saved text of {i}." for i in AWKWARD_IDS] + ["Text."])
 
@@ -374,8 +422,15 @@ def test_only_http_urls_become_links(awkward: Path) -> None:
 def test_feed_links_only_http_urls(tmp_path: Path) -> None:
     from crawler.notify import write_feed
 
-    event = {"kind": "state", "new_state": "gone", "old_state": "alive", "since": "2026-01-01T00:00:00+00:00",
-             "at": "2026-01-01T00:00:00+00:00", "seed_id": "script", "event": "e1"}
+    event = {
+        "kind": "state",
+        "new_state": "gone",
+        "old_state": "alive",
+        "since": "2026-01-01T00:00:00+00:00",
+        "at": "2026-01-01T00:00:00+00:00",
+        "seed_id": "script",
+        "event": "e1",
+    }
     write_feed(tmp_path / "a.atom", [dict(event, url="javascript:alert(1)")], tmp_path)
     write_feed(tmp_path / "b.atom", [dict(event, url="https://example.org/a")], tmp_path)
     assert "<link" not in (tmp_path / "a.atom").read_text(encoding="utf-8").split("<entry>")[1]
@@ -400,13 +455,29 @@ def test_a_gone_article_has_its_banner_and_its_event(tmp_path: Path) -> None:
         store.sync_seeds(seed_row(seed) for seed in load_seeds(project.seeds, {}))
         run = store.start_run("manual", 1)
         text = "The saved text of the lost article."
-        store.record_capture(CaptureRecord(run_id=run, seed_id="lost", url="https://example.org/lost",
-                                           outcome="new_version", fetched_at="2026-11-01T08:00:00+00:00", status_code=200),
-                             new_version=VersionRecord(text=text, text_sha256=hashlib.sha256(text.encode()).hexdigest()))
+        store.record_capture(
+            CaptureRecord(
+                run_id=run,
+                seed_id="lost",
+                url="https://example.org/lost",
+                outcome="new_version",
+                fetched_at="2026-11-01T08:00:00+00:00",
+                status_code=200,
+            ),
+            new_version=VersionRecord(text=text, text_sha256=hashlib.sha256(text.encode()).hexdigest()),
+        )
         for day in (2, 3, 4):
-            store.record_capture(CaptureRecord(run_id=run, seed_id="lost", url="https://example.org/lost", outcome="gone",
-                                               fetched_at=f"2026-11-0{day}T08:00:00+00:00", status_code=404,
-                                               error="HTTP 404 Not Found"))
+            store.record_capture(
+                CaptureRecord(
+                    run_id=run,
+                    seed_id="lost",
+                    url="https://example.org/lost",
+                    outcome="gone",
+                    fetched_at=f"2026-11-0{day}T08:00:00+00:00",
+                    status_code=404,
+                    error="HTTP 404 Not Found",
+                )
+            )
     finally:
         store.close()
     article, home = fetch_db(project.db_path, "/-/article/lost", "/")
@@ -430,8 +501,10 @@ def test_the_page_as_archived_shows_its_archived_images_and_runs_no_script(tmp_p
     project.seeds.mkdir()
     project.config.write_text(TEST_CONFIG, encoding="utf-8")
     with LocalServer() as server:
-        images = ('<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
-                  '<script>document.title = "pwned"</script>')
+        images = (
+            '<img src="/red.png" alt="red"><img src="/blank.gif" data-src="/blue.png" alt="blue">'
+            '<script>document.title = "pwned"</script>'
+        )
         html = article_page("Images", EN_PARAGRAPHS, lang="en").replace("</h1>", "</h1>" + images, 1)
         url = server.page("/a", html)
         server.page("/red.png", RED, content_type="image/png")

@@ -79,23 +79,29 @@ def _normalise(text: str) -> str:
 def test_demo_output_in_readme_is_real(tmp_path: Path) -> None:
     """`crawler demo` in an empty folder, twice: the first run prints what the README shows."""
     env = crawler_env()
-    first = subprocess.run([sys.executable, "-m", "crawler", "demo"], capture_output=True, text=True, env=env,
-                           cwd=tmp_path, timeout=300)
+    first = subprocess.run(
+        [sys.executable, "-m", "crawler", "demo"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert first.returncode == 0, first.stderr
     shown = README.split("$ mkdir demo && cd demo && ../.venv/bin/crawler demo\n", 1)[1].split("```", 1)[0]
     assert _normalise(first.stdout) == _normalise(shown)
     # A second demo in the same folder works too, and the workspace answers every other command.
-    second = subprocess.run([sys.executable, "-m", "crawler", "demo"], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=300)
+    second = subprocess.run(
+        [sys.executable, "-m", "crawler", "demo"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert second.returncode == 0, second.stderr
     assert "an earlier demo ran here" in second.stdout
     for args in (["status"], ["changes"], ["diff", "demo-en-council"], ["seeds", "--check"]):
-        other = subprocess.run([sys.executable, "-m", "crawler", *args], capture_output=True, text=True, env=env,
-                               cwd=tmp_path, timeout=120)
+        other = subprocess.run(
+            [sys.executable, "-m", "crawler", *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+        )
         assert other.returncode == 0, (args, other.stderr)
-    assert "此内容因违规无法查看" in subprocess.run(
-        [sys.executable, "-m", "crawler", "changes"], capture_output=True, text=True, env=env, cwd=tmp_path
-    ).stdout
+    assert (
+        "此内容因违规无法查看"
+        in subprocess.run(
+            [sys.executable, "-m", "crawler", "changes"], capture_output=True, text=True, env=env, cwd=tmp_path
+        ).stdout
+    )
 
 
 def test_demo_never_touches_a_users_seeds(project: Project) -> None:
@@ -154,11 +160,14 @@ def test_change_detection_doc_shows_real_word_diff_output(tmp_path) -> None:
     store.sync_seeds([{"id": "s1", "url": "https://example.org/a", "status": "ok", "original_text": old}])
     run = store.start_run("manual", 1)
     for text in (old, new):
-        store.record_capture(CaptureRecord(run, "s1", "https://example.org/a", "new_version"),
-                             new_version=VersionRecord(text, hashlib.sha256(text.encode()).hexdigest()))
+        store.record_capture(
+            CaptureRecord(run, "s1", "https://example.org/a", "new_version"),
+            new_version=VersionRecord(text, hashlib.sha256(text.encode()).hexdigest()),
+        )
     store.finish_run(run)
     store.close()
-    result = CliRunner().invoke(cli, ["--archive", str(tmp_path), "diff", "s1", "--from", "1", "--to", "2", "--word-diff"],
-                                env={})
+    result = CliRunner().invoke(
+        cli, ["--archive", str(tmp_path), "diff", "s1", "--from", "1", "--to", "2", "--word-diff"], env={}
+    )
     shown = doc.split("$ crawler diff s1 --from 1 --to 2 --word-diff\n", 1)[1].split("```", 1)[0]
     assert shown == result.stdout

@@ -18,7 +18,15 @@ from warcio.archiveiterator import ArchiveIterator
 
 from helpers import ROOT, TEST_CONFIG, Project
 from evidence_site import (
-    BLUE, GREEN, JS_PARAGRAPHS, RED, SVG_WITH_SCRIPT, bomb_png, lazy_article, png, serve_site,
+    BLUE,
+    GREEN,
+    JS_PARAGRAPHS,
+    RED,
+    SVG_WITH_SCRIPT,
+    bomb_png,
+    lazy_article,
+    png,
+    serve_site,
     with_images,
 )
 from fault_server import FaultServer, hang, respond
@@ -59,8 +67,13 @@ def warc_records(project: Project) -> list[tuple[str, str, bytes]]:
         with open(path, "rb") as fh:
             for record in ArchiveIterator(fh):
                 if record.rec_type in ("response", "revisit", "resource"):
-                    found.append((record.rec_type, record.rec_headers.get_header("WARC-Target-URI"),
-                                  record.content_stream().read()))
+                    found.append(
+                        (
+                            record.rec_type,
+                            record.rec_headers.get_header("WARC-Target-URI"),
+                            record.content_stream().read(),
+                        )
+                    )
     return found
 
 
@@ -82,8 +95,9 @@ def test_images_rendering_and_screenshots_for_new_versions_only(site: FaultServe
     assert "3 new versions" in result.stdout
 
     # The page built by script has a version with its text, and says it was rendered.
-    script = project.rows("SELECT c.rendered, v.text FROM captures c JOIN versions v ON v.id = c.version_id "
-                          "WHERE c.seed_id = 'script'")
+    script = project.rows(
+        "SELECT c.rendered, v.text FROM captures c JOIN versions v ON v.id = c.version_id WHERE c.seed_id = 'script'"
+    )
     assert script and script[0]["rendered"] == 1 and JS_PARAGRAPHS[1] in script[0]["text"]
 
     # Every image once in WARC; the shared one once as a response and once as a revisit.
@@ -98,8 +112,10 @@ def test_images_rendering_and_screenshots_for_new_versions_only(site: FaultServe
     # ... with the Referer a browser sends from the article.
     assert site.last_headers["/img/lazy.png"].get("referer") == urls["lazy"]
 
-    requisites = project.rows("SELECT c.seed_id, r.url, r.outcome, r.width, r.height, r.warc_record_id "
-                              "FROM requisites r JOIN captures c ON c.id = r.capture_id ORDER BY r.id")
+    requisites = project.rows(
+        "SELECT c.seed_id, r.url, r.outcome, r.width, r.height, r.warc_record_id "
+        "FROM requisites r JOIN captures c ON c.id = r.capture_id ORDER BY r.id"
+    )
     by_seed = {}
     for row in requisites:
         by_seed.setdefault(row["seed_id"], []).append(row)
@@ -108,7 +124,9 @@ def test_images_rendering_and_screenshots_for_new_versions_only(site: FaultServe
     assert (by_seed["lazy"][0]["width"], by_seed["lazy"][0]["height"]) == (24, 12)
     assert [r["url"].rsplit("/", 1)[1] for r in by_seed["script"]] == ["ferry.png"]
     # Each requisite points at a WARC record the index knows.
-    linked = project.rows("SELECT count(*) AS n FROM requisites r JOIN warc_records w ON w.record_id = r.warc_record_id")
+    linked = project.rows(
+        "SELECT count(*) AS n FROM requisites r JOIN warc_records w ON w.record_id = r.warc_record_id"
+    )
     assert linked[0]["n"] == len(requisites)
 
     # Every new version has a screenshot: a PNG in a WARC resource record, linked from the version.
@@ -125,8 +143,13 @@ def test_images_rendering_and_screenshots_for_new_versions_only(site: FaultServe
     indexer = ROOT / ".venv-pywb" / "bin" / "cdx-indexer"
     if indexer.exists():  # pywb's own index of the same files (images, revisits, screenshots) is ours
         files = sorted(p.name for p in (project.archive / "warc").glob("*.warc.gz"))
-        built = subprocess.run([str(indexer), "-j", "-s", *files], cwd=project.archive / "warc",
-                               capture_output=True, text=True, timeout=120)
+        built = subprocess.run(
+            [str(indexer), "-j", "-s", *files],
+            cwd=project.archive / "warc",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert sorted(built.stdout.splitlines()) == sorted(lines)
 
     # An unchanged revisit: no image fetched (not even by the browser), no screenshot, no requisite.
@@ -150,10 +173,13 @@ def test_images_rendering_and_screenshots_for_new_versions_only(site: FaultServe
 
     # Datasette: the diff page shows both versions' screenshots as thumbnails that open full size.
     latest = project.rows("SELECT id FROM versions WHERE seed_id = 'lazy' AND version = 2")[0]["id"]
-    shots = project.rows("SELECT s.id, s.filename FROM screenshots s JOIN versions v ON v.id = s.version_id "
-                         "WHERE v.seed_id = 'lazy' ORDER BY v.version")
-    diff, article, full = datasette_get(project, f"/-/diff/{latest}?base=previous", "/-/article/lazy",
-                                        f"/-/screenshot/{shots[1]['id']}")
+    shots = project.rows(
+        "SELECT s.id, s.filename FROM screenshots s JOIN versions v ON v.id = s.version_id "
+        "WHERE v.seed_id = 'lazy' ORDER BY v.version"
+    )
+    diff, article, full = datasette_get(
+        project, f"/-/diff/{latest}?base=previous", "/-/article/lazy", f"/-/screenshot/{shots[1]['id']}"
+    )
     assert diff.status_code == 200 and article.status_code == 200
     figures = lxml.html.fromstring(diff.text).cssselect("figure.crawler-screenshot")
     assert [f.cssselect("img")[0].get("src") for f in figures] == [f"/-/screenshot/{s['id']}" for s in shots]
@@ -175,24 +201,28 @@ def datasette_get(project: Project, *paths: str) -> list:
 
 
 def test_requisites_stay_bounded_on_bad_input(site: FaultServer, project: Project) -> None:
-    images = "\n".join([
-        '<img src="/img/hangs.png">',
-        '<img src="/img/huge.png">',
-        '<img src="/img/bomb.png">',
-        '<img src="/img/script.svg">',
-        '<img src="/img/fine.png">',
-        *(f'<img src="/img/many/{n}.png">' for n in range(10_000)),
-    ])
+    images = "\n".join(
+        [
+            '<img src="/img/hangs.png">',
+            '<img src="/img/huge.png">',
+            '<img src="/img/bomb.png">',
+            '<img src="/img/script.svg">',
+            '<img src="/img/fine.png">',
+            *(f'<img src="/img/many/{n}.png">' for n in range(10_000)),
+        ]
+    )
     site.route("/img/hangs.png", hang())
     site.route("/img/huge.png", respond(200, png(10, 10) + b"\x00" * 300_000, "image/png"))
     site.route("/img/bomb.png", respond(200, bomb_png(), "image/png"))
     site.route("/img/script.svg", respond(200, SVG_WITH_SCRIPT, "image/svg+xml"))
     site.route("/img/fine.png", respond(200, png(8, 8), "image/png"))
-    url = site.route("/news/flood", respond(200, with_images(article_page("Library budget", EN_PARAGRAPHS, lang="en"),
-                                                             images)))
+    url = site.route(
+        "/news/flood", respond(200, with_images(article_page("Library budget", EN_PARAGRAPHS, lang="en"), images))
+    )
     project.seed("flood", url, seed_body("Library budget", EN_PARAGRAPHS))
     project.config.write_text(
-        TEST_CONFIG + "requisites:\n  max_images: 8\n  timeout: 1\n  max_bytes: 100000\n", encoding="utf-8")
+        TEST_CONFIG + "requisites:\n  max_images: 8\n  timeout: 1\n  max_bytes: 100000\n", encoding="utf-8"
+    )
 
     result = project.run("crawl")
     assert result.returncode == 0, result.stderr
@@ -216,12 +246,16 @@ def test_requisites_off_and_missing_chromium_are_one_line(site: FaultServer, pro
     project.seed("lazy", urls["lazy"], seed_body("Library budget", EN_PARAGRAPHS))
     project.config.write_text(
         TEST_CONFIG + "requisites:\n  images: false\n"
-        "render:\n  screenshots: true\n  seeds: [lazy]\n  chromium: /nonexistent/chromium\n", encoding="utf-8")
+        "render:\n  screenshots: true\n  seeds: [lazy]\n  chromium: /nonexistent/chromium\n",
+        encoding="utf-8",
+    )
     result = project.run("crawl")
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "chromium" in line]
-    assert warnings == ["warning: chromium not found at /nonexistent/chromium: rendering and screenshots are off "
-                        "for this run; install it (apt install chromium) or set render.chromium to its path"]
+    assert warnings == [
+        "warning: chromium not found at /nonexistent/chromium: rendering and screenshots are off "
+        "for this run; install it (apt install chromium) or set render.chromium to its path"
+    ]
     assert "1 new versions" in result.stdout
     assert image_hits(site) == 0
     assert project.rows("SELECT count(*) AS n FROM screenshots")[0]["n"] == 0
@@ -229,8 +263,9 @@ def test_requisites_off_and_missing_chromium_are_one_line(site: FaultServer, pro
 
 
 @needs_browser
-def test_a_rendered_page_whose_text_comes_from_an_api_is_compared_by_its_text(site: FaultServer,
-                                                                                project: Project) -> None:
+def test_a_rendered_page_whose_text_comes_from_an_api_is_compared_by_its_text(
+    site: FaultServer, project: Project
+) -> None:
     shell = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Story</title></head>
 <body><main id="app">Loading…</main><script>
 fetch("/api/story.json").then(r => r.json()).then(story => {
@@ -250,8 +285,9 @@ fetch("/api/story.json").then(r => r.json()).then(story => {
     project.config.write_text(TEST_CONFIG + "render:\n  urls: ['*/app/*']\n", encoding="utf-8")
     assert "1 new versions" in project.run("crawl").stdout
     # The HTML shell stays byte for byte the same; only the text its script fetches changes.
-    site.route("/api/story.json", respond(200, story(JS_PARAGRAPHS[:2] + ["The terminal will stay open."]),
-                                          "application/json"))
+    site.route(
+        "/api/story.json", respond(200, story(JS_PARAGRAPHS[:2] + ["The terminal will stay open."]), "application/json")
+    )
     result = project.run("crawl")
     assert result.returncode == 0, result.stderr
     assert "1 new versions" in result.stdout

@@ -56,7 +56,16 @@ def test_wechat_article_text_and_metadata(url):
         "再和邻居们一起定下浇水和收获的规矩。",
     ):
         assert sentence in result.text
-    chrome = ("功能介绍", "记录城市里的植物", "qinghe_notes", "微信扫一扫", "关注该公众号", "阅读原文", "3217", "文／林小满")
+    chrome = (
+        "功能介绍",
+        "记录城市里的植物",
+        "qinghe_notes",
+        "微信扫一扫",
+        "关注该公众号",
+        "阅读原文",
+        "3217",
+        "文／林小满",
+    )
     for boilerplate in chrome:
         assert boilerplate not in result.text
 
@@ -158,7 +167,16 @@ def test_csdn_article():
     assert "为什么需要 LRU 缓存" in result.text.split("\n")
     # code keeps its indentation
     assert "    def get(self, key):" in result.text.split("\n")
-    chrome = ("热门文章", "码龄", "推荐文章", "手写 LRU 缓存的三种思路对比", "写得很清楚", "评论", "相关推荐", "创新乐知")
+    chrome = (
+        "热门文章",
+        "码龄",
+        "推荐文章",
+        "手写 LRU 缓存的三种思路对比",
+        "写得很清楚",
+        "评论",
+        "相关推荐",
+        "创新乐知",
+    )
     for boilerplate in chrome:
         assert boilerplate not in result.text
 

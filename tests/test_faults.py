@@ -68,9 +68,9 @@ BACKTRACKING = article_page(
     "Readers respond to the council vote on the library budget", [EN_PARAGRAPHS[0], "likes (1) " * 21 + "q."], lang="en"
 )
 # A bell and an escape written as character references inside the article (issue 15: no_content before).
-CONTROL_REFS = article_page(EN_TITLE, [EN_PARAGRAPHS[0], "The bell rang twice.", *EN_PARAGRAPHS[1:]], lang="en").replace(
-    "bell rang", "bell&#7; rang&#27;"
-)
+CONTROL_REFS = article_page(
+    EN_TITLE, [EN_PARAGRAPHS[0], "The bell rang twice.", *EN_PARAGRAPHS[1:]], lang="en"
+).replace("bell rang", "bell&#7; rang&#27;")
 RUNAWAY = article_page(EN_TITLE, [*EN_PARAGRAPHS, "Then the crowd shouted " + "a" * 40 + "!"], lang="en")
 # The crawl runs through this wrapper so the test can read the crawl process's own peak memory.
 MEASURED_CRAWL = (
@@ -100,35 +100,89 @@ ROBOTS = range(1, 7)
 
 # seed id -> the capture it must produce. The port of the refused seed and the server vary: \d+.
 EXPECTED: dict[str, Expected] = {
-    "refused": Expected("failed", None, r"connection refused by 127\.0\.0\.1:\d+: nothing is listening there \(server down or wrong port\?\)"),
-    "no_answer": Expected("failed", None, r"timed out after 2 s \(crawl\.timeout\): no complete response from 127\.0\.0\.1:\d+"),
+    "refused": Expected(
+        "failed",
+        None,
+        r"connection refused by 127\.0\.0\.1:\d+: nothing is listening there \(server down or wrong port\?\)",
+    ),
+    "no_answer": Expected(
+        "failed", None, r"timed out after 2 s \(crawl\.timeout\): no complete response from 127\.0\.0\.1:\d+"
+    ),
     "reset_mid_body": Expected("failed", None, r"response body incomplete: the connection was reset mid-body"),
-    "short_body": Expected("failed", None, r"response body incomplete: the server closed the connection before sending all of Content-Length"),
+    "short_body": Expected(
+        "failed",
+        None,
+        r"response body incomplete: the server closed the connection before sending all of Content-Length",
+    ),
     "http_500": Expected("failed", 500, r"HTTP 500 Internal Server Error"),
     "http_502": Expected("failed", 502, r"HTTP 502 Bad Gateway"),
     "http_503": Expected("failed", 503, r"HTTP 503 Service Unavailable \(Retry-After: 120\)"),
     "http_429": Expected("failed", 429, r"HTTP 429 Too Many Requests \(Retry-After: 30\)"),
     "http_404": Expected("gone", 404, r"HTTP 404 Not Found"),
     "http_410": Expected("gone", 410, r"HTTP 410 Gone"),
-    "redirect_loop": Expected("failed", None, r"redirect loop: gave up after 20 redirects \(stopped at http://127\.0\.0\.1:\d+/redirect/a\)"),
-    "redirect_file": Expected("failed", 302, r"HTTP 302 Found redirect to file:///etc/passwd not followed: only http and https URLs are fetched"),
-    "redirect_ftp": Expected("failed", 301, r"HTTP 301 Moved Permanently redirect to ftp://127\.0\.0\.1/pub/a\.html not followed: only http and https URLs are fetched"),
-    "too_large": Expected("failed", None, rf"response larger than the {LIMIT}-byte limit \(crawl\.max_response_bytes\): Content-Length is 1500000; not downloaded"),
-    "too_large_unsized": Expected("failed", None, rf"response larger than the {LIMIT}-byte limit \(crawl\.max_response_bytes\): download cancelled mid-body"),
-    "gzip_bomb": Expected("failed", None, rf"compressed body inflates past the {LIMIT}-byte limit \(crawl\.max_response_bytes\): stopped after \d+ bytes \(a compression bomb\?\)"),
-    "corrupt_gzip": Expected("failed", None, r"corrupt compressed body: cannot decode its Content-Encoding \(Error -3 while decompressing data: .+\)"),
+    "redirect_loop": Expected(
+        "failed", None, r"redirect loop: gave up after 20 redirects \(stopped at http://127\.0\.0\.1:\d+/redirect/a\)"
+    ),
+    "redirect_file": Expected(
+        "failed",
+        302,
+        r"HTTP 302 Found redirect to file:///etc/passwd not followed: only http and https URLs are fetched",
+    ),
+    "redirect_ftp": Expected(
+        "failed",
+        301,
+        r"HTTP 301 Moved Permanently redirect to ftp://127\.0\.0\.1/pub/a\.html not followed: only http and https URLs are fetched",
+    ),
+    "too_large": Expected(
+        "failed",
+        None,
+        rf"response larger than the {LIMIT}-byte limit \(crawl\.max_response_bytes\): Content-Length is 1500000; not downloaded",
+    ),
+    "too_large_unsized": Expected(
+        "failed",
+        None,
+        rf"response larger than the {LIMIT}-byte limit \(crawl\.max_response_bytes\): download cancelled mid-body",
+    ),
+    "gzip_bomb": Expected(
+        "failed",
+        None,
+        rf"compressed body inflates past the {LIMIT}-byte limit \(crawl\.max_response_bytes\): stopped after \d+ bytes \(a compression bomb\?\)",
+    ),
+    "corrupt_gzip": Expected(
+        "failed",
+        None,
+        r"corrupt compressed body: cannot decode its Content-Encoding \(Error -3 while decompressing data: .+\)",
+    ),
     "wrong_charset": Expected("new_version", 200, None),
     "pdf": Expected("no_content", 200, r"not an HTML page: application/pdf"),
     "image": Expected("no_content", 200, r"not an HTML page: image/png"),
-    "pdf_labelled_html": Expected("no_content", 200, r"not an HTML page: the body is a PDF document although Content-Type says text/html"),
+    "pdf_labelled_html": Expected(
+        "no_content", 200, r"not an HTML page: the body is a PDF document although Content-Type says text/html"
+    ),
     "empty_200": Expected("no_content", 200, r"empty response body"),
-    "slow_drip": Expected("failed", None, r"timed out after 2 s \(crawl\.timeout\): no complete response from 127\.0\.0\.1:\d+"),
-    "endless_headers": Expected("failed", None, r"response headers over the limit: more than 262144 bytes \(crawl\.max_header_bytes\); not downloaded"),
-    "endless_folded_header": Expected("failed", None, r"response headers over the limit: more than 262144 bytes \(crawl\.max_header_bytes\); not downloaded"),
-    "many_headers": Expected("failed", None, r"response headers over the limit: more than 500 lines \(crawl\.max_headers\); not downloaded"),
+    "slow_drip": Expected(
+        "failed", None, r"timed out after 2 s \(crawl\.timeout\): no complete response from 127\.0\.0\.1:\d+"
+    ),
+    "endless_headers": Expected(
+        "failed",
+        None,
+        r"response headers over the limit: more than 262144 bytes \(crawl\.max_header_bytes\); not downloaded",
+    ),
+    "endless_folded_header": Expected(
+        "failed",
+        None,
+        r"response headers over the limit: more than 262144 bytes \(crawl\.max_header_bytes\); not downloaded",
+    ),
+    "many_headers": Expected(
+        "failed", None, r"response headers over the limit: more than 500 lines \(crawl\.max_headers\); not downloaded"
+    ),
     "backtracking": Expected("new_version", 200, None),
     "control_refs": Expected("new_version", 200, None),
-    "runaway_analysis": Expected("failed", 200, rf"extraction and change analysis stopped after {PAGE_TIME_LIMIT} s \(crawl\.page_time_limit\); the page is kept in the WARC file"),
+    "runaway_analysis": Expected(
+        "failed",
+        200,
+        rf"extraction and change analysis stopped after {PAGE_TIME_LIMIT} s \(crawl\.page_time_limit\); the page is kept in the WARC file",
+    ),
     # Several on one host: Scrapy 2.13+ checked only the first request waiting for robots.txt.
     **{f"robots_{n}": Expected("failed", None, r"forbidden by robots\.txt") for n in ROBOTS},
     "healthy": Expected("new_version", 200, None),
@@ -157,11 +211,17 @@ def serve_faults(server: FaultServer, project: Project) -> None:
         "too_large": respond(200, b"<p>" + b"x" * (1_500_000 - 3)),
         "too_large_unsized": respond(200, b"<p>" + b"x" * 1_500_000, length=False),
         "gzip_bomb": respond(200, gzip_bomb(), headers={"Content-Encoding": "gzip"}),
-        "corrupt_gzip": respond(200, b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"not deflate data" * 20,
-                                headers={"Content-Encoding": "gzip"}),
+        "corrupt_gzip": respond(
+            200,
+            b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03" + b"not deflate data" * 20,
+            headers={"Content-Encoding": "gzip"},
+        ),
         # GBK bytes declared as UTF-8 in the header; the page's own <meta> says gb2312.
-        "wrong_charset": respond(200, article_page(ZH_TITLE, ZH_PARAGRAPHS, charset="gb2312").encode("gbk"),
-                                 content_type="text/html; charset=utf-8"),
+        "wrong_charset": respond(
+            200,
+            article_page(ZH_TITLE, ZH_PARAGRAPHS, charset="gb2312").encode("gbk"),
+            content_type="text/html; charset=utf-8",
+        ),
         "pdf": respond(200, PDF, content_type="application/pdf"),
         "image": respond(200, PNG, content_type="image/png"),
         "pdf_labelled_html": respond(200, PDF, content_type="text/html"),
@@ -193,8 +253,16 @@ def run_measured(project: Project, *args: str) -> subprocess.CompletedProcess:
     """Run the crawler CLI like Project.run, through MEASURED_CRAWL (which reports peak memory)."""
     env = crawler_env()
     command = [
-        sys.executable, "-c", MEASURED_CRAWL,
-        "--seeds", str(project.seeds), "--archive", str(project.archive), "--config", str(project.config), *args,
+        sys.executable,
+        "-c",
+        MEASURED_CRAWL,
+        "--seeds",
+        str(project.seeds),
+        "--archive",
+        str(project.archive),
+        "--config",
+        str(project.config),
+        *args,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env, cwd=project.root)
 
@@ -237,7 +305,9 @@ def test_the_run_completes_with_one_capture_per_seed(fault_crawl: FaultCrawl) ->
     assert fault_crawl.returncode == 0, fault_crawl.stderr
     assert "Traceback" not in fault_crawl.stderr
     n = len(EXPECTED)
-    counts = {o: sum(e.outcome == o for e in EXPECTED.values()) for o in ("new_version", "gone", "no_content", "failed")}
+    counts = {
+        o: sum(e.outcome == o for e in EXPECTED.values()) for o in ("new_version", "gone", "no_content", "failed")
+    }
     summary, *reasons = fault_crawl.stdout.strip().splitlines()
     assert summary == (
         f"run 1: {n} seeds, {n - counts['failed']} fetched, {counts['new_version']} new versions, 0 unchanged, "
@@ -343,7 +413,9 @@ def test_retry_after_is_retried_then_recorded(project: Project) -> None:
     try:
         busy = respond(503, "<h1>Busy</h1>", headers={"Retry-After": "1"})
         project.seed("busy", server.route("/busy", busy), "Always busy.")
-        project.seed("flaky", server.route("/flaky", in_turn(busy, respond(200, HEALTHY))), seed_body(EN_TITLE, EN_PARAGRAPHS))
+        project.seed(
+            "flaky", server.route("/flaky", in_turn(busy, respond(200, HEALTHY))), seed_body(EN_TITLE, EN_PARAGRAPHS)
+        )
         project.seed("dead", f"http://127.0.0.1:{free_port()}/x", "Down.")
         result = project.run("crawl")
         hits = dict(server.hits)
@@ -471,6 +543,8 @@ def test_unresolvable_host_fails_at_once_without_retries(project: Project) -> No
     assert errors["refused"].startswith("connection refused by 127.0.0.1:")
     assert not any("still failing after" in e for e in errors.values()), "no retry is spent on these"
     assert "  1 failed: DNS lookup failed" in result.stdout
+
+
 def _children(pid: int) -> list[int]:
     """The pids whose parent is pid (read from /proc)."""
     found = []
@@ -509,9 +583,22 @@ def test_a_killed_extraction_process_does_not_lose_the_run(project: Project) -> 
         page = respond(200, article_page(f"{EN_TITLE} {n}", [*EN_PARAGRAPHS, f"Article number {n}."], lang="en"))
         project.seed(f"page_{n}", server.route(f"/page/{n}", page if n % 2 else gated(gate, page)), "An article.")
     crawl = subprocess.Popen(
-        [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
-         "--config", str(project.config), "crawl"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=project.root,
+        [
+            sys.executable,
+            "-m",
+            "crawler",
+            "--seeds",
+            str(project.seeds),
+            "--archive",
+            str(project.archive),
+            "--config",
+            str(project.config),
+            "crawl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=project.root,
         env=crawler_env(),
     )
     try:
@@ -564,7 +651,8 @@ def test_notifications_go_out_after_the_lock_in_parallel_under_one_deadline(proj
 
     hooks = [server.route("/hook/a", never_answers), server.route("/hook/b", never_answers)]
     project.config.write_text(
-        FAULT_CONFIG + "notify:\n  deadline: 2s\n  apprise:\n"
+        FAULT_CONFIG
+        + "notify:\n  deadline: 2s\n  apprise:\n"
         + "".join(f"    - {url.replace('http://', 'json://')}\n" for url in hooks),
         encoding="utf-8",
     )
@@ -675,7 +763,10 @@ def test_an_item_that_cannot_be_archived_is_one_line_not_its_page(project: Proje
     assert result.returncode == 1
     assert marker not in result.stderr and "Traceback" not in result.stderr
     logged, last = result.stderr.splitlines()
-    assert re.fullmatch(r"\S+ \S+ \[crawler\.run\.\w+\] ERROR: " + re.escape(
-        f"could not archive boom ({boom_url}): OSError: [Errno 28] No space left on device"), logged), logged
+    assert re.fullmatch(
+        r"\S+ \S+ \[crawler\.run\.\w+\] ERROR: "
+        + re.escape(f"could not archive boom ({boom_url}): OSError: [Errno 28] No space left on device"),
+        logged,
+    ), logged
     assert last == "error: the run could not archive 1 response(s); first: OSError: [Errno 28] No space left on device"
     assert [c["seed_id"] for c in project.rows("SELECT seed_id FROM captures")] == ["healthy"]

@@ -26,16 +26,23 @@ def noisy(page: str, token: str) -> str:
     """The page as a site sends it per request: script token, nonce, data- attribute, comment, new script."""
     return (
         page.replace("<body>", f'<body data-request-id="{token}" data-csrf="{token}">')
-        .replace("</head>", f'<script nonce="{token}">window.csrf = "{token}";</script>'
-                            f"<!-- rendered in {token} ms --></head>")
+        .replace(
+            "</head>",
+            f'<script nonce="{token}">window.csrf = "{token}";</script><!-- rendered in {token} ms --></head>',
+        )
         .replace("</body>", f"<script>track('{token}')</script></body>")
     )
 
 
 def raw(html: str, url: str = "http://127.0.0.1:8000/a") -> RawResponse:
     """A 200 HTML response as the spider hands it on."""
-    return RawResponse(seed_id="s", url=url, status=200, headers={"content-type": ["text/html; charset=utf-8"]},
-                       body=html.encode("utf-8"))
+    return RawResponse(
+        seed_id="s",
+        url=url,
+        status=200,
+        headers={"content-type": ["text/html; charset=utf-8"]},
+        body=html.encode("utf-8"),
+    )
 
 
 def fingerprint(html: str, url: str = "http://127.0.0.1:8000/a") -> str | None:
@@ -98,15 +105,29 @@ def test_a_matching_fingerprint_decides_without_extracting() -> None:
     """analyse() answers 'unchanged' from the fingerprint alone: even a body it could not extract."""
     first = analyse(raw(PAGE), 1, None, None, BUILTIN_PROFILES)
     assert first.capture.outcome == "new_version" and first.capture.reader_fingerprint == fingerprint(PAGE)
-    latest = {"id": 7, "version": 1, "text": first.new_version.text, "text_sha256": first.new_version.text_sha256,
-              "title": first.new_version.title, "author": None, "published": None}
+    latest = {
+        "id": 7,
+        "version": 1,
+        "text": first.new_version.text,
+        "text_sha256": first.new_version.text_sha256,
+        "title": first.new_version.title,
+        "author": None,
+        "published": None,
+    }
     revisit = raw(noisy(PAGE, "x"))
     revisit.warc = {"payload_digest": "sha1:OTHER"}
     revisit.reader_fingerprint = page_fingerprint(revisit)
     assert not needs_extraction(revisit, latest, "sha1:KNOWN", first.capture.reader_fingerprint)
     revisit.body = b"\x00 not even HTML"  # never read: the fingerprint decided
-    result = analyse(revisit, 2, None, latest, BUILTIN_PROFILES, known_payload="sha1:KNOWN",
-                     known_fingerprint=first.capture.reader_fingerprint)
+    result = analyse(
+        revisit,
+        2,
+        None,
+        latest,
+        BUILTIN_PROFILES,
+        known_payload="sha1:KNOWN",
+        known_fingerprint=first.capture.reader_fingerprint,
+    )
     assert (result.capture.outcome, result.current_version_id, result.new_version) == ("unchanged", 7, None)
 
 

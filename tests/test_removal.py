@@ -15,8 +15,14 @@ from test_changes import not_found_page, wechat_notice
 ARTICLE_TEXT = "\n".join(ZH_PARAGRAPHS)
 
 
-def page(html: str, text: str = "", url: str = "https://example.org/news/1.html", final_url: str | None = None,
-         redirects: tuple[str, ...] = (), reference: str | None = ARTICLE_TEXT) -> Page:
+def page(
+    html: str,
+    text: str = "",
+    url: str = "https://example.org/news/1.html",
+    final_url: str | None = None,
+    redirects: tuple[str, ...] = (),
+    reference: str | None = ARTICLE_TEXT,
+) -> Page:
     """A Page as the capture analysis builds it."""
     return Page(url, final_url or url, redirects, html, text, reference)
 
@@ -26,15 +32,22 @@ def test_redirect_to_home_page_is_a_soft_404_but_not_from_a_home_page():
     moved = page(home, "Welcome", final_url="https://example.org/", redirects=("https://example.org/news/1.html",))
     assert removal_reason(moved) == "soft 404: redirected to the site's home page https://example.org/"
     # http -> https of a home page, or a redirect to another article, is no removal.
-    start = page(home, "Welcome", url="http://example.org/", final_url="https://example.org/", redirects=("http://example.org/",))
+    start = page(
+        home, "Welcome", url="http://example.org/", final_url="https://example.org/", redirects=("http://example.org/",)
+    )
     assert removal_reason(start) is None
-    other = page(home, "Welcome", final_url="https://example.org/news/2.html", redirects=("https://example.org/news/1.html",))
+    other = page(
+        home, "Welcome", final_url="https://example.org/news/2.html", redirects=("https://example.org/news/1.html",)
+    )
     assert removal_reason(other) is None
     assert removal_reason(moved, RemovalRules(home_redirect=False)) is None
 
 
 def test_wechat_notice_template_but_not_an_article_with_a_dialog():
-    assert removal_reason(page(wechat_notice("此内容因违规无法查看"), "此内容因违规无法查看")) == "WeChat notice: 此内容因违规无法查看"
+    assert (
+        removal_reason(page(wechat_notice("此内容因违规无法查看"), "此内容因违规无法查看"))
+        == "WeChat notice: 此内容因违规无法查看"
+    )
     assert removal_reason(page(wechat_notice(""), "")) == "WeChat notice page (weui-msg) instead of the article"
     # An article page that also carries a weui-msg dialog (sharing prompts do) keeps its article.
     short_article = wechat_page("短文", ["今天只说一句话。"]).replace(
@@ -47,7 +60,9 @@ def test_verification_wall_is_a_failed_fetch_not_a_removal():
     wall = page(wechat_notice("环境异常", "当前环境异常，完成验证后即可继续访问。"), "")
     verdict = assess(wall)
     assert (verdict.outcome, verdict.cause, verdict.error) == (
-        "failed", "blocked_by_site", "blocked: a verification page instead of the article ('环境异常'); retried later"
+        "failed",
+        "blocked_by_site",
+        "blocked: a verification page instead of the article ('环境异常'); retried later",
     )
     assert removal_reason(wall) is None
 
@@ -57,7 +72,10 @@ def test_builtin_notices_only_on_pages_without_an_article():
     html = article_page("标题", quoting)
     assert removal_reason(page(html, "\n".join(quoting))) is None
     short = article_page("标题", ["该内容已被发布者删除"])
-    assert removal_reason(page(short, "该内容已被发布者删除", reference=None)) == "takedown notice on the page: '该内容已被发布者删除'"
+    assert (
+        removal_reason(page(short, "该内容已被发布者删除", reference=None))
+        == "takedown notice on the page: '该内容已被发布者删除'"
+    )
 
 
 def test_configured_notices_apply_to_their_domain_only():
@@ -130,5 +148,8 @@ def test_metadata_drift():
 def test_bad_notice_pattern_is_a_config_error(tmp_path):
     path = tmp_path / "crawler.yaml"
     path.write_text('removal:\n  notices:\n    example.org: ["(unclosed"]\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"bad value for 'removal\.notices\.example\.org\.0\.pattern' .*'\(unclosed' is not a regular expression"):
+    with pytest.raises(
+        ConfigError,
+        match=r"bad value for 'removal\.notices\.example\.org\.0\.pattern' .*'\(unclosed' is not a regular expression",
+    ):
         load_settings(path, environ={})

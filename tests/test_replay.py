@@ -54,8 +54,9 @@ def test_pywb_indexes_and_replays_the_archive(archive_server: LocalServer, proje
     replay = tmp_path / "replay"
     replay.mkdir()
     for command in (["wb-manager", "init", "coll"], ["wb-manager", "add", "coll", *map(str, files)]):
-        done = subprocess.run([str(PYWB_BIN / command[0]), *command[1:]], cwd=replay,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(PYWB_BIN / command[0]), *command[1:]], cwd=replay, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
     pywb_index = (replay / "collections" / "coll" / "indexes" / "index.cdxj").read_text(encoding="utf-8")
     assert sorted(pywb_index.splitlines()) == ours, "our CDXJ index must be the one pywb builds itself"
@@ -64,7 +65,10 @@ def test_pywb_indexes_and_replays_the_archive(archive_server: LocalServer, proje
     port = free_port()
     server = subprocess.Popen(
         [str(PYWB_BIN / "wayback"), "-b", "127.0.0.1", "-p", str(port), "--debug"],
-        cwd=replay, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=replay,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     watchdog = threading.Timer(120, server.kill)  # never let a stuck pywb hang the suite
     watchdog.start()

@@ -35,7 +35,13 @@ def state(interval: float = 86400, failures: int = 0) -> DueState:
 
 def test_parse_duration() -> None:
     assert [parse_duration(v) for v in ("2s", "30m", "6h", "1d", "1w", 90, "1.5h")] == [
-        2, 1800, 21600, 86400, 604800, 90, 5400
+        2,
+        1800,
+        21600,
+        86400,
+        604800,
+        90,
+        5400,
     ]
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
@@ -61,7 +67,13 @@ def test_failures_back_off_separately_and_reset_on_success() -> None:
     for _ in range(5):
         current = next_state("failed", current, POLICY, T0)
         waits.append(datetime.fromisoformat(current.next_due_at) - T0)
-    assert waits == [timedelta(minutes=10), timedelta(minutes=20), timedelta(minutes=40), timedelta(hours=1), timedelta(hours=1)]
+    assert waits == [
+        timedelta(minutes=10),
+        timedelta(minutes=20),
+        timedelta(minutes=40),
+        timedelta(hours=1),
+        timedelta(hours=1),
+    ]
     assert (current.failures, current.interval) == (5, 4 * 86400), "the revisit interval is kept through failures"
     recovered = next_state("unchanged", current, POLICY, T0)
     assert (recovered.failures, recovered.interval) == (0, 8 * 86400)
@@ -80,8 +92,13 @@ def test_due_selection_with_a_controlled_clock(tmp_path: Path) -> None:
     store = Store.in_archive(tmp_path)
     store.sync_seeds(
         [
-            {"id": s, "url": f"https://example.org/{s}", "fetch_url": f"https://example.org/{s}", "status": "ok",
-             "base_interval_seconds": 86400}
+            {
+                "id": s,
+                "url": f"https://example.org/{s}",
+                "fetch_url": f"https://example.org/{s}",
+                "status": "ok",
+                "base_interval_seconds": 86400,
+            }
             for s in ("a", "b", "c")
         ]
         + [{"id": "n", "status": "no_url"}]
@@ -96,7 +113,8 @@ def test_due_selection_with_a_controlled_clock(tmp_path: Path) -> None:
     assert store.due_seed_ids(iso(T0 + timedelta(minutes=11))) == ["c", "b"], "most overdue first"
     assert store.due_seed_ids(iso(T0 + timedelta(days=2, seconds=1))) == ["c", "b", "a"]
     plan = " ".join(
-        str(r) for r in store.db.execute(
+        str(r)
+        for r in store.db.execute(
             "EXPLAIN QUERY PLAN SELECT id FROM seeds WHERE status = 'ok' AND next_due_at <= ? ORDER BY next_due_at",
             [iso(T0)],
         )
@@ -108,8 +126,13 @@ def test_due_selection_with_a_controlled_clock(tmp_path: Path) -> None:
 def test_seeds_from_before_scheduling_become_due_and_others_keep_their_schedule(tmp_path: Path) -> None:
     store = Store.in_archive(tmp_path)
     rows = [
-        {"id": s, "url": f"https://example.org/{s}", "fetch_url": f"https://example.org/{s}", "status": "ok",
-         "base_interval_seconds": 86400}
+        {
+            "id": s,
+            "url": f"https://example.org/{s}",
+            "fetch_url": f"https://example.org/{s}",
+            "status": "ok",
+            "base_interval_seconds": 86400,
+        }
         for s in ("old", "kept")
     ]
     store.sync_seeds(rows)
@@ -121,7 +144,9 @@ def test_seeds_from_before_scheduling_become_due_and_others_keep_their_schedule(
     store.sync_seeds(rows)
     due = {r["id"]: r["next_due_at"] for r in store.query("SELECT id, next_due_at FROM seeds")}
     assert due["kept"] == later, "a scheduled seed keeps its due time through a sync"
-    assert due["old"] is not None and store.due_seed_ids(iso(datetime.now(timezone.utc) + timedelta(seconds=1))) == ["old"]
+    assert due["old"] is not None and store.due_seed_ids(iso(datetime.now(timezone.utc) + timedelta(seconds=1))) == [
+        "old"
+    ]
     store.close()
 
 
@@ -140,8 +165,18 @@ def gated() -> Iterator[LocalServer]:
 def start(project: Project, *args: str, stderr: int | IO[str] = subprocess.PIPE) -> subprocess.Popen:
     """Start `python -m crawler` for this project without waiting for it."""
     env = crawler_env()
-    cmd = [sys.executable, "-m", "crawler", "--seeds", str(project.seeds), "--archive", str(project.archive),
-           "--config", str(project.config), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "crawler",
+        "--seeds",
+        str(project.seeds),
+        "--archive",
+        str(project.archive),
+        "--config",
+        str(project.config),
+        *args,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
 
 
@@ -167,7 +202,11 @@ def test_two_runs_one_crawls_the_other_exits_75_and_kill_9_frees_the_lock(gated:
     after = project.run("crawl")
     assert after.returncode == 0, after.stderr
     runs = project.rows("SELECT status, trigger, error FROM runs ORDER BY id")
-    assert [(r["status"], r["trigger"]) for r in runs] == [("completed", "cron"), ("failed", "manual"), ("completed", "manual")]
+    assert [(r["status"], r["trigger"]) for r in runs] == [
+        ("completed", "cron"),
+        ("failed", "manual"),
+        ("completed", "manual"),
+    ]
     assert "interrupted" in runs[1]["error"]
     conn = project.db()
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -175,7 +214,11 @@ def test_two_runs_one_crawls_the_other_exits_75_and_kill_9_frees_the_lock(gated:
 
 
 def test_run_crawls_only_due_seeds_and_records_empty_runs(page_server, project: Project) -> None:
-    project.seed("a", page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"), "x")
+    project.seed(
+        "a",
+        page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"),
+        "x",
+    )
     first = project.run("run")
     assert first.returncode == 0 and first.stdout == "" and first.stderr == "", "quiet when nothing needs attention"
     second = project.run("-v", "run")
@@ -189,7 +232,13 @@ def test_run_crawls_only_due_seeds_and_records_empty_runs(page_server, project: 
 
 def test_intervals_from_front_matter_config_id_and_url_glob(page_server, project: Project) -> None:
     page = "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"
-    for seed_id, extra in (("front", "revisit: 6h\n"), ("byid", ""), ("byurl", ""), ("typo", "revisit: soon\n"), ("plain", "")):
+    for seed_id, extra in (
+        ("front", "revisit: 6h\n"),
+        ("byid", ""),
+        ("byurl", ""),
+        ("typo", "revisit: soon\n"),
+        ("plain", ""),
+    ):
         url = page_server.page(f"/{'slow' if seed_id == 'byurl' else 'news'}/{seed_id}", page)
         (project.seeds / f"{seed_id}.md").write_text(f"---\nurl: {url}\n{extra}---\n\nx\n", encoding="utf-8")
     project.config.write_text(
@@ -202,7 +251,11 @@ def test_intervals_from_front_matter_config_id_and_url_glob(page_server, project
     query = re.search(r"```sql\n(.*?next_due_at.*?)```", SCHEDULING_DOC, re.S).group(1)
     rows = {r["id"]: r for r in project.rows(query)}
     assert {k: v["interval_seconds"] for k, v in rows.items()} == {
-        "front": 21600, "byid": 7200, "byurl": 43200, "typo": 86400, "plain": 86400
+        "front": 21600,
+        "byid": 7200,
+        "byurl": 43200,
+        "typo": 86400,
+        "plain": 86400,
     }
     assert all(r["consecutive_failures"] == 0 and r["next_due_at"] for r in rows.values())
 
@@ -223,7 +276,11 @@ def test_fail_on_errors_exit_code(project: Project) -> None:
 
 
 def test_daemon_starts_runs_and_stops_on_sigterm(page_server, project: Project) -> None:
-    project.seed("a", page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"), "x")
+    project.seed(
+        "a",
+        page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"),
+        "x",
+    )
     log_path = project.root / "daemon.log"
     with log_path.open("w") as log:
         # A file, not a pipe: the daemon and its runs write to it while the test polls the archive.
@@ -266,10 +323,16 @@ def test_readme_crontab_line_runs(page_server, project: Project, doc: str) -> No
     fields, command = line.groups()
     assert len(fields.split()) == 5
     # The README's line with this project's folders in place of the install path.
-    command = command.replace("/srv/archive-crawler", str(project.root)).replace(".venv/bin/crawler", f"{sys.executable} -m crawler")
+    command = command.replace("/srv/archive-crawler", str(project.root)).replace(
+        ".venv/bin/crawler", f"{sys.executable} -m crawler"
+    )
     (project.root / "config").mkdir()
     project.config.rename(project.root / "config" / "crawler.yaml")
-    project.seed("a", page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"), "x")
+    project.seed(
+        "a",
+        page_server.page("/a", "<html><body><article><p>" + "Words here. " * 40 + "</p></article></body></html>"),
+        "x",
+    )
     done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120, env=crawler_env())
     assert done.returncode == 0, done.stderr
     assert project.rows("SELECT trigger FROM runs") == [{"trigger": "cron"}]

@@ -247,9 +247,12 @@ BROKEN_CASES = [
     ("not_text", b"\xff\xfe\xfa bad \x80\x80", ["not UTF-8 or GB18030"]),
     ("bad_date", b"---\nurl: https://a.example/\ndate: 2024-13-45\n---\n", ["bad value", "month"]),
     ("title_mapping", b"---\nurl: https://a.example/\ntitle: {a: 1}\n---\n", ["'title'", "mapping"]),
-    ("alias_bomb", b"---\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-     b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n---\n",
-     ["too large"]),
+    (
+        "alias_bomb",
+        b"---\na: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        b"c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n---\n",
+        ["too large"],
+    ),
     ("recursive", b"---\nloop: &l [*l]\n---\n", ["too large or nested too deeply"]),
 ]
 
@@ -329,8 +332,13 @@ def test_decode_arturl():
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("zz", "non-hex character 'z' at position 0"), ("abc", "odd number"), ("", "empty"), (":", "empty"),
-     ("ff", "UTF-8")],
+    [
+        ("zz", "non-hex character 'z' at position 0"),
+        ("abc", "odd number"),
+        ("", "empty"),
+        (":", "empty"),
+        ("ff", "UTF-8"),
+    ],
 )
 def test_decode_arturl_errors(value, message):
     with pytest.raises(ValueError, match=message):

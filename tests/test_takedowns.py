@@ -12,8 +12,17 @@ import pytest
 from helpers import TEST_CONFIG, LocalServer, Project
 from crawler.config import load_settings
 from crawler.changes.intervals import (
-    DEFAULT_AGE_CURVE, Candidate, DueState, RevisitPolicy, account_key, age_interval, check_account_rule, iso,
-    next_state, plan_visits, publication_time,
+    DEFAULT_AGE_CURVE,
+    Candidate,
+    DueState,
+    RevisitPolicy,
+    account_key,
+    age_interval,
+    check_account_rule,
+    iso,
+    next_state,
+    plan_visits,
+    publication_time,
 )
 from crawler.errors import ConfigError
 from crawler.model import CaptureRecord
@@ -78,7 +87,9 @@ def test_configured_notices_carry_their_cause(tmp_path: Path) -> None:
     rules = load_settings(path, environ={}).removal.rules()
     html = "<html><body><p>{}</p></body></html>"
     page = lambda text: Page("https://news.example.org/a", None, (), html.format(text), text, None)  # noqa: E731
-    plain, censored, wall = (assess(page(t), rules) for t in ("本文已下线", "应相关部门要求，本文不予显示", "请输入图中文字"))
+    plain, censored, wall = (
+        assess(page(t), rules) for t in ("本文已下线", "应相关部门要求，本文不予显示", "请输入图中文字")
+    )
     assert (plain.outcome, plain.cause) == ("removed", "taken_down")
     assert (censored.outcome, censored.cause, censored.notice) == ("removed", "censored", "应相关部门要求")
     assert (wall.outcome, wall.cause) == ("failed", "blocked_by_site")
@@ -107,7 +118,9 @@ def test_notices_walls_and_gone_pages_from_a_local_server(page_server: LocalServ
     rows = {r["seed_id"]: r for r in project.rows("SELECT seed_id, outcome, cause, notice, error FROM captures")}
     for n, (notice, cause) in enumerate(NOTICES):
         assert (rows[f"notice{n}"]["outcome"], rows[f"notice{n}"]["cause"], rows[f"notice{n}"]["notice"]) == (
-            "removed", cause, notice
+            "removed",
+            cause,
+            notice,
         )
         assert rows[f"notice{n}"]["error"] == f"WeChat notice: {notice}"
     for n in range(len(WALLS)):
@@ -125,7 +138,9 @@ def test_cause_and_bracket_in_feed_changes_and_datasette(page_server: LocalServe
     page_server.page("/s/v", wechat_notice("此内容因违规无法查看"))
     assert project.run("crawl").returncode == 0
     assert project.run("crawl").returncode == 0
-    first_removed = project.rows("SELECT fetched_at FROM captures WHERE outcome = 'removed' ORDER BY id")[0]["fetched_at"]
+    first_removed = project.rows("SELECT fetched_at FROM captures WHERE outcome = 'removed' ORDER BY id")[0][
+        "fetched_at"
+    ]
 
     listed = project.run("changes")
     assert listed.returncode == 0, listed.stderr
@@ -147,9 +162,9 @@ def test_cause_and_bracket_in_feed_changes_and_datasette(page_server: LocalServe
 
     # What Datasette shows: the removals view and the removed_or_gone canned query's columns.
     removal = project.rows("SELECT * FROM removals")
-    assert [(r["cause"], r["cause_in_words"], r["last_seen_alive_at"], r["first_seen_removed_at"]) for r in removal] == [
-        ("censored", "censored: 此内容因违规无法查看", alive_at, first_removed)
-    ]
+    assert [
+        (r["cause"], r["cause_in_words"], r["last_seen_alive_at"], r["first_seen_removed_at"]) for r in removal
+    ] == [("censored", "censored: 此内容因违规无法查看", alive_at, first_removed)]
     import yaml
 
     from helpers import ROOT
@@ -164,8 +179,9 @@ def test_cause_and_bracket_in_feed_changes_and_datasette(page_server: LocalServe
 
 def test_age_curve_is_dense_while_young_then_backs_off_geometrically() -> None:
     curve = DEFAULT_AGE_CURVE
-    assert [age_interval(curve, h * HOUR) for h in (1, 24, 48, 72)] == [pytest.approx(v) for v in (
-        2 ** (23 / 24) * HOUR, HOUR, HOUR, HOUR)]
+    assert [age_interval(curve, h * HOUR) for h in (1, 24, 48, 72)] == [
+        pytest.approx(v) for v in (2 ** (23 / 24) * HOUR, HOUR, HOUR, HOUR)
+    ]
     middle = age_interval(curve, 84 * HOUR)  # halfway from (72h, 1h) to (96h, 1d): the geometric mean
     assert middle == pytest.approx((HOUR * 86400) ** 0.5)
     assert age_interval(curve, 10 * 365 * 86400) == 30 * 86400
@@ -174,9 +190,11 @@ def test_age_curve_is_dense_while_young_then_backs_off_geometrically() -> None:
 
 def test_publication_time_front_matter_then_extracted_then_first_seen() -> None:
     assert publication_time("2026-02-27", "2026-02-01", "2026-03-01T00:00:00+00:00") == datetime(
-        2026, 2, 27, tzinfo=timezone.utc)
-    assert publication_time("2024-10-16T20:02:20+08:00", None, None) == datetime(2024, 10, 16, 12, 2, 20,
-                                                                                tzinfo=timezone.utc)
+        2026, 2, 27, tzinfo=timezone.utc
+    )
+    assert publication_time("2024-10-16T20:02:20+08:00", None, None) == datetime(
+        2024, 10, 16, 12, 2, 20, tzinfo=timezone.utc
+    )
     assert publication_time("not a date", "2026-02-01", None) == datetime(2026, 2, 1, tzinfo=timezone.utc)
     assert publication_time(None, None, "2026-03-01T10:00:00+00:00") == datetime(2026, 3, 1, 10, tzinfo=timezone.utc)
 
@@ -197,12 +215,17 @@ def test_age_curve_combined_with_adaptation_and_failure_backoff() -> None:
     assert third.next_due_at == iso(T0 + timedelta(hours=4)), "failures back off whatever the age"
     assert next_state("removed", start, policy, T0, published_at=young).next_due_at == iso(T0 + timedelta(days=1.5))
     assert next_state("unchanged", start, RevisitPolicy(age_curve=()), T0, published_at=young).next_due_at == iso(
-        T0 + timedelta(days=1.5)), "an empty curve turns age-awareness off"
+        T0 + timedelta(days=1.5)
+    ), "an empty curve turns age-awareness off"
 
 
 def test_account_keys() -> None:
-    rules = {"mp.weixin.qq.com": "query:__biz", "example.org": "host", "blog.example.org": "path:1",
-             "news.example.com": "author"}
+    rules = {
+        "mp.weixin.qq.com": "query:__biz",
+        "example.org": "host",
+        "blog.example.org": "path:1",
+        "news.example.com": "author",
+    }
     url = "https://mp.weixin.qq.com/s?__biz=MzA5NzQ0NjQ2MA==&mid=2650&idx=1&sn=ab"
     assert account_key(url, rules) == "mp.weixin.qq.com?__biz=MzA5NzQ0NjQ2MA=="
     assert account_key("https://mp.weixin.qq.com/s/AbCdEf", rules) is None, "a short link names no account"
@@ -214,19 +237,27 @@ def test_account_keys() -> None:
         check_account_rule("path:zero")
 
 
-def candidate(seed_id: str, age_hours: float, waited_hours: float, account: str | None = None,
-              state: str | None = None) -> Candidate:
+def candidate(
+    seed_id: str, age_hours: float, waited_hours: float, account: str | None = None, state: str | None = None
+) -> Candidate:
     """A due seed published age_hours before T0 and last visited waited_hours before it."""
-    return Candidate(seed_id, iso(T0 - timedelta(hours=waited_hours)), iso(T0 - timedelta(hours=waited_hours)),
-                     T0 - timedelta(hours=age_hours), account, state, 86400)
+    return Candidate(
+        seed_id,
+        iso(T0 - timedelta(hours=waited_hours)),
+        iso(T0 - timedelta(hours=waited_hours)),
+        T0 - timedelta(hours=age_hours),
+        account,
+        state,
+        86400,
+    )
 
 
 def test_budget_goes_to_the_most_valuable_visits() -> None:
     policy = RevisitPolicy()
     never = Candidate("never", iso(T0), None, T0 - timedelta(days=300))
     seeds = [
-        candidate("old", 24 * 200, 30),          # a 200-day-old article, 30 h since its last visit
-        candidate("young", 30, 2),                 # a day-old article, 2 h since its last visit
+        candidate("old", 24 * 200, 30),  # a 200-day-old article, 30 h since its last visit
+        candidate("young", 30, 2),  # a day-old article, 2 h since its last visit
         candidate("fresh_wait", 30, 1),
         candidate("risky", 24 * 5, 2, account="acct"),
         candidate("calm", 24 * 5, 2, account="calm"),
@@ -266,21 +297,30 @@ def test_censorship_makes_the_accounts_other_seeds_due_at_once(tmp_path: Path) -
     store = Store.in_archive(tmp_path)
     later = iso(T0 + timedelta(days=2))
     try:
-        store.sync_seeds([{"id": s, "url": f"https://x/{s}", "status": "ok"} for s in ("a", "b", "c", "d", "e")],
-                         now=iso(T0))
+        store.sync_seeds(
+            [{"id": s, "url": f"https://x/{s}", "status": "ok"} for s in ("a", "b", "c", "d", "e")], now=iso(T0)
+        )
         store.assign_accounts({"a": "biz1", "b": "biz1", "c": "biz1", "d": "biz2", "e": "biz1"})
         store.db.execute("UPDATE seeds SET next_due_at = ?", [later])
         store.db.execute("UPDATE seeds SET state = 'removed' WHERE id = 'e'")
         run = store.start_run("cron", 1)
         due = DueState(86400, 86400, 0, later)
         at = iso(T0 + timedelta(hours=5))
-        store.record_capture(CaptureRecord(run, "c", "https://x/c", "removed", fetched_at=at, cause="author_deleted",
-                                           notice="该内容已被发布者删除"), due=due)
+        store.record_capture(
+            CaptureRecord(
+                run, "c", "https://x/c", "removed", fetched_at=at, cause="author_deleted", notice="该内容已被发布者删除"
+            ),
+            due=due,
+        )
         assert {r["id"] for r in store.query("SELECT id FROM seeds WHERE next_due_at <= ?", [at])} == set(), (
             "an author's own deletion says nothing about the account's other articles"
         )
-        store.record_capture(CaptureRecord(run, "a", "https://x/a", "removed", fetched_at=at, cause="censored",
-                                           notice="此内容因违规无法查看"), due=due)
+        store.record_capture(
+            CaptureRecord(
+                run, "a", "https://x/a", "removed", fetched_at=at, cause="censored", notice="此内容因违规无法查看"
+            ),
+            due=due,
+        )
         now_due = {r["id"] for r in store.query("SELECT id FROM seeds WHERE next_due_at <= ?", [at])}
         assert now_due == {"b", "c"}, "the account's other live seeds, not other accounts, not removed ones"
         assert store.account_removals({"censored", "author_deleted"}) == {"biz1": (2, at)}
@@ -300,8 +340,12 @@ def test_fetch_budget_per_run_and_per_hour(page_server: LocalServer, project: Pr
     project.config.write_text(TEST_CONFIG + "schedule:\n  max_fetches_per_run: 2\n", encoding="utf-8")
     for _ in range(3):
         assert project.run("run").returncode == 0
-    per_run = [r["n"] for r in project.rows("SELECT count(c.id) AS n FROM runs r LEFT JOIN captures c "
-                                            "ON c.run_id = r.id GROUP BY r.id ORDER BY r.id")]
+    per_run = [
+        r["n"]
+        for r in project.rows(
+            "SELECT count(c.id) AS n FROM runs r LEFT JOIN captures c ON c.run_id = r.id GROUP BY r.id ORDER BY r.id"
+        )
+    ]
     assert per_run == [2, 2, 1], "never more than the budget; the seeds left out come next"
     assert project.rows("SELECT count(DISTINCT seed_id) AS n FROM captures")[0]["n"] == 5
 
@@ -321,9 +365,15 @@ def test_a_crawl_schedules_young_articles_by_their_age(page_server: LocalServer,
             f"---\nurl: {url}\ndate: {published}\n---\n\n{seed_body(TITLE, ZH_PARAGRAPHS)}", encoding="utf-8"
         )
     assert project.run("crawl").returncode == 0
-    rows = {r["id"]: r for r in project.rows(
-        "SELECT s.id, s.next_due_at, c.fetched_at FROM seeds s JOIN captures c ON c.seed_id = s.id")}
-    wait = {k: datetime.fromisoformat(r["next_due_at"]) - datetime.fromisoformat(r["fetched_at"]) for k, r in rows.items()}
+    rows = {
+        r["id"]: r
+        for r in project.rows(
+            "SELECT s.id, s.next_due_at, c.fetched_at FROM seeds s JOIN captures c ON c.seed_id = s.id"
+        )
+    }
+    wait = {
+        k: datetime.fromisoformat(r["next_due_at"]) - datetime.fromisoformat(r["fetched_at"]) for k, r in rows.items()
+    }
     # next_due_at counts from when the capture was written, a moment after fetched_at.
     assert abs(wait["young"] - timedelta(hours=1)) < timedelta(minutes=1), "a day-old article is due within the hour"
     assert abs(wait["old"] - timedelta(days=1)) < timedelta(minutes=1), "an old one starts at the seed's interval"

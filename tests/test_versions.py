@@ -91,8 +91,19 @@ def test_one_sentence_edit_in_a_paragraph():
     assert result.chars_removed == len(EDITED_OLD)
     assert result.chars_added == len(EDITED_NEW)
     replaced = [op for op in result.ops if op["op"] != "equal"]
-    assert replaced == [{"op": "replace", "old": [EDITED_OLD], "new": [EDITED_NEW], "words": [
-        ["equal", "这是一个力量巨大，"], ["delete", "可能性无穷"], ["insert", "影响深远"], ["equal", "的变革。"]]}]
+    assert replaced == [
+        {
+            "op": "replace",
+            "old": [EDITED_OLD],
+            "new": [EDITED_NEW],
+            "words": [
+                ["equal", "这是一个力量巨大，"],
+                ["delete", "可能性无穷"],
+                ["insert", "影响深远"],
+                ["equal", "的变革。"],
+            ],
+        }
+    ]
 
 
 def test_unified_diff_shows_limited_context():
@@ -139,7 +150,9 @@ def test_chars_added_and_removed_small_example():
 
 
 def test_line_breaks_that_only_move_sentence_boundaries_are_not_changes():
-    saved = "美国确诊病例超278万例 死亡129227例（原标题：确诊病例超过278万例）根据最新数据统计，病例继续增长。\n第二段。"
+    saved = (
+        "美国确诊病例超278万例 死亡129227例（原标题：确诊病例超过278万例）根据最新数据统计，病例继续增长。\n第二段。"
+    )
     fresh = "美国确诊病例超278万例 死亡129227例\n（原标题：确诊病例超过278万例）\n根据最新数据统计，病例继续增长。\n第二段。"
     result = diff_texts(saved, fresh)
     assert result.similarity == 1.0
@@ -206,7 +219,9 @@ def _huge_paragraph(words: int = 200_000) -> str:
     import random
 
     rng = random.Random(5)
-    vocabulary = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    vocabulary = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 9))) for _ in range(3000)
+    ]
     return " ".join(rng.choice(vocabulary) for _ in range(words))
 
 
@@ -246,8 +261,9 @@ def test_a_rewrite_of_a_huge_page_stores_a_bounded_diff():
     assert result.change == "rewrite" and len(result.diff) > 2 * versions.MAX_STORED_DIFF_CHARS
     text = versions.bounded_diff_text(result.diff)
     assert len(text) < versions.MAX_STORED_DIFF_CHARS + 200
-    assert re.fullmatch(r"\\ diff cut after \d+ characters: \d+ more not stored; 'crawler diff' shows all of it",
-                        text.splitlines()[-1])
+    assert re.fullmatch(
+        r"\\ diff cut after \d+ characters: \d+ more not stored; 'crawler diff' shows all of it", text.splitlines()[-1]
+    )
     ops = versions.bounded_ops(result.ops)
     assert versions._ops_chars(ops) <= versions.MAX_STORED_DIFF_CHARS
     assert "more changed sentences not stored" in diff_html(ops)
@@ -256,9 +272,11 @@ def test_a_rewrite_of_a_huge_page_stores_a_bounded_diff():
 def test_bounded_ops_keep_what_the_page_shows():
     from crawler.web.render import diff_html
 
-    ops = [{"op": "equal", "old": [f"s{n}." for n in range(10)], "new": [f"s{n}." for n in range(10)]},
-           {"op": "insert", "old": [], "new": ["added."]},
-           {"op": "equal", "old": [f"t{n}." for n in range(10)], "new": [f"t{n}." for n in range(10)]}]
+    ops = [
+        {"op": "equal", "old": [f"s{n}." for n in range(10)], "new": [f"s{n}." for n in range(10)]},
+        {"op": "insert", "old": [], "new": ["added."]},
+        {"op": "equal", "old": [f"t{n}." for n in range(10)], "new": [f"t{n}." for n in range(10)]},
+    ]
     assert versions.bounded_ops(ops) is ops  # small: stored whole
     bounded = versions.bounded_ops(ops, limit=20)
     assert bounded != ops and versions._ops_chars(bounded) < versions._ops_chars(ops)

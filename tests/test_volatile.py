@@ -30,8 +30,14 @@ PROSE_COUNTERS = [
     ("Last updated 14 minutes ago by the newsroom.", "Last updated 2 hours ago by the newsroom."),
     ("Last updated a minute ago by the newsroom.", "Last updated 5 minutes ago by the newsroom."),
     ("So far 1,234 readers have liked this article.", "So far 1,301 readers have liked this article."),
-    ("You are one of 1,234 visitors who viewed this page today.", "You are one of 1,300 visitors who viewed this page today."),
-    ("12 readers commented on this story, and it was liked 345 times.", "14 readers commented on this story, and it was liked 351 times."),
+    (
+        "You are one of 1,234 visitors who viewed this page today.",
+        "You are one of 1,300 visitors who viewed this page today.",
+    ),
+    (
+        "12 readers commented on this story, and it was liked 345 times.",
+        "14 readers commented on this story, and it was liked 351 times.",
+    ),
     ("Posted 3 days ago, with 12 replies so far.", "Posted 4 days ago, with 15 replies so far."),
     ("Joined 2 years ago.", "Joined 3 years ago."),
     ("More than 75,942 people have read this piece.", "More than 66,564 people have read this piece."),
@@ -51,10 +57,14 @@ PROSE_COUNTERS = [
     ("最后编辑于12分钟前。", "最后编辑于1小时前。"),
     ("更新时间：2024-03-01 12:30", "更新时间：2024-03-02 08:30"),
     # A quotation closed before the counter (German „…“ and »…«, English “…”) does not cover it.
-    ("„Wir haben bereits die Zusage“ 123 readers commented on this story, and it was liked 70,077 times.",
-     "„Wir haben bereits die Zusage“ 12 readers commented on this story, and it was liked 20,512 times."),
-    ("Zur Geschichte des »Oberortlhofs« This story has been viewed 67,343 times.",
-     "Zur Geschichte des »Oberortlhofs« This story has been viewed 60,222 times."),
+    (
+        "„Wir haben bereits die Zusage“ 123 readers commented on this story, and it was liked 70,077 times.",
+        "„Wir haben bereits die Zusage“ 12 readers commented on this story, and it was liked 20,512 times.",
+    ),
+    (
+        "Zur Geschichte des »Oberortlhofs« This story has been viewed 67,343 times.",
+        "Zur Geschichte des »Oberortlhofs« This story has been viewed 60,222 times.",
+    ),
     ("“Fine,” she said. It has 1,204 views and 33 likes.", "“Fine,” she said. It has 1,410 views and 35 likes."),
     ("| “ | 55,306 views · updated 49 minutes ago", "| “ | 24,633 views · updated 53 minutes ago"),
     ("阅读量已突破10万+，在看345。", "阅读量已突破12万+，在看351。"),
@@ -74,23 +84,39 @@ CORRECTIONS = [
     ("This story has been viewed 12,345 times.", "This story has been viewed 12,345 times."),
     # Found by the change benchmark: "like" and "last" in prose are no counter or time labels.
     ("\"It's like 60% black they're saying,\" King said.", "\"It's like 61% black they're saying,\" King said."),
-    ("Her last day is April 1, and Warners has not named a replacement.",
-     "Her last day is April 3, and Warners has not named a replacement."),
+    (
+        "Her last day is April 1, and Warners has not named a replacement.",
+        "Her last day is April 3, and Warners has not named a replacement.",
+    ),
     # History, not a clock: a relative time in the hundreds of years is not one that ticks.
     ("It began as a Shah's game around 2,500 years ago.", "It began as a Shah's game around 9,500 years ago."),
     ("这座寺庙建于约800年前。", "这座寺庙建于约900年前。"),
     # Quoted speech and scores: the words near the number do not make it a counter.
-    ("“Welcome weekend was well over 15 days ago now,” he says.", "“Welcome weekend was well over 10 days ago now,” he says."),
+    (
+        "“Welcome weekend was well over 15 days ago now,” he says.",
+        "“Welcome weekend was well over 10 days ago now,” he says.",
+    ),
     ('He said: "It was viewed 300 times."', 'He said: "It was viewed 500 times."'),
     ("他说：「这篇文章被浏览了300次」。", "他说：「这篇文章被浏览了500次」。"),
-    ("The Sixers played host to the fellow 5-1 Boston Celtics.", "The Sixers played host to the fellow 5-5 Boston Celtics."),
+    (
+        "The Sixers played host to the fellow 5-1 Boston Celtics.",
+        "The Sixers played host to the fellow 5-5 Boston Celtics.",
+    ),
     # A verb of reading or sharing counts times or people, not works.
-    ("Through these platforms, over 1.1 billion works have been shared and counting!",
-     "Through these platforms, over 4.1 billion works have been shared and counting!"),
+    (
+        "Through these platforms, over 1.1 billion works have been shared and counting!",
+        "Through these platforms, over 4.1 billion works have been shared and counting!",
+    ),
     # A number glued to letters is part of a name.
     ("Q3.获取关注和取消关注都变得更容易了？", "Q4.获取关注和取消关注都变得更容易了？"),
-    ("You have the option of a 3D or 2D top down viewing angle.", "You have the option of a 3D or 8D top down viewing angle."),
-    ("Add overlays to view the 12-day and 26-day moving averages.", "Add overlays to view the 12-day and 28-day moving averages."),
+    (
+        "You have the option of a 3D or 2D top down viewing angle.",
+        "You have the option of a 3D or 8D top down viewing angle.",
+    ),
+    (
+        "Add overlays to view the 12-day and 26-day moving averages.",
+        "Add overlays to view the 12-day and 28-day moving averages.",
+    ),
 ]
 
 
@@ -136,8 +162,13 @@ def test_an_edit_beside_a_counter_is_counted_and_the_counter_still_ignored() -> 
 
 def raw_item(html: str) -> RawResponse:
     """A spider item for analyse(): a 200 response with this HTML."""
-    return RawResponse(seed_id="s", url="http://127.0.0.1:9/a", status=200,
-                       headers={"content-type": ["text/html; charset=utf-8"]}, body=html.encode("utf-8"))
+    return RawResponse(
+        seed_id="s",
+        url="http://127.0.0.1:9/a",
+        status=200,
+        headers={"content-type": ["text/html; charset=utf-8"]},
+        body=html.encode("utf-8"),
+    )
 
 
 WITH_NUMBER = [EN_PARAGRAPHS[0], "The budget grew by 12 percent this year.", *EN_PARAGRAPHS[1:]]
@@ -145,14 +176,22 @@ WITH_NUMBER = [EN_PARAGRAPHS[0], "The budget grew by 12 percent this year.", *EN
 
 def test_analyse_keeps_the_version_and_records_what_it_ignored() -> None:
     def page(views: str, paragraphs: list[str] = WITH_NUMBER) -> str:
-        return article_page("T", [paragraphs[0] + f" This story has been viewed {views} times.", *paragraphs[1:]], lang="en")
+        return article_page(
+            "T", [paragraphs[0] + f" This story has been viewed {views} times.", *paragraphs[1:]], lang="en"
+        )
 
     first = analyse(raw_item(page("12,345")), 1, None, None, ())
     version = first.new_version
     assert version.text_sha256 == hashlib.sha256(version.text.encode("utf-8")).hexdigest()
     assert version.compare_sha256 == sentences(version.text).sha256
-    latest = {"id": 1, "version": 1, "text": version.text, "text_sha256": version.text_sha256,
-              "compare_sha256": version.compare_sha256, "title": "T"}
+    latest = {
+        "id": 1,
+        "version": 1,
+        "text": version.text,
+        "text_sha256": version.text_sha256,
+        "compare_sha256": version.compare_sha256,
+        "title": "T",
+    }
     again = analyse(raw_item(page("13,002")), 2, None, latest, ())
     assert again.capture.outcome == "unchanged" and again.current_version_id == 1
     assert again.capture.ignored_changes == [
@@ -171,12 +210,18 @@ def test_word_diff_shows_two_replaced_characters_exactly(tmp_path: Path) -> None
     store.sync_seeds([{"id": "a", "url": "https://example.org/a", "status": "ok", "original_text": old}])
     run = store.start_run("manual", 1)
     for text in (old, new):
-        store.record_capture(CaptureRecord(run, "a", "https://example.org/a", "new_version"),
-                             new_version=VersionRecord(text, hashlib.sha256(text.encode()).hexdigest()))
+        store.record_capture(
+            CaptureRecord(run, "a", "https://example.org/a", "new_version"),
+            new_version=VersionRecord(text, hashlib.sha256(text.encode()).hexdigest()),
+        )
     store.finish_run(run)
     store.close()
-    result = CliRunner().invoke(cli, ["--archive", str(tmp_path), "diff", "a", "--from", "1", "--to", "2", "--word-diff"],
-                                env={}, catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli,
+        ["--archive", str(tmp_path), "diff", "a", "--from", "1", "--to", "2", "--word-diff"],
+        env={},
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0
     changed = [line for line in result.stdout.splitlines() if "[-" in line or "{+" in line]
     assert changed == [sentence[:3] + f"[-{sentence[3:5]}-]{{+□□+}}" + sentence[5:] + "。"]
@@ -186,16 +231,27 @@ def test_word_diff_shows_two_replaced_characters_exactly(tmp_path: Path) -> None
 def test_word_diff_lines_for_inserts_deletes_and_ignored_changes() -> None:
     ops = [
         {"op": "equal", "old": ["A.", "B."], "new": ["A.", "B."]},
-        {"op": "replace", "old": ["Viewed 5 times."], "new": ["Viewed 6 times."], "ignored": "volatile",
-         "words": [["equal", "Viewed "], ["delete", "5"], ["insert", "6"], ["equal", " times."]]},
+        {
+            "op": "replace",
+            "old": ["Viewed 5 times."],
+            "new": ["Viewed 6 times."],
+            "ignored": "volatile",
+            "words": [["equal", "Viewed "], ["delete", "5"], ["insert", "6"], ["equal", " times."]],
+        },
         {"op": "insert", "old": [], "new": ["New one."]},
         {"op": "equal", "old": ["C."], "new": ["C."]},
         {"op": "delete", "old": ["Gone."], "new": []},
     ]
     assert word_diff_lines(ops) == [
-        f"@@ -2,2 +2,2 @@ {IGNORED_HUNK}", "B.", "Viewed [-5-]{+6+} times.",
-        "@@ -4,1 +4,2 @@", "{+New one.+}", "C.",
-        "@@ -4,2 +5,1 @@", "C.", "[-Gone.-]",
+        f"@@ -2,2 +2,2 @@ {IGNORED_HUNK}",
+        "B.",
+        "Viewed [-5-]{+6+} times.",
+        "@@ -4,1 +4,2 @@",
+        "{+New one.+}",
+        "C.",
+        "@@ -4,2 +5,1 @@",
+        "C.",
+        "[-Gone.-]",
     ]
 
 
@@ -211,7 +267,8 @@ def test_first_capture_against_a_saved_copy_with_chrome_and_hard_wraps_is_not_ma
     saved = (
         "[Home](/) | [News](/news) | [Sport](/sport)\n\nShare this article\n\n# Council votes to close library\n\n"
         "The city council voted on Tuesday to close the old library on Main Street\nafter a long debate.\n"
-        + " ".join(article[1:3]) + "\n\n**A new library** will open in the former post office, about a mile away, "
+        + " ".join(article[1:3])
+        + "\n\n**A new library** will open in the former post office, about a mile away, "
         "by the end of next year. " + article[4] + "\n\n" + article[5] + "\n\nSubscribe to our newsletter\n"
         "Advertisement\n"
     )
@@ -223,8 +280,14 @@ def test_first_capture_against_a_saved_copy_with_chrome_and_hard_wraps_is_not_ma
     assert record.change == "minor"
     assert record.similarity < 0.98  # the similarity alone would have called it an edit or worse
     # A real cut still shows: half the article gone is major.
-    cut = diff_record("original", markdown_to_text(saved), "Council votes to close library\n" + " ".join(article[:3]),
-                      "original", "version 1", None)
+    cut = diff_record(
+        "original",
+        markdown_to_text(saved),
+        "Council votes to close library\n" + " ".join(article[:3]),
+        "original",
+        "version 1",
+        None,
+    )
     assert cut.retained < 0.7 and cut.change == "major"
 
 
@@ -240,8 +303,10 @@ def test_migration_rehashes_versions_and_keeps_the_comparison_hash(tmp_path: Pat
     text = "第一句。第二句，阅读 1234。"
     comparison = sentences(text).sha256
     conn.execute("INSERT INTO seeds (id, status, first_seen_at, updated_at) VALUES ('a', 'ok', 't', 't')")
-    conn.execute("INSERT INTO versions (seed_id, version, text, text_sha256, chars, created_at) "
-                 "VALUES ('a', 1, ?, ?, ?, 't')", [text, comparison, len(text)])
+    conn.execute(
+        "INSERT INTO versions (seed_id, version, text, text_sha256, chars, created_at) VALUES ('a', 1, ?, ?, ?, 't')",
+        [text, comparison, len(text)],
+    )
     conn.commit()
     conn.close()
     store = Store(path)
@@ -273,8 +338,10 @@ def test_announcements_quote_edits_not_ignored_counters() -> None:
     old = "\n".join([EN_PARAGRAPHS[0] + " This story has been viewed 12,345 times.", *EN_PARAGRAPHS[1:]])
     new = old.replace("12,345", "13,002").replace("Tuesday", "Wednesday")
     quoted = _changed_lines(diff_texts(old, new).diff)
-    assert quoted == ["-The city council met on Tuesday evening to discuss the new library budget.",
-                      "+The city council met on Wednesday evening to discuss the new library budget."]
+    assert quoted == [
+        "-The city council met on Tuesday evening to discuss the new library budget.",
+        "+The city council met on Wednesday evening to discuss the new library budget.",
+    ]
 
 
 def test_quoted_speech_keeps_its_relative_times() -> None:

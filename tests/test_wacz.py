@@ -61,8 +61,13 @@ def test_export_is_a_valid_wacz_with_pages_text_and_images(crawled: dict[str, st
 
     with zipfile.ZipFile(out) as wacz:
         names = set(wacz.namelist())
-        assert {"datapackage.json", "datapackage-digest.json", "pages/pages.jsonl", "archive/data.warc.gz",
-                "indexes/index.cdx.gz"} <= names
+        assert {
+            "datapackage.json",
+            "datapackage-digest.json",
+            "pages/pages.jsonl",
+            "archive/data.warc.gz",
+            "indexes/index.cdx.gz",
+        } <= names
         package = json.loads(wacz.read("datapackage.json"))
         assert package["wacz_version"] == "1.1.1"
         for resource in package["resources"]:
@@ -89,23 +94,30 @@ def test_export_is_a_valid_wacz_with_pages_text_and_images(crawled: dict[str, st
     assert len(warc) > len(RED) + len(BLUE)
 
 
-@pytest.mark.skipif(not (PYWB_BIN / "wayback").exists(),
-                    reason="pywb venv absent: python3 -m venv .venv-pywb && .venv-pywb/bin/pip install pywb")
-def test_pywb_replays_the_exported_article_with_its_images(crawled: dict[str, str], project: Project,
-                                                          tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    not (PYWB_BIN / "wayback").exists(),
+    reason="pywb venv absent: python3 -m venv .venv-pywb && .venv-pywb/bin/pip install pywb",
+)
+def test_pywb_replays_the_exported_article_with_its_images(
+    crawled: dict[str, str], project: Project, tmp_path: Path
+) -> None:
     out = project.root / "evidence.wacz"
     assert project.run("export", "--wacz", str(out)).returncode == 0
     replay = tmp_path / "replay"
     replay.mkdir()
     for command in (["wb-manager", "init", "coll"], ["wb-manager", "add", "--unpack-wacz", "coll", str(out)]):
-        done = subprocess.run([str(PYWB_BIN / command[0]), *command[1:]], cwd=replay,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(PYWB_BIN / command[0]), *command[1:]], cwd=replay, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
 
     port = free_port()
     server = subprocess.Popen(
         [str(PYWB_BIN / "wayback"), "-b", "127.0.0.1", "-p", str(port), "--debug"],
-        cwd=replay, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=replay,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     watchdog = threading.Timer(120, server.kill)  # never let a stuck pywb hang the suite
     watchdog.start()

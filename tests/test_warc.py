@@ -71,17 +71,29 @@ def crawl(project: Project, *args: str) -> None:
 
 def serve_site(server: LocalServer, project: Project) -> str:
     """Every kind of fetch the archive must keep: plain, ETag, gzip, GBK, redirect, 404, refused."""
-    project.seed("plain", server.page("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
-                 seed_body(EN_TITLE, EN_PARAGRAPHS))
-    project.seed("etag", server.page("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS), etag='"v1"'),
-                 seed_body(ZH_TITLE, ZH_PARAGRAPHS))
-    project.seed("gzipped", server.page("/gzip", wechat_page(ZH_TITLE, ZH_PARAGRAPHS), gzip=True),
-                 seed_body(ZH_TITLE, ZH_PARAGRAPHS))
+    project.seed(
+        "plain",
+        server.page("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+        seed_body(EN_TITLE, EN_PARAGRAPHS),
+    )
+    project.seed(
+        "etag",
+        server.page("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS), etag='"v1"'),
+        seed_body(ZH_TITLE, ZH_PARAGRAPHS),
+    )
+    project.seed(
+        "gzipped",
+        server.page("/gzip", wechat_page(ZH_TITLE, ZH_PARAGRAPHS), gzip=True),
+        seed_body(ZH_TITLE, ZH_PARAGRAPHS),
+    )
     gbk = article_page(ZH_TITLE, ZH_PARAGRAPHS, charset="gb2312").encode("gbk")
     project.seed("gbk", server.page("/gbk", gbk, content_type="text/html"), seed_body(ZH_TITLE, ZH_PARAGRAPHS))
     server.page("/new", article_page(EN_TITLE, EN_PARAGRAPHS[:2], lang="en"))
-    project.seed("moved", server.page("/old", b"moved", status=301, location=server.url("/new")),
-                 seed_body(EN_TITLE, EN_PARAGRAPHS[:2]))
+    project.seed(
+        "moved",
+        server.page("/old", b"moved", status=301, location=server.url("/new")),
+        seed_body(EN_TITLE, EN_PARAGRAPHS[:2]),
+    )
     project.seed("missing", server.url("/missing"), "A page that is not there.")
     dead = f"http://127.0.0.1:{free_port()}/article"
     project.seed("down", dead, "A server that is down.")
@@ -95,8 +107,13 @@ def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: Local
     crawl(project)
     first = captures_by_seed(project, 1)
     assert {s: c["outcome"] for s, c in first.items()} == {
-        "plain": "new_version", "etag": "new_version", "gzipped": "new_version", "gbk": "new_version",
-        "moved": "new_version", "missing": "gone", "down": "failed",
+        "plain": "new_version",
+        "etag": "new_version",
+        "gzipped": "new_version",
+        "gbk": "new_version",
+        "moved": "new_version",
+        "missing": "gone",
+        "down": "failed",
     }
     for seed in ("plain", "etag", "gzipped", "gbk", "moved", "missing"):
         c = first[seed]
@@ -123,7 +140,9 @@ def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: Local
     # The redirect hop and the final page both have records; the capture points at the final one.
     hops = project.rows("SELECT * FROM warc_records WHERE capture_id = ? ORDER BY id", first["moved"]["id"])
     assert [(h["target_uri"], h["status"]) for h in hops] == [
-        (archive_server.url("/old"), 301), (archive_server.url("/new"), 200)]
+        (archive_server.url("/old"), 301),
+        (archive_server.url("/new"), 200),
+    ]
     assert hops[1]["offset"] == first["moved"]["warc_offset"]
     # The failed fetch wrote nothing.
     all_records = b"".join(gzip.decompress(f.read_bytes()) for f in warc_files(project))
@@ -186,14 +205,20 @@ def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: Local
     check = subprocess.run([str(WARCIO), "check", "-v", *map(str, files)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "digest pass" in check.stdout and "fail" not in check.stdout
-    listed = subprocess.run([str(WARCIO), "index", "-f", "warc-type,warc-target-uri,offset", *map(str, files)],
-                            capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        [str(WARCIO), "index", "-f", "warc-type,warc-target-uri,offset", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     entries = [json.loads(line) for line in listed.stdout.splitlines()]
     types = [e["warc-type"] for e in entries]
     stored = project.rows("SELECT record_type, count(*) AS n FROM warc_records GROUP BY record_type")
     assert types.count("warcinfo") == 3
     assert {s["record_type"]: s["n"] for s in stored} == {
-        "response": types.count("response"), "revisit": types.count("revisit")}
+        "response": types.count("response"),
+        "revisit": types.count("revisit"),
+    }
     assert types.count("request") == types.count("response") + types.count("revisit")
     assert types.count("response") == 7 + 2  # run 1: six seeds answered, one redirect hop; run 3: two changed
 
@@ -210,10 +235,14 @@ def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: Local
 
 def test_files_rotate_with_warcinfo_and_unique_names(archive_server: LocalServer, project: Project) -> None:
     project.config.write_text(
-        TEST_CONFIG + "warc:\n  operator: Test Operator <ops@example.org>\n  rotate_bytes: 1\n", encoding="utf-8")
+        TEST_CONFIG + "warc:\n  operator: Test Operator <ops@example.org>\n  rotate_bytes: 1\n", encoding="utf-8"
+    )
     for name in ("a", "b", "c"):
-        project.seed(name, archive_server.page(f"/{name}", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
-                     seed_body(EN_TITLE, EN_PARAGRAPHS))
+        project.seed(
+            name,
+            archive_server.page(f"/{name}", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+            seed_body(EN_TITLE, EN_PARAGRAPHS),
+        )
     crawl(project)
     files = warc_files(project)
     assert len(files) == 3, "with a 1-byte limit every exchange starts a new file"
@@ -233,8 +262,11 @@ def test_files_rotate_with_warcinfo_and_unique_names(archive_server: LocalServer
 
 def test_warc_can_be_turned_off(archive_server: LocalServer, project: Project) -> None:
     project.config.write_text(TEST_CONFIG + "warc:\n  enabled: false\n", encoding="utf-8")
-    project.seed("plain", archive_server.page("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
-                 seed_body(EN_TITLE, EN_PARAGRAPHS))
+    project.seed(
+        "plain",
+        archive_server.page("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+        seed_body(EN_TITLE, EN_PARAGRAPHS),
+    )
     crawl(project)
     assert not (project.archive / "warc").exists()
     capture = project.rows("SELECT * FROM captures")[0]
@@ -244,8 +276,15 @@ def test_warc_can_be_turned_off(archive_server: LocalServer, project: Project) -
 
 
 def _exchange(body: bytes) -> Exchange:
-    return Exchange("http://127.0.0.1:1/a", "GET", [("User-Agent", "t")], 200, "HTTP/1.1",
-                    [("Content-Type", "text/html"), ("Content-Length", str(len(body)))], body)
+    return Exchange(
+        "http://127.0.0.1:1/a",
+        "GET",
+        [("User-Agent", "t")],
+        200,
+        "HTTP/1.1",
+        [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
+        body,
+    )
 
 
 def test_a_write_cut_short_leaves_every_earlier_record_readable(tmp_path: Path) -> None:
@@ -327,10 +366,16 @@ def test_concurrent_responses_share_their_fsyncs_and_all_are_readable(tmp_path: 
 def test_a_deleted_warc_file_is_healed_by_the_next_capture(archive_server: LocalServer, project: Project) -> None:
     """When the file holding a URL's payload is gone, the next capture writes the payload whole again."""
     # Before: unchanged captures kept writing revisit records (and 304 revisits) pointing at the lost payload.
-    project.seed("plain", archive_server.page("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
-                 seed_body(EN_TITLE, EN_PARAGRAPHS))
-    project.seed("etag", archive_server.page("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS), etag='"v1"'),
-                 seed_body(ZH_TITLE, ZH_PARAGRAPHS))
+    project.seed(
+        "plain",
+        archive_server.page("/plain", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en")),
+        seed_body(EN_TITLE, EN_PARAGRAPHS),
+    )
+    project.seed(
+        "etag",
+        archive_server.page("/etag", article_page(ZH_TITLE, ZH_PARAGRAPHS), etag='"v1"'),
+        seed_body(ZH_TITLE, ZH_PARAGRAPHS),
+    )
     crawl(project)
     for path in warc_files(project):
         path.unlink()
@@ -339,11 +384,16 @@ def test_a_deleted_warc_file_is_healed_by_the_next_capture(archive_server: Local
     crawl(project)
     assert archive_server.last_sent("/etag").status == 304, "conditional GET again once the payload is back"
     records = {}
-    for capture in project.rows("SELECT c.run_id, c.seed_id, w.* FROM captures c JOIN warc_records w ON w.record_id = c.warc_record_id"):
+    for capture in project.rows(
+        "SELECT c.run_id, c.seed_id, w.* FROM captures c JOIN warc_records w ON w.record_id = c.warc_record_id"
+    ):
         records[capture["run_id"], capture["seed_id"]] = capture
     for seed in ("plain", "etag"):
         assert records[2, seed]["record_type"] == "response", seed
-        assert records[3, seed]["record_type"] == "revisit" and records[3, seed]["refers_to"] == records[2, seed]["record_id"]
+        assert (
+            records[3, seed]["record_type"] == "revisit"
+            and records[3, seed]["refers_to"] == records[2, seed]["record_id"]
+        )
         # The healed payload is really there, in a file that exists.
         _, _, payload = record_at(project, records[2, seed]["filename"], records[2, seed]["offset"])
         assert payload and records[2, seed]["payload_digest"] == sha1_b32(payload)

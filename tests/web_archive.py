@@ -73,8 +73,11 @@ def build(root: Path) -> WebArchive:
 LONG_SEED = "long_history"
 # Long enough that a seed's URL pushes a table wider than a phone when nothing wraps it.
 LONG_URL = "https://news.example.org/2026/articles/" + "a-very-long-slug-" * 6 + "index.html?utm_source=feed&ref=home"
-LONG_PARAGRAPHS = [f"Paragraph {n}: the harbour authority published its weekly figures, and the port handled "
-                   f"{1000 + 37 * n} containers, according to the report released on Monday." for n in range(1, 13)]
+LONG_PARAGRAPHS = [
+    f"Paragraph {n}: the harbour authority published its weekly figures, and the port handled "
+    f"{1000 + 37 * n} containers, according to the report released on Monday."
+    for n in range(1, 13)
+]
 
 
 def add_long_history(project: Project, captures: int = 500, days: int = 75) -> str:
@@ -110,19 +113,46 @@ def add_long_history(project: Project, captures: int = 500, days: int = 75) -> s
                 diffs = [diff_record("original", original, text, "original", "new", None)]
                 if previous_id is not None:
                     diffs.append(diff_record("previous", previous, text, "previous", "new", previous_id))
-                record = CaptureRecord(run_id=run_id, seed_id=LONG_SEED, url=LONG_URL, outcome="new_version",
-                                       fetched_at=at, status_code=200)
-                version = VersionRecord(text=text, text_sha256=hashlib.sha256(text.encode()).hexdigest(), compare_sha256=version_sha256(text),
-                                        title="Harbour figures, updated every week")
+                record = CaptureRecord(
+                    run_id=run_id,
+                    seed_id=LONG_SEED,
+                    url=LONG_URL,
+                    outcome="new_version",
+                    fetched_at=at,
+                    status_code=200,
+                )
+                version = VersionRecord(
+                    text=text,
+                    text_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                    compare_sha256=version_sha256(text),
+                    title="Harbour figures, updated every week",
+                )
                 _, version_id = store.record_capture(record, new_version=version, diffs=diffs)
                 previous, previous_id = text, version_id
             elif n % 97 == 50:
-                store.record_capture(CaptureRecord(run_id=run_id, seed_id=LONG_SEED, url=LONG_URL, outcome="failed",
-                                                   fetched_at=at, status_code=503,
-                                                   error="HTTP 503 Service Unavailable"))
+                store.record_capture(
+                    CaptureRecord(
+                        run_id=run_id,
+                        seed_id=LONG_SEED,
+                        url=LONG_URL,
+                        outcome="failed",
+                        fetched_at=at,
+                        status_code=503,
+                        error="HTTP 503 Service Unavailable",
+                    )
+                )
             else:
-                store.record_capture(CaptureRecord(run_id=run_id, seed_id=LONG_SEED, url=LONG_URL, outcome="unchanged",
-                                                   fetched_at=at, status_code=200), version_id=version_id)
+                store.record_capture(
+                    CaptureRecord(
+                        run_id=run_id,
+                        seed_id=LONG_SEED,
+                        url=LONG_URL,
+                        outcome="unchanged",
+                        fetched_at=at,
+                        status_code=200,
+                    ),
+                    version_id=version_id,
+                )
         store.finish_run(run_id)
     finally:
         store.close()

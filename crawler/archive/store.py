@@ -32,14 +32,20 @@ def unusable_archive_message(path: Path, exc: BaseException) -> str | None:
     errors that mean so (damaged, not a database, read-only, ...); None for any other error."""
     name = getattr(exc, "sqlite_errorname", "")
     if name.startswith("SQLITE_CORRUPT"):
-        return (f"archive database {path} is damaged ({exc}); restore it from a backup, or recover what it "
-                f"holds with: sqlite3 {path} .recover | sqlite3 recovered.db")
+        return (
+            f"archive database {path} is damaged ({exc}); restore it from a backup, or recover what it "
+            f"holds with: sqlite3 {path} .recover | sqlite3 recovered.db"
+        )
     if name.startswith("SQLITE_READONLY"):
-        return (f"archive database {path} is read-only ({exc}); make it and its folder writable for this user "
-                "or pass --archive DIR")
+        return (
+            f"archive database {path} is read-only ({exc}); make it and its folder writable for this user "
+            "or pass --archive DIR"
+        )
     if name in _UNUSABLE_ERRORS:
-        return (f"cannot use archive database {path}: {exc}; pass --archive DIR with a writable "
-                "folder holding an archive.db made by this crawler (or none yet)")
+        return (
+            f"cannot use archive database {path}: {exc}; pass --archive DIR with a writable "
+            "folder holding an archive.db made by this crawler (or none yet)"
+        )
     return None
 
 
@@ -62,14 +68,18 @@ def archive_problem(path: Path) -> str | None:
 def _foreign_problem(path: Path, tables: set[str], version: int) -> str | None:
     """Why a database with these tables and user_version is not (or not yet) this crawler's archive."""
     if version > SCHEMA_VERSION:
-        return (f"archive database {path} has schema version {version}, newer than this "
-                f"crawler's {SCHEMA_VERSION}; upgrade the crawler")
+        return (
+            f"archive database {path} has schema version {version}, newer than this "
+            f"crawler's {SCHEMA_VERSION}; upgrade the crawler"
+        )
     tables = {t for t in tables if not t.startswith("sqlite_")}
     if tables and not CORE_TABLES <= tables:
         # Migrating it would add our tables to someone else's database: never do that silently.
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-        return (f"{path} is an SQLite database but not an archive of this crawler (its tables: {shown}); "
-                "move it away or pass --archive DIR")
+        return (
+            f"{path} is an SQLite database but not an archive of this crawler (its tables: {shown}); "
+            "move it away or pass --archive DIR"
+        )
     return None
 
 
@@ -80,9 +90,7 @@ class Store:
         self.path = Path(path)
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}
         if not create and not self.path.exists():
-            raise StoreError(
-                f"no archive at {self.path}; run 'crawler crawl' first or pass --archive DIR"
-            )
+            raise StoreError(f"no archive at {self.path}; run 'crawler crawl' first or pass --archive DIR")
         if create and self.path.is_file() and not os.access(self.path, os.W_OK):
             # SQLite would open it read-only and fail at the run's first write, halfway through.
             raise ArchiveUnusableError(
@@ -166,7 +174,8 @@ class Store:
         for row in rows:
             row = dict(row, updated_at=now)
             if row.get("original_text") is not None and indexed.get(row["id"]) != (
-                row.get("original_sha256"), row.get("title")
+                row.get("original_sha256"),
+                row.get("title"),
             ):
                 reindex.append(row)
             base = row.get("base_interval_seconds")
@@ -253,9 +262,7 @@ class Store:
         """Close a run, counting its captures, and return the run row."""
         counts = self.run_counts(run_id)
         with self.db.atomic():
-            self.db["runs"].update(
-                run_id, dict(counts, finished_at=utcnow(), status=status, error=error)
-            )
+            self.db["runs"].update(run_id, dict(counts, finished_at=utcnow(), status=status, error=error))
         return self.db["runs"].get(run_id)
 
     def run_counts(self, run_id: int) -> dict[str, int]:
@@ -305,18 +312,12 @@ class Store:
 
     def latest_version(self, seed_id: str) -> dict[str, Any] | None:
         """The seed's newest version row, or None."""
-        rows = list(
-            self.db.query(
-                "SELECT * FROM versions WHERE seed_id = ? ORDER BY version DESC LIMIT 1", [seed_id]
-            )
-        )
+        rows = list(self.db.query("SELECT * FROM versions WHERE seed_id = ? ORDER BY version DESC LIMIT 1", [seed_id]))
         return rows[0] if rows else None
 
     def version(self, seed_id: str, number: int) -> dict[str, Any] | None:
         """Version number of a seed, or None."""
-        rows = list(
-            self.db.query("SELECT * FROM versions WHERE seed_id = ? AND version = ?", [seed_id, number])
-        )
+        rows = list(self.db.query("SELECT * FROM versions WHERE seed_id = ? AND version = ?", [seed_id, number]))
         return rows[0] if rows else None
 
     def record_capture(
@@ -360,8 +361,13 @@ class Store:
                         created_at=capture.fetched_at,
                     ),
                 )
-                self._index_text("version", capture.seed_id, version_id,
-                                 new_version.title or self._seed_title(capture.seed_id), new_version.text)
+                self._index_text(
+                    "version",
+                    capture.seed_id,
+                    version_id,
+                    new_version.title or self._seed_title(capture.seed_id),
+                    new_version.text,
+                )
                 for diff in diffs:
                     self._insert("diffs", dict(vars(diff), version_id=version_id))
             redirects = json.dumps(capture.redirects, ensure_ascii=False) if capture.redirects else None
@@ -379,8 +385,15 @@ class Store:
                 self.db.execute(
                     "INSERT INTO metadata_changes (seed_id, capture_id, version_id, field, old_value, new_value, "
                     "detected_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [capture.seed_id, capture_id, version_id, change.field, change.old_value, change.new_value,
-                     capture.fetched_at],
+                    [
+                        capture.seed_id,
+                        capture_id,
+                        version_id,
+                        change.field,
+                        change.old_value,
+                        change.new_value,
+                        capture.fetched_at,
+                    ],
                 )
             old = self._move_state(capture, capture_id, state_confirm)
             if (
@@ -417,7 +430,7 @@ class Store:
         rows = self.db.execute(
             f"""
             SELECT s.account, count(DISTINCT c.seed_id), max(c.fetched_at) FROM captures c JOIN seeds s ON s.id = c.seed_id
-            WHERE c.cause IN ({', '.join('?' * len(wanted))}) AND c.outcome = 'removed' AND s.account IS NOT NULL
+            WHERE c.cause IN ({", ".join("?" * len(wanted))}) AND c.outcome = 'removed' AND s.account IS NOT NULL
             GROUP BY s.account
             """,
             wanted,
@@ -456,8 +469,12 @@ class Store:
             [since],
         ).fetchone()
         return row[0]
+
     def _record_evidence(
-        self, capture_id: int, version_id: int | None, requisites: Iterable[Mapping[str, Any]],
+        self,
+        capture_id: int,
+        version_id: int | None,
+        requisites: Iterable[Mapping[str, Any]],
         screenshot: Mapping[str, Any] | None,
     ) -> None:
         """A capture's requisites (and their WARC records) and its screenshot; inside record_capture's transaction."""
@@ -472,11 +489,13 @@ class Store:
 
     def payload_by_digest(self, digest: str) -> dict[str, Any] | None:
         """The newest response record holding a payload with this digest (any URL), or None."""
-        rows = list(self.db.query(
-            "SELECT target_uri, date, record_id, payload_digest, filename, offset, length FROM warc_records "
-            "WHERE payload_digest = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1",
-            [digest],
-        ))
+        rows = list(
+            self.db.query(
+                "SELECT target_uri, date, record_id, payload_digest, filename, offset, length FROM warc_records "
+                "WHERE payload_digest = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1",
+                [digest],
+            )
+        )
         return rows[0] if rows else None
 
     def requisites(self, capture_id: int) -> list[dict[str, Any]]:
@@ -485,24 +504,27 @@ class Store:
 
     def screenshot(self, version_id: int) -> dict[str, Any] | None:
         """The screenshot of a version (taken with the capture that made it), or None."""
-        rows = list(self.db.query(
-            "SELECT * FROM screenshots WHERE version_id = ? ORDER BY id LIMIT 1", [version_id]))
+        rows = list(self.db.query("SELECT * FROM screenshots WHERE version_id = ? ORDER BY id LIMIT 1", [version_id]))
         return rows[0] if rows else None
 
     def export_records(self, seed_ids: Iterable[str], since: str | None) -> list[dict[str, Any]]:
         """WARC records of the chosen seeds' captures since a time (all seeds when none), their requisites and
         screenshots, and the records their revisits refer to; each once, oldest first."""
         where, params = self._export_filter(seed_ids, since)
-        rows = list(self.db.query(
-            f"SELECT w.* FROM warc_records w JOIN captures c ON c.id = w.capture_id WHERE {where} ORDER BY w.id",
-            params,
-        ))
-        rows += list(self.db.query(
-            "SELECT s.record_id, 'resource' AS record_type, NULL AS profile, s.target_uri, s.date, 200 AS status, "
-            "s.mime, s.payload_digest, NULL AS refers_to, s.filename, s.offset, s.length "
-            f"FROM screenshots s JOIN captures c ON c.id = s.capture_id WHERE {where} ORDER BY s.id",
-            params,
-        ))
+        rows = list(
+            self.db.query(
+                f"SELECT w.* FROM warc_records w JOIN captures c ON c.id = w.capture_id WHERE {where} ORDER BY w.id",
+                params,
+            )
+        )
+        rows += list(
+            self.db.query(
+                "SELECT s.record_id, 'resource' AS record_type, NULL AS profile, s.target_uri, s.date, 200 AS status, "
+                "s.mime, s.payload_digest, NULL AS refers_to, s.filename, s.offset, s.length "
+                f"FROM screenshots s JOIN captures c ON c.id = s.capture_id WHERE {where} ORDER BY s.id",
+                params,
+            )
+        )
         chosen = {row["record_id"] for row in rows}
         wanted = {row["refers_to"] for row in rows if row.get("refers_to") and row["refers_to"] not in chosen}
         for record_id in sorted(wanted):
@@ -512,14 +534,16 @@ class Store:
     def export_pages(self, seed_ids: Iterable[str], since: str | None) -> list[dict[str, Any]]:
         """One row per version first captured since a time: URL and WARC date of its page, title and text."""
         where, params = self._export_filter(seed_ids, since)
-        return list(self.db.query(
-            "SELECT v.id AS version_id, v.seed_id, v.version, v.title, v.text, c.fetched_at, "
-            "coalesce(w.target_uri, c.final_url, c.url) AS url, w.date AS warc_date "
-            "FROM captures c JOIN versions v ON v.id = c.version_id "
-            "LEFT JOIN warc_records w ON w.record_id = c.warc_record_id "
-            f"WHERE c.outcome = 'new_version' AND {where} ORDER BY c.fetched_at, c.id",
-            params,
-        ))
+        return list(
+            self.db.query(
+                "SELECT v.id AS version_id, v.seed_id, v.version, v.title, v.text, c.fetched_at, "
+                "coalesce(w.target_uri, c.final_url, c.url) AS url, w.date AS warc_date "
+                "FROM captures c JOIN versions v ON v.id = c.version_id "
+                "LEFT JOIN warc_records w ON w.record_id = c.warc_record_id "
+                f"WHERE c.outcome = 'new_version' AND {where} ORDER BY c.fetched_at, c.id",
+                params,
+            )
+        )
 
     @staticmethod
     def _export_filter(seed_ids: Iterable[str], since: str | None) -> tuple[str, list[Any]]:
@@ -547,9 +571,7 @@ class Store:
                 f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in columns)}) "
                 f"VALUES ({', '.join('?' * len(columns))})"
             )
-        values = [
-            json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict, tuple)) else v for v in row.values()
-        ]
+        values = [json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict, tuple)) else v for v in row.values()]
         return self.db.execute(sql, values).lastrowid
 
     def _move_state(self, capture: CaptureRecord, capture_id: int, confirm: int) -> SeedState | None:
@@ -568,15 +590,32 @@ class Store:
         self.db.execute(
             "UPDATE seeds SET state = ?, state_since = ?, last_seen_alive_at = ?, pending_state = ?, "
             "pending_count = ?, pending_since = ? WHERE id = ?",
-            [new.state, new.state_since, new.last_seen_alive_at, new.pending_state, new.pending_count,
-             new.pending_since, capture.seed_id],
+            [
+                new.state,
+                new.state_since,
+                new.last_seen_alive_at,
+                new.pending_state,
+                new.pending_count,
+                new.pending_since,
+                capture.seed_id,
+            ],
         )
         if new.state != old.state:
             self.db.execute(
                 "INSERT INTO state_changes (seed_id, capture_id, old_state, new_state, since, changed_at, reason, "
                 "cause, notice, last_seen_alive_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [capture.seed_id, capture_id, old.state, new.state, new.state_since, capture.fetched_at,
-                 capture.error, capture.cause, capture.notice, new.last_seen_alive_at],
+                [
+                    capture.seed_id,
+                    capture_id,
+                    old.state,
+                    new.state,
+                    new.state_since,
+                    capture.fetched_at,
+                    capture.error,
+                    capture.cause,
+                    capture.notice,
+                    new.last_seen_alive_at,
+                ],
             )
         return old
 
@@ -648,9 +687,14 @@ class Store:
             key = f"metadata:{row['capture_id']}"
             if key not in events:
                 events[key] = {
-                    "kind": "metadata", "capture_id": row["capture_id"], "seed_id": row["seed_id"],
-                    "version_id": row["version_id"], "at": row["at"], "seed_title": row["seed_title"],
-                    "url": row["url"], "metadata": [],
+                    "kind": "metadata",
+                    "capture_id": row["capture_id"],
+                    "seed_id": row["seed_id"],
+                    "version_id": row["version_id"],
+                    "at": row["at"],
+                    "seed_title": row["seed_title"],
+                    "url": row["url"],
+                    "metadata": [],
                 }
             events[key]["metadata"].append(change)
         ordered = sorted((dict(e, event=k) for k, e in events.items()), key=lambda e: (e["at"], e["event"]))
@@ -745,14 +789,18 @@ class Store:
         rows = list(self.db.query("SELECT * FROM captures WHERE id = ?", [capture_id]))
         return rows[0] if rows else None
 
-    def warc_record(self, record_id: str | None, uri: str | None = None, date: str | None = None) -> dict[str, Any] | None:
+    def warc_record(
+        self, record_id: str | None, uri: str | None = None, date: str | None = None
+    ) -> dict[str, Any] | None:
         """The warc_records row of a WARC-Record-ID, else the response record of uri at date, or None."""
         rows = list(self.db.query("SELECT * FROM warc_records WHERE record_id = ?", [record_id]))
         if not rows and uri and date:
-            rows = list(self.db.query(
-                "SELECT * FROM warc_records WHERE target_uri = ? AND date = ? AND record_type = 'response'",
-                [uri, date],
-            ))
+            rows = list(
+                self.db.query(
+                    "SELECT * FROM warc_records WHERE target_uri = ? AND date = ? AND record_type = 'response'",
+                    [uri, date],
+                )
+            )
         return rows[0] if rows else None
 
     def warc_records(self) -> Iterator[dict[str, Any]]:
@@ -795,9 +843,7 @@ class Store:
 
     def diff_row(self, version_id: int, base: str) -> dict[str, Any] | None:
         """The stored diff of a version against a base, or None."""
-        rows = list(
-            self.db.query("SELECT * FROM diffs WHERE version_id = ? AND base = ?", [version_id, base])
-        )
+        rows = list(self.db.query("SELECT * FROM diffs WHERE version_id = ? AND base = ?", [version_id, base]))
         return rows[0] if rows else None
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
@@ -817,13 +863,17 @@ class Store:
         """As validators(), for one seed's URL: its last successful capture that carried a validator."""
         # By seed (the captures_seed index), not by URL alone: captures has no index on url, and a
         # per-URL lookup would scan every capture for every seed enqueued.
-        rows = list(self.db.query(
-            """
+        rows = list(
+            self.db.query(
+                """
             SELECT etag, last_modified FROM captures
             WHERE seed_id = ? AND url = ? AND (outcome IN ('new_version', 'unchanged')
                   OR (outcome = 'not_modified' AND (etag IS NOT NULL OR last_modified IS NOT NULL)))
             ORDER BY id DESC LIMIT 1
-            """, [seed_id, url]))
+            """,
+                [seed_id, url],
+            )
+        )
         return rows[0] if rows else None
 
     def running_run_ids(self) -> list[int]:
@@ -834,25 +884,32 @@ class Store:
         """True when the run has a capture of the seed already (a result delivered twice)."""
         # Through the seed's captures (a few per year), not the run's (all of them): "+run_id" keeps
         # SQLite from choosing the captures_run index, which would make each check cost a run's size.
-        return self.db.execute(
-            "SELECT 1 FROM captures WHERE seed_id = ? AND +run_id = ? LIMIT 1", [seed_id, run_id]
-        ).fetchone() is not None
+        return (
+            self.db.execute(
+                "SELECT 1 FROM captures WHERE seed_id = ? AND +run_id = ? LIMIT 1", [seed_id, run_id]
+            ).fetchone()
+            is not None
+        )
 
     def last_payload(self, uri: str) -> dict[str, Any] | None:
         """The response record holding uri's last stored payload (what a revisit record refers to)."""
-        rows = list(self.db.query(
-            "SELECT target_uri, date, record_id, payload_digest, filename, offset, length FROM warc_records "
-            "WHERE target_uri = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1", [uri]))
+        rows = list(
+            self.db.query(
+                "SELECT target_uri, date, record_id, payload_digest, filename, offset, length FROM warc_records "
+                "WHERE target_uri = ? AND record_type = 'response' ORDER BY id DESC LIMIT 1",
+                [uri],
+            )
+        )
         return rows[0] if rows else None
 
     # -- crawler add -----------------------------------------------------------
 
     def newest_capture(self, seed_id: str) -> dict[str, Any] | None:
         """Outcome and error of the seed's newest capture row, or None."""
-        rows = list(self.db.query(
-            "SELECT outcome, error FROM captures WHERE seed_id = ? ORDER BY id DESC LIMIT 1", [seed_id]))
+        rows = list(
+            self.db.query("SELECT outcome, error FROM captures WHERE seed_id = ? ORDER BY id DESC LIMIT 1", [seed_id])
+        )
         return rows[0] if rows else None
-
 
     def record_original_diff(self, version_id: int, diff: DiffRecord) -> None:
         """Store a version's diff against an original set after it was captured (crawler add)."""
@@ -866,18 +923,52 @@ class Store:
             self.db.execute("UPDATE seeds SET status = 'broken', problem = ? WHERE id = ?", [problem, seed_id])
 
 
-WARC_RECORD_COLUMNS = ("record_id", "record_type", "profile", "target_uri", "date", "status", "mime",
-                       "payload_digest", "refers_to", "filename", "offset", "length")
+WARC_RECORD_COLUMNS = (
+    "record_id",
+    "record_type",
+    "profile",
+    "target_uri",
+    "date",
+    "status",
+    "mime",
+    "payload_digest",
+    "refers_to",
+    "filename",
+    "offset",
+    "length",
+)
 
 
-REQUISITE_COLUMNS = ("kind", "url", "outcome", "status", "mime", "bytes", "width", "height", "payload_digest",
-                     "warc_record_id", "problem", "error")
-SCREENSHOT_COLUMNS = ("record_id", "target_uri", "date", "mime", "width", "height", "bytes", "payload_digest",
-                      "filename", "offset", "length", "viewport")
+REQUISITE_COLUMNS = (
+    "kind",
+    "url",
+    "outcome",
+    "status",
+    "mime",
+    "bytes",
+    "width",
+    "height",
+    "payload_digest",
+    "warc_record_id",
+    "problem",
+    "error",
+)
+SCREENSHOT_COLUMNS = (
+    "record_id",
+    "target_uri",
+    "date",
+    "mime",
+    "width",
+    "height",
+    "bytes",
+    "payload_digest",
+    "filename",
+    "offset",
+    "length",
+    "viewport",
+)
 
 
 def _warc_record_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """The warc_records columns of a written record's description."""
     return {name: record.get(name) for name in WARC_RECORD_COLUMNS}
-
-

@@ -52,15 +52,20 @@ def page_lines(pages: Iterable[Mapping[str, Any]], title: str) -> list[str]:
     """pages.jsonl: a header, then one line per version (URL, WARC timestamp, title, extracted text)."""
     lines = [json.dumps({"format": PAGES_FORMAT, "id": "pages", "title": title, "hasText": True})]
     for page in pages:
-        lines.append(json.dumps({
-            "id": uuid.uuid5(uuid.NAMESPACE_URL, f"archive-crawler:version:{page['version_id']}").hex,
-            "url": page["url"],
-            "ts": _iso_z(page.get("warc_date") or page["fetched_at"]),
-            "title": page.get("title") or page["seed_id"],
-            "text": page["text"],
-            "seed": page["seed_id"],
-            "version": page["version"],
-        }, ensure_ascii=False))
+        lines.append(
+            json.dumps(
+                {
+                    "id": uuid.uuid5(uuid.NAMESPACE_URL, f"archive-crawler:version:{page['version_id']}").hex,
+                    "url": page["url"],
+                    "ts": _iso_z(page.get("warc_date") or page["fetched_at"]),
+                    "title": page.get("title") or page["seed_id"],
+                    "text": page["text"],
+                    "seed": page["seed_id"],
+                    "version": page["version"],
+                },
+                ensure_ascii=False,
+            )
+        )
     return lines
 
 
@@ -75,11 +80,16 @@ def _iso_z(moment: str) -> str:
 def copy_records(warc_dir: Path, records: Sequence[Mapping[str, Any]], out: io.BufferedWriter) -> int:
     """Copy each record's gzip member from the archive's WARC files to out, after a warcinfo record."""
     writer = WARCWriter(out, gzip=True, warc_version=WARC_VERSION)
-    writer.write_record(writer.create_warcinfo_record("data.warc.gz", {
-        "software": f"archive-crawler/{__version__} (crawler export --wacz)",
-        "format": "WARC File Format 1.1",
-        "description": "records copied unchanged from the archive's WARC files",
-    }))
+    writer.write_record(
+        writer.create_warcinfo_record(
+            "data.warc.gz",
+            {
+                "software": f"archive-crawler/{__version__} (crawler export --wacz)",
+                "format": "WARC File Format 1.1",
+                "description": "records copied unchanged from the archive's WARC files",
+            },
+        )
+    )
     handles: dict[str, Any] = {}
     try:
         for record in records:
@@ -88,14 +98,17 @@ def copy_records(warc_dir: Path, records: Sequence[Mapping[str, Any]], out: io.B
                 try:
                     handles[name] = open(warc_dir / name, "rb")
                 except OSError as exc:
-                    raise ExportError(f"cannot read WARC file {warc_dir / name}: {exc.strerror}; "
-                                      "is the archive folder complete?") from exc
+                    raise ExportError(
+                        f"cannot read WARC file {warc_dir / name}: {exc.strerror}; is the archive folder complete?"
+                    ) from exc
             source = handles[name]
             source.seek(record["offset"])
             data = source.read(record["length"])
             if len(data) != record["length"]:
-                raise ExportError(f"WARC file {warc_dir / name} is shorter than the archive says "
-                                  f"(record {record['record_id']} at offset {record['offset']})")
+                raise ExportError(
+                    f"WARC file {warc_dir / name} is shorter than the archive says "
+                    f"(record {record['record_id']} at offset {record['offset']})"
+                )
             out.write(data)
     finally:
         for handle in handles.values():
@@ -103,8 +116,13 @@ def copy_records(warc_dir: Path, records: Sequence[Mapping[str, Any]], out: io.B
     return len(records)
 
 
-def write_wacz(archive_dir: Path, output: Path, records: Sequence[Mapping[str, Any]],
-               pages: Sequence[Mapping[str, Any]], title: str) -> ExportSummary:
+def write_wacz(
+    archive_dir: Path,
+    output: Path,
+    records: Sequence[Mapping[str, Any]],
+    pages: Sequence[Mapping[str, Any]],
+    title: str,
+) -> ExportSummary:
     """Package the records and pages as a WACZ at output (replaced if it exists)."""
     try:
         from wacz.main import main as wacz_main
@@ -120,8 +138,19 @@ def write_wacz(archive_dir: Path, output: Path, records: Sequence[Mapping[str, A
         pages_file = Path(work) / "pages.jsonl"
         pages_file.write_text("\n".join(page_lines(pages, title)) + "\n", encoding="utf-8")
         partial = output.with_name(f".{output.name}.partial")
-        arguments = ["create", "-o", str(partial), str(warc), "-p", str(pages_file), "--copy-pages",
-                     "--hash-type", "sha256", "--title", title]
+        arguments = [
+            "create",
+            "-o",
+            str(partial),
+            str(warc),
+            "-p",
+            str(pages_file),
+            "--copy-pages",
+            "--hash-type",
+            "sha256",
+            "--title",
+            title,
+        ]
         # py-wacz talks on stdout; ours is for data.
         chatter = io.StringIO()
         try:

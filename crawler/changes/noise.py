@@ -84,7 +84,9 @@ _LATIN_TOKEN = (
     rf"(?>{_NUM}\s*+{_EN_LABEL}\b|{_EN_LABEL}\s*+(?:(?:[:：]\s*+)?{_NUM}|{_PAREN_NUM})"
     rf"|{_AGO_COUNT}{_AGO_LONG_UNIT}\s++ago\b|just\s++now)"
 )
-_CJK_TOKEN = rf"(?:{_ZH_LABEL}\s*+(?:(?:[:：]\s*+)?{_NUM}(?:\s*+次)?|{_PAREN_NUM})|{_NUM}\s*+(?:[人次]\s*+)?{_ZH_AFTER})"
+_CJK_TOKEN = (
+    rf"(?:{_ZH_LABEL}\s*+(?:(?:[:：]\s*+)?{_NUM}(?:\s*+次)?|{_PAREN_NUM})|{_NUM}\s*+(?:[人次]\s*+)?{_ZH_AFTER})"
+)
 # "(?<!\d[-/,.:])": the "234" of "got 1,234 views" is not after a separator, nor "01" of "2024-03-01".
 _LATIN_RUN = rf"{_LATIN_TOKEN}(?:\s*+(?:[{_SEP}]\s*+)?{_LATIN_TOKEN}){{0,{_MAX_RUN}}}"
 # A bullet or bar ("by Jane Doe 1,234 views · 5 min") marks a meta line on its own, whatever the other side.
@@ -98,13 +100,57 @@ _LATIN_BOUNDED = "|".join(
 _CJK_BOUNDED = rf"(?:^|(?<=[\s{_SEP}])(?<!\d[-/,.:])){_CJK_TOKEN}(?=$|\s|{_END})"
 
 _EN_NEEDLES = (
-    "view", "read", "like", "comment", "share", "reaction", "clap", "retweet", "upvote", "repl", "aufrufe",
-    "kommentar", "leser", "gelesen", "zugriffe", "vues", "commentaire", "visita", "comentario", "ago", "just now",
+    "view",
+    "read",
+    "like",
+    "comment",
+    "share",
+    "reaction",
+    "clap",
+    "retweet",
+    "upvote",
+    "repl",
+    "aufrufe",
+    "kommentar",
+    "leser",
+    "gelesen",
+    "zugriffe",
+    "vues",
+    "commentaire",
+    "visita",
+    "comentario",
+    "ago",
+    "just now",
 )
-_ZH_NEEDLES = ("阅读", "浏览", "点击", "赞", "在看", "评论", "收藏", "分享", "转发", "播放", "围观", "人气", "热度", "看过")
+_ZH_NEEDLES = (
+    "阅读",
+    "浏览",
+    "点击",
+    "赞",
+    "在看",
+    "评论",
+    "收藏",
+    "分享",
+    "转发",
+    "播放",
+    "围观",
+    "人气",
+    "热度",
+    "看过",
+)
 _STAMP_NEEDLES = (
-    "updated", "modified", "posted", "published", "edited", "stand", "aktualisiert", "veröffentlicht", "更新", "发布",
-    "发表", "时间",
+    "updated",
+    "modified",
+    "posted",
+    "published",
+    "edited",
+    "stand",
+    "aktualisiert",
+    "veröffentlicht",
+    "更新",
+    "发布",
+    "发表",
+    "时间",
 )
 
 # The built-in patterns in the order they run: (needs a digit, words one of which the lower-cased
@@ -239,11 +285,9 @@ def check_domain(domain: str) -> str:
     """A `change.ignore` key as a lower-case host name ("*" for all); ValueError if it is not one."""
     key = domain_key(domain)
     if key != "*" and (not key or "/" in key or ":" in key or " " in key or "*" in key):
-        raise ValueError(f"change.ignore key {domain!r} is not a domain; write e.g. example.org, or \"*\" for all sites")
+        raise ValueError(f'change.ignore key {domain!r} is not a domain; write e.g. example.org, or "*" for all sites')
     return key
 
 
 BUILTIN_NOISE = compiled(True, ())
 NO_NOISE = compiled(False, ())
-
-

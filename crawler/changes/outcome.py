@@ -16,7 +16,13 @@ from crawler.changes.removal import Page, RemovalRules, assess
 from crawler.changes.noise import NoiseRules
 from crawler.changes.normalise import clean_text
 from crawler.changes.versions import (
-    Sentences, bounded_diff_text, bounded_ops, classify_against_original, diff_texts, ignorable_changes, sentences,
+    Sentences,
+    bounded_diff_text,
+    bounded_ops,
+    classify_against_original,
+    diff_texts,
+    ignorable_changes,
+    sentences,
 )
 from crawler.urls import is_http_scheme
 
@@ -59,8 +65,12 @@ def rules_from_settings(settings: Any) -> tuple[list[SiteProfile], RemovalRules,
 
     configured = [
         SiteProfile(
-            name=p["name"], domains=tuple(p.get("domains") or ()), content=p["content"],
-            title=p.get("title"), author=p.get("author"), signature=p.get("signature"),
+            name=p["name"],
+            domains=tuple(p.get("domains") or ()),
+            content=p["content"],
+            title=p.get("title"),
+            author=p.get("author"),
+            signature=p.get("signature"),
         )
         for p in settings.getlist("ARCHIVE_PROFILES")
     ]
@@ -222,8 +232,14 @@ def analyse(
     text = clean_text(extracted.text) if extracted else ""
     # Before versioning: a takedown notice, soft 404 or verification wall must not become a version.
     verdict = assess(
-        Page(raw.url, raw.final_url, raw.redirects or (), html, text,
-             latest["text"] if latest is not None else original_text),
+        Page(
+            raw.url,
+            raw.final_url,
+            raw.redirects or (),
+            html,
+            text,
+            latest["text"] if latest is not None else original_text,
+        ),
         removal_rules or RemovalRules(),
     )
     if verdict:
@@ -324,7 +340,11 @@ def _unfollowed_redirect(status: int, location: str | None) -> str:
 
 
 def diff_record(
-    base: str, old: str | Sentences, new: str | Sentences, old_label: str, new_label: str,
+    base: str,
+    old: str | Sentences,
+    new: str | Sentences,
+    old_label: str,
+    new_label: str,
     base_version_id: int | None,
 ) -> DiffRecord:
     """Diff new against old (texts, or texts already split) as a record for the diffs table."""

@@ -182,7 +182,8 @@ def assess(page: Page, rules: RemovalRules = RemovalRules()) -> Verdict | None:
         match = _first_match(BUILTIN_BLOCKED, visible)
         if match:
             return Verdict(
-                "failed", BLOCKED_BY_SITE,
+                "failed",
+                BLOCKED_BY_SITE,
                 f"blocked: a verification page instead of the article ({_quote(match)}); retried later",
                 _shorten(notice or match),
             )
@@ -192,7 +193,8 @@ def assess(page: Page, rules: RemovalRules = RemovalRules()) -> Verdict | None:
             wording = _shorten(match.group())
             if cause == BLOCKED_BY_SITE:
                 return Verdict(
-                    "failed", cause,
+                    "failed",
+                    cause,
                     f"blocked: a verification page instead of the article ({_quote(wording)}, removal.notices); "
                     "retried later",
                     wording,
@@ -208,14 +210,16 @@ def assess(page: Page, rules: RemovalRules = RemovalRules()) -> Verdict | None:
         for pattern, cause in BUILTIN_NOTICE_CAUSES:
             match = _compiled(pattern).search(visible)
             if match:
-                return Verdict("removed", cause, f"takedown notice on the page: {_quote(match.group())}",
-                               _shorten(match.group()))
+                return Verdict(
+                    "removed", cause, f"takedown notice on the page: {_quote(match.group())}", _shorten(match.group())
+                )
     if collapsed:
         match = _first_match((*BUILTIN_NOT_FOUND, *rules.not_found), visible)
         if match:
             base = _chars(page.reference or "")
             return Verdict(
-                "removed", "soft_404",
+                "removed",
+                "soft_404",
                 f"soft 404: text fell to {chars} of {base} characters and the page says {_quote(match)}",
                 _shorten(match),
             )
@@ -230,7 +234,11 @@ def _home_redirect(url: str, final_url: str | None) -> str | None:
         start, end = urlsplit(url), urlsplit(final_url)
     except ValueError:
         return None
-    if end.path.lower() in _HOME_PATHS and not end.query and not (start.path.lower() in _HOME_PATHS and not start.query):
+    if (
+        end.path.lower() in _HOME_PATHS
+        and not end.query
+        and not (start.path.lower() in _HOME_PATHS and not start.query)
+    ):
         return final_url
     return None
 
@@ -242,9 +250,7 @@ def _wechat_notice(tree: lxml.html.HtmlElement) -> str | None:
     # An article page that happens to carry a weui-msg dialog is still an article.
     if any(" ".join(node.text_content().split()) for node in tree.xpath("//*[@id='js_content']")):
         return None
-    parts = tree.xpath(
-        "//*[contains(@class, 'weui-msg__title') or contains(@class, 'weui-msg__desc')]"
-    )
+    parts = tree.xpath("//*[contains(@class, 'weui-msg__title') or contains(@class, 'weui-msg__desc')]")
     return " ".join(" ".join(p.text_content().split()) for p in parts).strip()
 
 

@@ -55,5 +55,7 @@ def next_seed_state(current: SeedState, outcome: str, at: str, confirm: int = DE
     else:
         count, since = 1, at
     if count >= confirm or (current.state is None and observed == "alive"):
-        return replace(current, state=observed, state_since=since, pending_state=None, pending_count=0, pending_since=None)
+        return replace(
+            current, state=observed, state_since=since, pending_state=None, pending_count=0, pending_since=None
+        )
     return replace(current, pending_state=observed, pending_count=count, pending_since=since)

@@ -200,7 +200,11 @@ IGNORED_HUNK = "ignored: a counter or time written in the text"
 
 
 def _unified_diff(
-    codes: list[Code], old: list[str], new: list[str], old_label: str, new_label: str,
+    codes: list[Code],
+    old: list[str],
+    new: list[str],
+    old_label: str,
+    new_label: str,
     ignored: frozenset[int] = frozenset(),
 ) -> str:
     # difflib.unified_diff would re-align the sentences as raw strings, so a width-only
@@ -530,8 +534,9 @@ def bounded_diff_text(diff: str, limit: int = MAX_STORED_DIFF_CHARS) -> str:
     cut = diff.rfind("\n", 0, limit)
     cut = cut if cut > 0 else limit
     # "\" lines are notes in the unified format ("\ No newline at end of file"): patch tools skip them.
-    return diff[:cut] + (f"\n\\ diff cut after {cut} characters: {len(diff) - cut} more not stored; "
-                         "'crawler diff' shows all of it")
+    return diff[:cut] + (
+        f"\n\\ diff cut after {cut} characters: {len(diff) - cut} more not stored; 'crawler diff' shows all of it"
+    )
 
 
 def bounded_ops(ops: list, limit: int = MAX_STORED_DIFF_CHARS) -> list:
@@ -547,8 +552,12 @@ def bounded_ops(ops: list, limit: int = MAX_STORED_DIFF_CHARS) -> list:
             if budget <= 0:
                 op = {"op": "equal", "old": [], "new": [], "skipped": len(new)}
             elif len(new) > 2:
-                op = {"op": "equal", "old": op["old"][:1] + op["old"][-1:], "new": new[:1] + new[-1:],
-                      "skipped": len(new) - 2}
+                op = {
+                    "op": "equal",
+                    "old": op["old"][:1] + op["old"][-1:],
+                    "new": new[:1] + new[-1:],
+                    "skipped": len(new) - 2,
+                }
             budget -= _ops_chars([op])
             out.append(op)
             continue
@@ -575,7 +584,8 @@ def bounded_ops(ops: list, limit: int = MAX_STORED_DIFF_CHARS) -> list:
 def _ops_chars(ops: list) -> int:
     """Characters of text held by diff operations."""
     return sum(
-        sum(map(len, op.get("old") or ())) + sum(map(len, op.get("new") or ()))
+        sum(map(len, op.get("old") or ()))
+        + sum(map(len, op.get("new") or ()))
         + sum(len(text) for _, text in op.get("words") or ())
         for op in ops
     )

@@ -65,9 +65,7 @@ _COUNT_CUE_ZH = re.compile(
 )
 # Words that say a time moves on by itself; they explain only a value that is a time or a date
 # ("last" alone does not: "her last day is April 1").
-_TIME_CUE_EN = re.compile(
-    r"\b(?:ago|updated|edited|modified|posted|published|refreshed)\b", re.IGNORECASE
-)
+_TIME_CUE_EN = re.compile(r"\b(?:ago|updated|edited|modified|posted|published|refreshed)\b", re.IGNORECASE)
 _TIME_CUE_ZH = re.compile(r"前|刚刚|更新于|最后更新|更新时间|编辑于|发布于|发表于|发布时间|发表时间|修改于")
 _TIME_VALUE = re.compile(rf"{_TIME_UNIT_EN}|{_TIME_UNIT_ZH}|\d:\d|^{_MONTH}$", re.IGNORECASE)
 # A clock says "3 years ago"; "2,500 years ago" or "300年前" is history, and a change there is a correction.
@@ -96,7 +94,7 @@ def _masked(sentence: str) -> tuple[str, list[re.Match[str]]]:
     values = list(_VALUE.finditer(sentence))
     out, last = [], 0
     for match in values:
-        out.append(sentence[last:match.start()])
+        out.append(sentence[last : match.start()])
         out.append(_PLACEHOLDER)
         last = match.end()
     out.append(sentence[last:])
@@ -109,10 +107,10 @@ def _cue_near(sentence: str, start: int, end: int) -> bool:
     # Cut at the nearest clause boundary on each side.
     bounds = list(_CLAUSE.finditer(left))
     if bounds:
-        left = left[bounds[-1].end():]
+        left = left[bounds[-1].end() :]
     bound = _CLAUSE.search(right)
     if bound:
-        right = right[:bound.start()]
+        right = right[: bound.start()]
     value = sentence[start:end]
     # Quoted speech is someone's words, never a number the site keeps current; a number glued to
     # letters is part of a name or a compound ("Q3", "2D", "26-day"), not a count.
@@ -127,13 +125,13 @@ def _cue_near(sentence: str, start: int, end: int) -> bool:
     near_left = _VALUE_CHARS.sub("", left)[-CUE_WINDOW_CHARS:]
     near_right = _VALUE_CHARS.sub("", right)[:CUE_WINDOW_CHARS]
     # A score or a range ("the 5-1 Celtics", "10–12 people") is no counter, whatever words stand near.
-    paired = _PAIRED.search(sentence[max(0, start - 2):start]) or _PAIRED.match(sentence, end)
+    paired = _PAIRED.search(sentence[max(0, start - 2) : start]) or _PAIRED.match(sentence, end)
     counted = _COUNT_NOUN_EN.search(latin) or (
         _COUNT_VERB_EN.search(latin) and (_VERB_COUNTS.match(sentence, end) or _BY.search(left))
     )
     if not paired and (counted or _COUNT_CUE_ZH.search(near_left) or _COUNT_CUE_ZH.search(near_right)):
         return True
-    around = sentence[max(0, start - 12):end + 12]
+    around = sentence[max(0, start - 12) : end + 12]
     if not (_TIME_VALUE.search(value) or _DATE_AROUND.search(around)):
         return False
     return bool(_TIME_CUE_EN.search(latin) or _TIME_CUE_ZH.search(near_left) or _TIME_CUE_ZH.search(near_right))

@@ -38,9 +38,7 @@ class EnqueuedSummary(RunSummary):
 def queue_for(settings: Settings) -> Queue:
     """The cluster queue these settings name (connects and pings Redis)."""
     cluster = settings.cluster
-    return Queue(
-        connect(cluster.redis_url), cluster.key_prefix, parse_duration(cluster.lease), cluster.max_attempts
-    )
+    return Queue(connect(cluster.redis_url), cluster.key_prefix, parse_duration(cluster.lease), cluster.max_attempts)
 
 
 def task_context(store: Store, seed_id: str, url: str) -> dict[str, Any]:
@@ -73,10 +71,18 @@ def enqueue_run(
     """Select the seeds as a local run would, record the run, and enqueue one task per seed."""
     queue = queue_for(settings)  # before anything is written: no run row for an unreachable Redis
     from redis import RedisError
+
     with archive_lock(archive_dir):
         prepared, store = prepare_run(
-            settings, seeds_dir, archive_dir, wanted, trigger, due_only, now,
-            mark_interrupted=lambda store: _mark_interrupted_runs(store, queue), exclude=queue.in_flight,
+            settings,
+            seeds_dir,
+            archive_dir,
+            wanted,
+            trigger,
+            due_only,
+            now,
+            mark_interrupted=lambda store: _mark_interrupted_runs(store, queue),
+            exclude=queue.in_flight,
         )
         try:
             run_id, warnings = prepared.run_id, prepared.warnings
@@ -90,8 +96,10 @@ def enqueue_run(
                 queue.enqueue(run_id, tasks)
             except RedisError as exc:
                 store.finish_run(run_id, status="failed", error=f"could not enqueue: {exc}")
-                raise CrawlerError(f"run {run_id}: cannot enqueue its seeds in Redis ({exc}); "
-                                   "the run is marked failed and its seeds stay due") from None
+                raise CrawlerError(
+                    f"run {run_id}: cannot enqueue its seeds in Redis ({exc}); "
+                    "the run is marked failed and its seeds stay due"
+                ) from None
             status = "running"
             if not tasks:
                 # Nothing to wait for: the run is recorded as a local run that found nothing due.
@@ -109,5 +117,4 @@ def _mark_interrupted_runs(store: Store, queue: Queue) -> None:
     open_runs = set(queue.open_runs())
     for run_id in store.running_run_ids():
         if run_id not in open_runs:
-            store.finish_run(run_id, status="failed",
-                             error="interrupted: the process ended before the run finished")
+            store.finish_run(run_id, status="failed", error="interrupted: the process ended before the run finished")

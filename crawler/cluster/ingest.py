@@ -53,8 +53,10 @@ class IngestSummary:
     runs_finished: list[int] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"ingest: {self.captures} captures written, {self.duplicates} duplicate results dropped, "
-                f"{self.lost} tasks lost by workers, {len(self.runs_finished)} runs finished")
+        return (
+            f"ingest: {self.captures} captures written, {self.duplicates} duplicate results dropped, "
+            f"{self.lost} tasks lost by workers, {len(self.runs_finished)} runs finished"
+        )
 
 
 class Writer:
@@ -113,9 +115,11 @@ class Writer:
             task = json.loads(fields[b"lost"])
             attempts = int(fields.get(b"attempts", b"0"))
             item = RawResponse(
-                seed_id=task["seed"], url=task["url"], final_url=task["url"],
+                seed_id=task["seed"],
+                url=task["url"],
+                final_url=task["url"],
                 error=f"no result: {attempts} workers took this page and none delivered it "
-                      "(killed or hung on it; see cluster.lease and cluster.max_attempts)",
+                "(killed or hung on it; see cluster.lease and cluster.max_attempts)",
             )
             exchanges: list[dict[str, Any]] = []
             final = False
@@ -155,17 +159,21 @@ class Writer:
         written, recent = [], {}
         for raw in exchanges:
             exchange = Exchange(
-                url=raw["url"], method=raw["method"],
+                url=raw["url"],
+                method=raw["method"],
                 request_headers=[tuple(p) for p in raw["request_headers"]],
-                status=raw["status"], protocol=raw["protocol"],
+                status=raw["status"],
+                protocol=raw["protocol"],
                 response_headers=[tuple(p) for p in raw["response_headers"]],
-                body=raw["body"], ip_address=raw.get("ip_address"),
+                body=raw["body"],
+                ip_address=raw.get("ip_address"),
             )
             previous = recent.get(exchange.url) or self._last_payload(exchange.url)
             record = self.warc.write(exchange, previous)
             if record.record_type == "response":
-                recent[exchange.url] = StoredPayload(record.target_uri, record.date, record.record_id,
-                                                     record.payload_digest)
+                recent[exchange.url] = StoredPayload(
+                    record.target_uri, record.date, record.record_id, record.payload_digest
+                )
             written.append(record.as_dict())
         return written
 
@@ -240,8 +248,9 @@ def _loop(writer: Writer, queue: Queue, stop: threading.Event, exit_when_idle: b
     while not stop.is_set():
         try:
             queue.reap()
-            response = queue.r.xreadgroup(GROUP, CONSUMER, {results: cursor}, count=BATCH,
-                                          block=None if cursor == "0" else BLOCK_MS)
+            response = queue.r.xreadgroup(
+                GROUP, CONSUMER, {results: cursor}, count=BATCH, block=None if cursor == "0" else BLOCK_MS
+            )
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
@@ -267,7 +276,9 @@ def _loop(writer: Writer, queue: Queue, stop: threading.Event, exit_when_idle: b
                 raise
             except Exception as exc:
                 # Left unacknowledged: it is read again when ingest restarts.
-                raise CrawlerError(f"cannot ingest stream entry {entry_id.decode()}: {type(exc).__name__}: {exc}") from exc
+                raise CrawlerError(
+                    f"cannot ingest stream entry {entry_id.decode()}: {type(exc).__name__}: {exc}"
+                ) from exc
             if queue.complete(entry_id, run_id, seed_id) == 0 and run_id in queue.open_runs():
                 writer.finish_run(run_id)
             if stop.is_set():

@@ -191,7 +191,7 @@ class Queue:
         self.ensure_group()
         pipe = self.r.pipeline(transaction=True)
         for start in range(0, len(tasks), 1000):
-            batch = tasks[start:start + 1000]
+            batch = tasks[start : start + 1000]
             pipe.hset(self.keys.inflight, mapping={t["seed"]: run_id for t in batch})
             pipe.sadd(self.keys.run(run_id), *[t["seed"] for t in batch])
             pipe.rpush(self.keys.tasks, *[json.dumps(t, ensure_ascii=False, sort_keys=True) for t in batch])

@@ -30,7 +30,13 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
-from crawler.changes.outcome import fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings, unreadable
+from crawler.changes.outcome import (
+    fingerprint_needed,
+    needs_extraction,
+    page_fingerprint,
+    rules_from_settings,
+    unreadable,
+)
 from crawler.config import Settings
 from crawler.changes.intervals import parse_duration
 from crawler.extract.article import SiteProfile, decode_html, extract
@@ -67,7 +73,9 @@ class WorkerSpider(RedisMixin, RevisitSpider):
         settings = crawler.settings
         spider.setup_redis(crawler)  # scrapy-redis: the connection, and new requests when idle
         spider.queue = Queue(
-            spider.server, settings["CLUSTER_KEY_PREFIX"], settings.getfloat("CLUSTER_LEASE_SECONDS"),
+            spider.server,
+            settings["CLUSTER_KEY_PREFIX"],
+            settings.getfloat("CLUSTER_LEASE_SECONDS"),
             settings.getint("CLUSTER_MAX_ATTEMPTS"),
         )
         spider.redis_key = spider.queue.keys.tasks
@@ -104,8 +112,9 @@ class WorkerSpider(RedisMixin, RevisitSpider):
             self.last_renew = now
             self.queue.renew(self.held.values())
             self.queue.reap()
-            self.server.set(self.queue.keys.worker(self.worker_id), os.getpid(),
-                            ex=max(2, int(self.queue.lease_seconds)))
+            self.server.set(
+                self.queue.keys.worker(self.worker_id), os.getpid(), ex=max(2, int(self.queue.lease_seconds))
+            )
         self.schedule_next_requests()
 
     def next_requests(self):  # scrapy-redis calls this when idle; the ticker too
@@ -218,7 +227,10 @@ def pre_extract(
 
 
 def _pre_extract_in_pool(
-    item: RawResponse, profiles: list[SiteProfile], known_payload: str | None, known_fingerprint: str | None,
+    item: RawResponse,
+    profiles: list[SiteProfile],
+    known_payload: str | None,
+    known_fingerprint: str | None,
     salt: str,
 ) -> tuple[dict[str, Any] | None | bool, str | None]:
     """pre_extract() in a pool process: its result, and the reader fingerprint it set on (this copy of) item."""
@@ -262,8 +274,13 @@ class ResultPipeline:
     def open_spider(self, spider: Any = None) -> None:
         """Start the page pool (its processes start with the first pages and end with this worker)."""
         if self.workers > 0:
-            self.pool = PagePool(self.workers, _extraction_context(), initializer=exit_with,
-                                 initargs=(os.getpid(),), limit=self.page_time_limit)
+            self.pool = PagePool(
+                self.workers,
+                _extraction_context(),
+                initializer=exit_with,
+                initargs=(os.getpid(),),
+                limit=self.page_time_limit,
+            )
 
     def close_spider(self, spider: Any = None) -> None:
         if self.pool is not None:
@@ -283,8 +300,10 @@ class ResultPipeline:
                     # From a thread, as in the local pipeline: the wait for an answer blocks.
                     extracted, fingerprint = await asyncio.to_thread(self.pool.run, _pre_extract_in_pool, *args)
                 except PageTimeout:
-                    item.error = (f"extraction and change analysis stopped after {self.page_time_limit:g} s "
-                                     "(crawl.page_time_limit); the page is kept in the WARC file")
+                    item.error = (
+                        f"extraction and change analysis stopped after {self.page_time_limit:g} s "
+                        "(crawl.page_time_limit); the page is kept in the WARC file"
+                    )
                     return False
                 except PoolProcessDied as exc:
                     reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
@@ -313,8 +332,14 @@ class ResultPipeline:
         same_body = final and exchanges and exchanges[-1]["body"] == body
         if same_body:
             item.body = None
-        message = {"task": task, "item": item.to_message(), "exchanges": exchanges, "final_exchange": final,
-                   "same_body": bool(same_body), "worker": spider.worker_id}
+        message = {
+            "task": task,
+            "item": item.to_message(),
+            "exchanges": exchanges,
+            "final_exchange": final,
+            "same_body": bool(same_body),
+            "worker": spider.worker_id,
+        }
         spider.deliver(task, encode_message(message))
         self.crawler.stats.inc_value("cluster/delivered")
         return {"seed_id": item.seed_id, "status": item.status}

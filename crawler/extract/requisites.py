@@ -264,8 +264,12 @@ def inspect_image(body: bytes, mime: str | None, max_pixels: int) -> Inspection:
         return Inspection()
     width, height = size
     if width * height > max_pixels:
-        return Inspection(width, height, f"{width}x{height} pixels is over requisites.max_pixels ({max_pixels}): "
-                                         "a decompression bomb? archived as sent, never decoded or rendered")
+        return Inspection(
+            width,
+            height,
+            f"{width}x{height} pixels is over requisites.max_pixels ({max_pixels}): "
+            "a decompression bomb? archived as sent, never decoded or rendered",
+        )
     return Inspection(width, height)
 
 
@@ -303,9 +307,9 @@ def _jpeg_dimensions(body: bytes) -> tuple[int, int] | None:
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             position += 2
             continue
-        length = struct.unpack(">H", body[position + 2:position + 4])[0]
+        length = struct.unpack(">H", body[position + 2 : position + 4])[0]
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", body[position + 5:position + 9])
+            height, width = struct.unpack(">HH", body[position + 5 : position + 9])
             return width, height
         position += 2 + length
     return None

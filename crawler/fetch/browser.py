@@ -29,8 +29,13 @@ log = logging.getLogger(__name__)
 
 # Flags for chromium as a batch renderer on a machine with no display and (often) as root.
 CHROMIUM_ARGS = (
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 )
 PHONE_USER_AGENT = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -78,18 +83,24 @@ IMAGES_SCRIPT = """async (waitMs) => {
 def chromium_problem(path: str) -> str | None:
     """One line saying what to install when chromium or Playwright is missing; None when rendering can run."""
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-        return (f"chromium not found at {path}: rendering and screenshots are off for this run; "
-                "install it (apt install chromium) or set render.chromium to its path")
+        return (
+            f"chromium not found at {path}: rendering and screenshots are off for this run; "
+            "install it (apt install chromium) or set render.chromium to its path"
+        )
     try:
         import playwright  # noqa: F401
         import scrapy_playwright  # noqa: F401
     except ImportError:
-        return ("Playwright is not installed: rendering and screenshots are off for this run; "
-                "install them with: pip install -e '.[render]'")
+        return (
+            "Playwright is not installed: rendering and screenshots are off for this run; "
+            "install them with: pip install -e '.[render]'"
+        )
     return None
 
 
-def wants_rendering(render: Mapping[str, Any], seed_id: str, url: str, profile_domains: Mapping[str, Sequence[str]]) -> bool:
+def wants_rendering(
+    render: Mapping[str, Any], seed_id: str, url: str, profile_domains: Mapping[str, Sequence[str]]
+) -> bool:
     """True when config asks for the seed to be rendered: by id, by URL glob, or by its site profile's domains."""
     if seed_id in (render.get("seeds") or ()):
         return True
@@ -119,8 +130,13 @@ def context_options(render: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     phone_width, phone_height = render.get("phone_viewport") or (390, 844)
     return {
         "desktop": {"viewport": {"width": width, "height": height}, "java_script_enabled": True},
-        "phone": {"viewport": {"width": phone_width, "height": phone_height}, "is_mobile": True,
-                  "has_touch": True, "device_scale_factor": 1, "user_agent": PHONE_USER_AGENT},
+        "phone": {
+            "viewport": {"width": phone_width, "height": phone_height},
+            "is_mobile": True,
+            "has_touch": True,
+            "device_scale_factor": 1,
+            "user_agent": PHONE_USER_AGENT,
+        },
     }
 
 
@@ -132,7 +148,10 @@ def playwright_settings(render: Mapping[str, Any], user_agent: str) -> dict[str,
         "DOWNLOAD_HANDLERS": {
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
             "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
-            "file": None, "ftp": None, "s3": None, "data": None,
+            "file": None,
+            "ftp": None,
+            "s3": None,
+            "data": None,
         },
         "PLAYWRIGHT_BROWSER_TYPE": "chromium",
         "PLAYWRIGHT_LAUNCH_OPTIONS": launch_options(render.get("chromium") or "/usr/bin/chromium"),
@@ -236,10 +255,17 @@ class BrowserTraffic:
             return
         # Playwright hands over the body decoded: the recorded headers must not claim an encoding.
         headers = [(k, v) for k, v in headers if k.lower() not in ("content-encoding", "content-length")]
-        self.exchanges.append(Exchange(
-            url=response.url, method=response.request.method, request_headers=request_headers,
-            status=response.status, protocol="HTTP/1.1", response_headers=headers, body=body,
-        ))
+        self.exchanges.append(
+            Exchange(
+                url=response.url,
+                method=response.request.method,
+                request_headers=request_headers,
+                status=response.status,
+                protocol="HTTP/1.1",
+                response_headers=headers,
+                body=body,
+            )
+        )
 
     async def settle(self, timeout: float) -> None:
         """Wait (bounded) for the bodies still being read."""
@@ -294,8 +320,9 @@ class RenderMiddleware:
             await traffic.settle(float(render.get("timeout") or 30))
             shot = None
             if render.get("screenshots") and not lean:
-                shot = await screenshot(page, int(render.get("max_screenshot_height") or 20000),
-                                        render.get("screenshot_format") or "png")
+                shot = await screenshot(
+                    page, int(render.get("max_screenshot_height") or 20000), render.get("screenshot_format") or "png"
+                )
             return {"height": height, "screenshot": shot}
 
         request.meta.update(
@@ -346,11 +373,18 @@ class ArchiveBrowser:
 
                 self._playwright = await async_playwright().start()
                 self._browser = await self._playwright.chromium.launch(
-                    **launch_options(self.render.get("chromium") or "/usr/bin/chromium"))
+                    **launch_options(self.render.get("chromium") or "/usr/bin/chromium")
+                )
             return self._browser
 
-    async def shoot(self, page_url: str, body: bytes, content_type: str | None,
-                    resources: Mapping[str, tuple[str | None, bytes]], scripts: bool = True) -> tuple[bytes, str]:
+    async def shoot(
+        self,
+        page_url: str,
+        body: bytes,
+        content_type: str | None,
+        resources: Mapping[str, tuple[str | None, bytes]],
+        scripts: bool = True,
+    ) -> tuple[bytes, str]:
         """A screenshot of an archived page: its body and archived images served, every other request refused.
 
         scripts=False for a DOM the browser built already (a rendered page): its scripts must not build it twice.
@@ -369,8 +403,9 @@ class ArchiveBrowser:
                     url = route.request.url.split("#", 1)[0]
                     if not served and route.request.is_navigation_request():
                         served = True
-                        await route.fulfill(status=200, body=body,
-                                            headers={"content-type": content_type or "text/html"})
+                        await route.fulfill(
+                            status=200, body=body, headers={"content-type": content_type or "text/html"}
+                        )
                     elif url in resources:
                         mime, data = resources[url]
                         await route.fulfill(status=200, body=data, headers={"content-type": mime or ""})
@@ -386,8 +421,11 @@ class ArchiveBrowser:
                     # The archived images are all in memory: no scrolling, just lazy sources made eager.
                     await page.evaluate(UNLAZY_SCRIPT, self.lazy_attributes)
                     await page.evaluate(IMAGES_SCRIPT, 1000)
-                shot = await screenshot(page, int(self.render.get("max_screenshot_height") or 20000),
-                                        self.render.get("screenshot_format") or "png")
+                shot = await screenshot(
+                    page,
+                    int(self.render.get("max_screenshot_height") or 20000),
+                    self.render.get("screenshot_format") or "png",
+                )
             finally:
                 await page.close()
         return shot, "phone" if phone else "desktop"
@@ -398,7 +436,9 @@ class ArchiveBrowser:
         key = (phone, scripts)
         async with self._lock:
             if key not in self._contexts:
-                options = dict(context_options(self.render)["phone" if phone else "desktop"], java_script_enabled=scripts)
+                options = dict(
+                    context_options(self.render)["phone" if phone else "desktop"], java_script_enabled=scripts
+                )
                 # Archived pages only: no cookies or storage carry from one page to the next that matter,
                 # and every request is answered from memory or refused.
                 self._contexts[key] = await browser.new_context(**options)

@@ -23,7 +23,6 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from crawler.urls import is_http_scheme
 
 
-
 class RefusedRequest(IgnoreRequest):
     """A request the crawler refuses to send; its message is the capture's error."""
 

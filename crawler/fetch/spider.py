@@ -68,9 +68,7 @@ def _reason(failure: Failure, timeout: float | None, max_bytes: int | None) -> s
             if words == "timed out" and timeout:
                 return f"timed out after {timeout:g} s"
             if isinstance(exc, (_newclient.ResponseNeverReceived, _newclient.ResponseFailed)):
-                reasons = "; ".join(
-                    str(r.value).strip() or type(r.value).__name__ for r in getattr(exc, "reasons", [])
-                )
+                reasons = "; ".join(str(r.value).strip() or type(r.value).__name__ for r in getattr(exc, "reasons", []))
                 return f"{words}: {reasons}" if reasons else words
             if detail == type(exc).__name__ or detail.lower().startswith(words.lower()):
                 return detail if detail != type(exc).__name__ else words
@@ -139,10 +137,13 @@ class RevisitSpider(scrapy.Spider):
                 callback=self.parse,
                 errback=self.failed,
                 dont_filter=True,
-                meta={"seed_id": target["seed_id"], "requested_url": target["url"],
-                      # Rendered in the browser (crawler/fetch/browser.py) when config chose this seed.
-                      **({"render": True} if target.get("render") else {}),
-                      **({"render_lean": True} if target.get("render") and target.get("known") else {})},
+                meta={
+                    "seed_id": target["seed_id"],
+                    "requested_url": target["url"],
+                    # Rendered in the browser (crawler/fetch/browser.py) when config chose this seed.
+                    **({"render": True} if target.get("render") else {}),
+                    **({"render_lean": True} if target.get("render") and target.get("known") else {}),
+                },
             )
 
     def parse(self, response: scrapy.http.Response) -> Any:
@@ -154,8 +155,7 @@ class RevisitSpider(scrapy.Spider):
             final_url=response.url,
             status=response.status,
             headers={
-                k.decode("latin-1").lower(): [v.decode("latin-1") for v in vs]
-                for k, vs in response.headers.items()
+                k.decode("latin-1").lower(): [v.decode("latin-1") for v in vs] for k, vs in response.headers.items()
             },
             body=response.body,
             elapsed=meta.get("download_latency"),

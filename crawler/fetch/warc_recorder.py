@@ -44,11 +44,7 @@ class FetchHistory(Protocol):
 
 def header_pairs(headers: Any) -> list[tuple[str, str]]:
     """Scrapy Headers as (name, value) text pairs, one per value."""
-    return [
-        (name.decode("latin-1"), value.decode("latin-1"))
-        for name, values in headers.items()
-        for value in values
-    ]
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, values in headers.items() for value in values]
 
 
 class GroupSync:
@@ -92,8 +88,9 @@ class GroupSync:
 class WarcArchiveMiddleware:
     """Archive each seed response in WARC and send If-None-Match / If-Modified-Since from the last capture."""
 
-    def __init__(self, db_path: str, writer: WarcWriterFiles | None,
-                 history: Callable[..., FetchHistory] | None = None):
+    def __init__(
+        self, db_path: str, writer: WarcWriterFiles | None, history: Callable[..., FetchHistory] | None = None
+    ):
         self.db_path = db_path
         self.writer = writer
         # Opens the archive's record of earlier runs: history(path, create=False).
@@ -142,7 +139,8 @@ class WarcArchiveMiddleware:
         lost = {uri for uri, row in rows.items() if not self._on_disk(row)}
         self.payloads = {
             uri: StoredPayload(uri, row["date"], row["record_id"], row["payload_digest"])
-            for uri, row in rows.items() if uri not in lost
+            for uri, row in rows.items()
+            if uri not in lost
         }
         # A payload whose WARC file is gone must be fetched and written whole again: no revisit may
         # point at it, and a conditional GET answered 304 would leave nothing but such a revisit.
@@ -201,7 +199,8 @@ class WarcArchiveMiddleware:
             row = self._store.payload_by_digest(digest)
             if row is not None and self._on_disk(row):
                 known = self.by_digest[digest] = StoredPayload(
-                    row["target_uri"], row["date"], row["record_id"], row["payload_digest"])
+                    row["target_uri"], row["date"], row["record_id"], row["payload_digest"]
+                )
         return known or previous
 
     def process_request(self, request: Request, spider: Any = None) -> None:

@@ -27,9 +27,7 @@ def _text(store: Store, seed_id: str, which: str, original: str | None) -> tuple
     if row is None:
         if which == "latest":
             raise CrawlerError(f"seed {seed_id} has no version yet: {_last_attempt(store, seed_id)}")
-        raise CrawlerError(
-            f"seed {seed_id} has no version {which}; see 'crawler status' for how many it has"
-        )
+        raise CrawlerError(f"seed {seed_id} has no version {which}; see 'crawler status' for how many it has")
     return f"version {row['version']}", row["text"]
 
 
@@ -108,8 +106,10 @@ def word_diff_lines(ops: Sequence[Mapping[str, Any]], context: int = DIFF_CONTEX
             lead = list((before or {}).get("new") or [])[-context:] if context else []
             trail = list((after or {}).get("new") or [])[:context] if context else []
             suffix = f" {IGNORED_HUNK}" if op.get("ignored") else ""
-            lines.append(f"@@ -{old_at + 1 - len(lead)},{len(old) + len(lead) + len(trail)} "
-                         f"+{new_at + 1 - len(lead)},{len(new) + len(lead) + len(trail)} @@{suffix}")
+            lines.append(
+                f"@@ -{old_at + 1 - len(lead)},{len(old) + len(lead) + len(trail)} "
+                f"+{new_at + 1 - len(lead)},{len(new) + len(lead) + len(trail)} @@{suffix}"
+            )
             lines += lead
             lines.append(_inline(op))
             lines += trail

@@ -144,4 +144,3 @@ def _keep_or_drop(settings: Settings, store: Store, result: Added, title: str | 
         version["id"], diff_record("original", row["original_text"], version["text"], "original", "version 1", None)
     )
     result.version_chars = len(version["text"])
-

@@ -44,7 +44,16 @@ def crawl(
     try:
         with archive_lock(archive_dir):
             return _locked_crawl(
-                settings, seeds_dir, archive_dir, wanted, trigger, verbose, on_capture, on_start, due_only, now,
+                settings,
+                seeds_dir,
+                archive_dir,
+                wanted,
+                trigger,
+                verbose,
+                on_capture,
+                on_start,
+                due_only,
+                now,
                 started,
             )
     finally:
@@ -87,9 +96,7 @@ def _locked_crawl(
     # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
     # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
     render = render_plan(settings)
-    targets = [
-        Target(s.id, s.fetch_url, render_target(render, s.id, s.fetch_url), s.id in captured) for s in targets
-    ]
+    targets = [Target(s.id, s.fetch_url, render_target(render, s.id, s.fetch_url), s.id in captured) for s in targets]
     gc.collect()
     if on_start:
         on_start(len(targets))
@@ -113,11 +120,13 @@ def _locked_crawl(
             finish_run(store, settings, run_id, status, error)
             by_outcome = store.by_outcome(run_id)
             summary = RunSummary(
-                run_id, len(targets), by_outcome, status, warnings,
+                run_id,
+                len(targets),
+                by_outcome,
+                status,
+                warnings,
                 failure_reasons=store.failure_reasons(run_id),
             )
         finally:
             store.close()
     return summary
-
-

@@ -36,8 +36,14 @@ class Evidence:
 class EvidenceCollector:
     """Requisites and screenshots for new versions, within the limits of config's requisites and render sections."""
 
-    def __init__(self, crawler: Any, requisites: Mapping[str, Any], render: Mapping[str, Any],
-                 warc_dir: Path | None, warc_options: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        crawler: Any,
+        requisites: Mapping[str, Any],
+        render: Mapping[str, Any],
+        warc_dir: Path | None,
+        warc_options: Mapping[str, Any] | None = None,
+    ):
         self.crawler = crawler
         self.limits = dict(requisites)
         self.render = dict(render)
@@ -53,9 +59,16 @@ class EvidenceCollector:
     def from_settings(cls, crawler: Any) -> "EvidenceCollector":
         """Build from the ARCHIVE_REQUISITES / ARCHIVE_RENDER / WARC_* settings the run sets."""
         settings = crawler.settings
-        warc_dir = Path(settings["WARC_DIR"]) if settings.getbool("WARC_ENABLED", True) and settings.get("WARC_DIR") else None
-        options = {"operator": settings.get("WARC_OPERATOR") or "", "rotate_bytes": settings.getint("WARC_ROTATE_BYTES")}
-        return cls(crawler, settings.getdict("ARCHIVE_REQUISITES"), settings.getdict("ARCHIVE_RENDER"), warc_dir, options)
+        warc_dir = (
+            Path(settings["WARC_DIR"]) if settings.getbool("WARC_ENABLED", True) and settings.get("WARC_DIR") else None
+        )
+        options = {
+            "operator": settings.get("WARC_OPERATOR") or "",
+            "rotate_bytes": settings.getint("WARC_ROTATE_BYTES"),
+        }
+        return cls(
+            crawler, settings.getdict("ARCHIVE_REQUISITES"), settings.getdict("ARCHIVE_RENDER"), warc_dir, options
+        )
 
     async def collect(self, item: RawResponse, version: Any, profiles: Sequence[SiteProfile]) -> Evidence:
         """Fetch the new version's requisites and take its screenshot."""
@@ -68,7 +81,11 @@ class EvidenceCollector:
             html = decode_html(item.body or b"", content_type)
             # A parse of the page (milliseconds), off the reactor thread.
             found = await asyncio.to_thread(
-                find_requisites, html, page_url, version.text, content_css=css,
+                find_requisites,
+                html,
+                page_url,
+                version.text,
+                content_css=css,
                 max_images=int(self.limits.get("max_images", 50)) if self.limits.get("images", True) else 0,
                 stylesheets=bool(self.limits.get("stylesheets")),
             )
@@ -80,18 +97,23 @@ class EvidenceCollector:
         self.crawler.stats.inc_value("archive/evidence/seconds", time.monotonic() - started)
         return evidence
 
-    async def _screenshot(self, item: RawResponse, page_url: str, content_type: str | None,
-                          requisites: list[dict[str, Any]]) -> dict[str, Any] | None:
+    async def _screenshot(
+        self, item: RawResponse, page_url: str, content_type: str | None, requisites: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
         """The screenshot row: the rendered page's shot, else one of the archived page; None when off."""
         if self.writer is None:
             return None
         shot, viewport = item.screenshot, item.viewport
         if shot is None and self.browser is not None:
-            resources = {r["url"]: (r.get("mime"), r["_body"]) for r in requisites
-                         if r.get("_body") is not None and not r.get("problem")}
+            resources = {
+                r["url"]: (r.get("mime"), r["_body"])
+                for r in requisites
+                if r.get("_body") is not None and not r.get("problem")
+            }
             try:
-                shot, viewport = await self.browser.shoot(page_url, item.body or b"", content_type, resources,
-                                                          scripts=not item.rendered)
+                shot, viewport = await self.browser.shoot(
+                    page_url, item.body or b"", content_type, resources, scripts=not item.rendered
+                )
             except Exception as exc:  # a browser crash costs the screenshot, never the capture
                 log.warning("no screenshot of %s: %s", page_url, " ".join(str(exc).split())[:300])
                 self.crawler.stats.inc_value("archive/evidence/screenshot_failed")
@@ -99,8 +121,9 @@ class EvidenceCollector:
         if not shot:
             return None
         mime = "image/jpeg" if shot[:3] == b"\xff\xd8\xff" else "image/png"
-        record = self.writer.write_resource(f"urn:view:{page_url}", mime, shot,
-                                            concurrent_to=(item.warc or {}).get("record_id"))
+        record = self.writer.write_resource(
+            f"urn:view:{page_url}", mime, shot, concurrent_to=(item.warc or {}).get("record_id")
+        )
         size = image_size(shot) or (None, None)
         self.crawler.stats.inc_value("archive/evidence/screenshots")
         return dict(record.as_dict(), width=size[0], height=size[1], bytes=len(shot), viewport=viewport)

@@ -61,8 +61,10 @@ class RunSummary:
         unreached = self.seeds - sum(self.by_outcome.values())
         if self.status == "completed" and unreached > 0:
             # Never expected: every request ends in a capture. Said rather than hidden; they stay due.
-            lines.append(f"  {unreached} not fetched: the crawl never answered for them (they stay due); "
-                         "please report this with -vv output")
+            lines.append(
+                f"  {unreached} not fetched: the crawl never answered for them (they stay due); "
+                "please report this with -vv output"
+            )
         return lines
 
 
@@ -143,7 +145,9 @@ def prepare_run(
     return PreparedRun(run_id, targets, warnings, skipped), store
 
 
-def finish_run(store: Store, settings: Settings, run_id: int, status: str = "completed", error: str | None = None) -> None:
+def finish_run(
+    store: Store, settings: Settings, run_id: int, status: str = "completed", error: str | None = None
+) -> None:
     """Close the run's row and rewrite the WARC files' CDXJ index: the end of every crawl, local or cluster."""
     store.finish_run(run_id, status=status, error=error)
     if settings.warc.enabled:

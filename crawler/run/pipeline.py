@@ -56,9 +56,17 @@ def _analyse_in_pool_process(
 ):
     """analyse() in a pool process: extraction, normalisation and diffing off the reactor thread."""
     return analyse(
-        item, run_id, original, latest, _POOL_PROFILES, known_payload=known_payload,
-        removal_rules=_POOL_REMOVAL, known_metadata=known_metadata, noise=_POOL_NOISE,
-        known_fingerprint=known_fingerprint, fingerprint_salt=_POOL_SALT,
+        item,
+        run_id,
+        original,
+        latest,
+        _POOL_PROFILES,
+        known_payload=known_payload,
+        removal_rules=_POOL_REMOVAL,
+        known_metadata=known_metadata,
+        noise=_POOL_NOISE,
+        known_fingerprint=known_fingerprint,
+        fingerprint_salt=_POOL_SALT,
     )
 
 
@@ -207,8 +215,14 @@ class ArchivePipeline:
             result = await self._analyse_in_pool(args)
         else:
             result = analyse(
-                *args[:4], self.profiles, known_payload=known, removal_rules=self.removal, known_metadata=meta,
-                noise=self.noise, known_fingerprint=known_fingerprint, fingerprint_salt=self.salt,
+                *args[:4],
+                self.profiles,
+                known_payload=known,
+                removal_rules=self.removal,
+                known_metadata=meta,
+                noise=self.noise,
+                known_fingerprint=known_fingerprint,
+                fingerprint_salt=self.salt,
             )
         front_date, extracted_date, first_seen = self.store.seed_timing(seed_id)
         if extracted_date is None and result.new_version is not None:

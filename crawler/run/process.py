@@ -67,7 +67,11 @@ def run_scrapy(
     from crawler.fetch.spider import RevisitSpider
 
     options = scrapy_settings(
-        settings, db_path, run_id, verbose, extract_workers(settings, len(targets)),
+        settings,
+        db_path,
+        run_id,
+        verbose,
+        extract_workers(settings, len(targets)),
         warm_workers=len(targets) >= POOL_MIN_PAGES,
     )
     rendered_schemes = {urlsplit(t.fetch_url).scheme for t in targets if t.render}
@@ -92,8 +96,12 @@ def run_scrapy(
         # A capture that could not be written is a broken run, not a skipped seed.
         reason = short_line(f"{type(failure.value).__name__}: {failure.value}")
         errors.append(reason)
-        log.error("could not archive %s (%s): %s", getattr(item, "seed_id", None),
-                  short_line(str(getattr(item, "url", None))), reason)
+        log.error(
+            "could not archive %s (%s): %s",
+            getattr(item, "seed_id", None),
+            short_line(str(getattr(item, "url", None))),
+            reason,
+        )
 
     crawler.signals.connect(item_scraped, signal=signals.item_scraped)
     crawler.signals.connect(item_error, signal=signals.item_error)
@@ -108,8 +116,7 @@ def run_scrapy(
     if crawler.stats.get_value("finish_reason") == "shutdown":
         # Ctrl-C or SIGTERM: Scrapy finished what was in flight; whatever was not fetched stays due.
         raise RunInterruptedError(
-            "the run was stopped by Ctrl-C or SIGTERM before it finished; seeds not fetched stay due "
-            "for the next run"
+            "the run was stopped by Ctrl-C or SIGTERM before it finished; seeds not fetched stay due for the next run"
         )
     if start_errors:
         message = f"Scrapy could not start the crawl: {start_errors[0]}"

@@ -49,8 +49,11 @@ class RequisiteFetcher:
             nonlocal spent
             async with gate:
                 if spent >= self.max_total_bytes:
-                    row.update(outcome="skipped", error=f"the version's {self.max_total_bytes}-byte budget "
-                                                        "(requisites.max_total_bytes) was spent")
+                    row.update(
+                        outcome="skipped",
+                        error=f"the version's {self.max_total_bytes}-byte budget "
+                        "(requisites.max_total_bytes) was spent",
+                    )
                     return
                 loaded = (item.browser_records or {}).get(row["url"])
                 if loaded is not None:
@@ -67,15 +70,24 @@ class RequisiteFetcher:
 
     async def _fetch_one(self, row: dict[str, Any], seed_id: str, page_url: str, policy: str | None) -> None:
         """Download one requisite into row: status, type, size, WARC record, or the reason it failed."""
-        headers = {"Accept": "image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"
-                   if row["kind"] == "image" else "text/css,*/*;q=0.1"}
+        headers = {
+            "Accept": "image/avif,image/webp,image/png,image/svg+xml,image/*;q=0.8,*/*;q=0.5"
+            if row["kind"] == "image"
+            else "text/css,*/*;q=0.1"
+        }
         referer = referer_for(page_url, row["url"], policy)
         if referer:
             headers["Referer"] = referer
         request = scrapy.Request(
-            row["url"], headers=headers, dont_filter=True,
-            meta={REQUISITE_META: seed_id, "download_timeout": self.timeout, "download_maxsize": self.max_bytes,
-                  "dont_retry": True},
+            row["url"],
+            headers=headers,
+            dont_filter=True,
+            meta={
+                REQUISITE_META: seed_id,
+                "download_timeout": self.timeout,
+                "download_maxsize": self.max_bytes,
+                "dont_retry": True,
+            },
         )
         try:
             response = await self._download(request)
@@ -123,8 +135,11 @@ class RequisiteFetcher:
 def _from_browser(row: dict[str, Any], record: Mapping[str, Any]) -> None:
     """A requisite row from the WARC record of a response the browser received while rendering."""
     row.update(
-        status=record.get("status"), mime=record.get("mime"), bytes=record.get("body_bytes"),
-        warc_record_id=record["record_id"], payload_digest=record.get("payload_digest"),
+        status=record.get("status"),
+        mime=record.get("mime"),
+        bytes=record.get("body_bytes"),
+        warc_record_id=record["record_id"],
+        payload_digest=record.get("payload_digest"),
         outcome="duplicate" if record["record_type"] == "revisit" else "archived",
     )
     if not 200 <= (record.get("status") or 0) < 300:

@@ -43,9 +43,14 @@ class ItemErrorLines(logging.Filter):
             return False
         item = getattr(record, "item", None)
         error = record.exc_info[1] if record.exc_info else None
-        record.msg, record.args = "%s %s (%s): %s", (
-            self.verb, getattr(item, "seed_id", None), short_line(str(getattr(item, "url", None))),
-            short_line(f"{type(error).__name__}: {error}") if error else "unknown error",
+        record.msg, record.args = (
+            "%s %s (%s): %s",
+            (
+                self.verb,
+                getattr(item, "seed_id", None),
+                short_line(str(getattr(item, "url", None))),
+                short_line(f"{type(error).__name__}: {error}") if error else "unknown error",
+            ),
         )
         record.exc_info = record.exc_text = None
         return True
@@ -71,7 +76,11 @@ RETRY_EXCEPTIONS = [
 
 
 def scrapy_settings(
-    settings: Settings, db_path: Path, run_id: int, verbose: int = 0, extract_workers: int = 0,
+    settings: Settings,
+    db_path: Path,
+    run_id: int,
+    verbose: int = 0,
+    extract_workers: int = 0,
     warm_workers: bool = True,
 ) -> dict[str, Any]:
     """Scrapy settings from the crawl section, then the verbatim `scrapy:` mapping on top."""
@@ -131,7 +140,10 @@ def scrapy_settings(
         "NETWORK_BLOCK_PRIVATE": settings.network.block_private,
         # Only http and https are ever fetched: no handler for file:, ftp:, s3: or data: URLs.
         "DOWNLOAD_HANDLERS": {
-            "file": None, "ftp": None, "s3": None, "data": None,
+            "file": None,
+            "ftp": None,
+            "s3": None,
+            "data": None,
             # Scrapy's HTTP/1.1 handler with limits on the response headers (crawler/fetch/download_handler.py).
             "http": "crawler.fetch.download_handler.BoundedHTTP11DownloadHandler",
             "https": "crawler.fetch.download_handler.BoundedHTTP11DownloadHandler",
@@ -197,7 +209,8 @@ def with_rendering(options: dict[str, Any], settings: Settings, schemes: set[str
 
     extra = playwright_settings(settings.render.model_dump(), settings.crawl.user_agent)
     extra["DOWNLOAD_HANDLERS"] = {
-        scheme: handler for scheme, handler in extra["DOWNLOAD_HANDLERS"].items()
+        scheme: handler
+        for scheme, handler in extra["DOWNLOAD_HANDLERS"].items()
         if handler is None or scheme in schemes
     }
     # Mappings merged as the `scrapy:` section's are (a user's DOWNLOAD_HANDLERS no longer drops the

@@ -71,9 +71,7 @@ def seed_interval_of(settings: Settings, seed: Seed, warnings: list[str] | None 
     """A seed's starting revisit interval; a bad `revisit` in its front matter is a warning (or a SeedError)."""
     schedule = settings.schedule
     try:
-        return seed_interval(
-            schedule.policy(), seed.id, seed.fetch_url, seed.extra, schedule.seeds, schedule.urls
-        )
+        return seed_interval(schedule.policy(), seed.id, seed.fetch_url, seed.extra, schedule.seeds, schedule.urls)
     except ValueError as exc:
         if warnings is None:
             raise SeedError(f"{seed.path}: front matter 'revisit': {exc}") from None

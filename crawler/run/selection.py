@@ -7,7 +7,12 @@ from typing import Sequence
 
 from crawler.archive.store import Store
 from crawler.changes.intervals import (
-    RECHECK_ACCOUNT_CAUSES, RISK_CAUSES, Candidate, iso, plan_visits, publication_time,
+    RECHECK_ACCOUNT_CAUSES,
+    RISK_CAUSES,
+    Candidate,
+    iso,
+    plan_visits,
+    publication_time,
 )
 from crawler.config import Settings
 from crawler.errors import SeedError
@@ -53,9 +58,13 @@ def due_seed_ids(store: Store, settings: Settings, now: datetime, limit: int | N
     policy = settings.schedule.policy()
     candidates = [
         Candidate(
-            row["id"], row["next_due_at"], row["last_capture_at"],
-            publication_time(row["date"], row["extracted_date"], row["first_seen_at"]), row["account"],
-            row["state"], row["interval_seconds"],
+            row["id"],
+            row["next_due_at"],
+            row["last_capture_at"],
+            publication_time(row["date"], row["extracted_date"], row["first_seen_at"]),
+            row["account"],
+            row["state"],
+            row["interval_seconds"],
         )
         for row in store.due_candidates(iso(now))
     ]

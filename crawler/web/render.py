@@ -209,7 +209,9 @@ def diff_html(
         kind, old, new = op.get("op"), list(op.get("old") or []), list(op.get("new") or [])
         skipped = op.get("skipped") or 0
         if kind == "equal" and skipped:
-            shown_head, note, shown_tail = _not_stored(op, context if index else 0, context if index < len(ops) - 1 else 0, labels)
+            shown_head, note, shown_tail = _not_stored(
+                op, context if index else 0, context if index < len(ops) - 1 else 0, labels
+            )
             _plain(out, shown_head, new_starts, new_at)
             out.block(note)
             _plain(out, shown_tail, new_starts, new_at + len(new) + skipped - len(shown_tail), force_first=True)
@@ -274,7 +276,9 @@ def side_by_side_html(
         kind, old, new = op.get("op"), list(op.get("old") or []), list(op.get("new") or [])
         skipped = op.get("skipped") or 0
         if kind == "equal" and skipped:
-            shown_head, note, shown_tail = _not_stored(op, context if index else 0, context if index < len(ops) - 1 else 0, labels)
+            shown_head, note, shown_tail = _not_stored(
+                op, context if index else 0, context if index < len(ops) - 1 else 0, labels
+            )
             for shown, at in ((shown_head, 0), (shown_tail, len(new) + skipped - len(shown_tail))):
                 if shown:
                     left, right = _Paragraphs(), _Paragraphs()
@@ -321,7 +325,11 @@ def side_by_side_html(
                 _plain(right, new, new_starts, new_at, ins, force_first=True)
             if op.get("cut"):
                 right.block(_cut_note(op))
-            row("ignored" if op.get("ignored") else kind or "change", left if old else None, right if new or op.get("cut") else None)
+            row(
+                "ignored" if op.get("ignored") else kind or "change",
+                left if old else None,
+                right if new or op.get("cut") else None,
+            )
         old_at += len(old) + skipped
         new_at += len(new) + skipped
     return Markup('<div class="crawler-side">{}</div>').format(Markup("").join(rows))
