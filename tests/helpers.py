@@ -302,19 +302,14 @@ class Project:
     ) -> subprocess.CompletedProcess:
         """Run `python -m crawler` with this project's folders, as its own process."""
         env = crawler_env(env_extra, PYTHONUNBUFFERED="1")
-        command = [
-            sys.executable,
-            "-m",
-            "crawler",
-            "--seeds",
-            str(self.seeds),
-            "--archive",
-            str(self.archive),
-            "--config",
-            str(self.config),
-            *args,
-        ]
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=self.root)
+        return subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout, env=env, cwd=self.root
+        )
+
+    def command(self, *args: str) -> list[str]:
+        """The command line of `python -m crawler ARGS` with this project's folders."""
+        folders = ["--seeds", str(self.seeds), "--archive", str(self.archive), "--config", str(self.config)]
+        return [sys.executable, "-m", "crawler", *folders, *args]
 
     def db(self) -> sqlite3.Connection:
         """A read connection to the archive with rows as dicts."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,18 +113,7 @@ def start(project: Project, *args: str) -> subprocess.Popen:
     """Start `python -m crawler ARGS` for the project; its stderr goes to a log file."""
     env = crawler_env()
     log = open(project.root / f"{args[0]}-{time.monotonic_ns()}.log", "w+")
-    cmd = [
-        sys.executable,
-        "-m",
-        "crawler",
-        "--seeds",
-        str(project.seeds),
-        "--archive",
-        str(project.archive),
-        "--config",
-        str(project.config),
-        *args,
-    ]
+    cmd = project.command(*args)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
     proc.log = log  # type: ignore[attr-defined]
     return proc

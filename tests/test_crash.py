@@ -251,18 +251,7 @@ def test_sigterm_fails_the_run_and_blames_no_seed(project: Project) -> None:
             project.seed(f"s{n}", server.route(f"/p{n}", hold_and_tell), "Text.")
         env = crawler_env()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "crawler",
-                "--seeds",
-                str(project.seeds),
-                "--archive",
-                str(project.archive),
-                "--config",
-                str(project.config),
-                "crawl",
-            ],
+            project.command("crawl"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

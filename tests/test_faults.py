@@ -583,18 +583,7 @@ def test_a_killed_extraction_process_does_not_lose_the_run(project: Project) -> 
         page = respond(200, article_page(f"{EN_TITLE} {n}", [*EN_PARAGRAPHS, f"Article number {n}."], lang="en"))
         project.seed(f"page_{n}", server.route(f"/page/{n}", page if n % 2 else gated(gate, page)), "An article.")
     crawl = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crawler",
-            "--seeds",
-            str(project.seeds),
-            "--archive",
-            str(project.archive),
-            "--config",
-            str(project.config),
-            "crawl",
-        ],
+        project.command("crawl"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

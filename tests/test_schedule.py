@@ -165,18 +165,7 @@ def gated() -> Iterator[LocalServer]:
 def start(project: Project, *args: str, stderr: int | IO[str] = subprocess.PIPE) -> subprocess.Popen:
     """Start `python -m crawler` for this project without waiting for it."""
     env = crawler_env()
-    cmd = [
-        sys.executable,
-        "-m",
-        "crawler",
-        "--seeds",
-        str(project.seeds),
-        "--archive",
-        str(project.archive),
-        "--config",
-        str(project.config),
-        *args,
-    ]
+    cmd = project.command(*args)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
 
 
