@@ -22,6 +22,7 @@ otherwise decide a ratio. Politeness is relaxed for the benchmark and said so: n
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import os
 import random
@@ -74,20 +75,41 @@ def load_pages(count: int) -> list[bytes]:
 
 
 _BODY_TAG = re.compile(rb"<body\b", re.I)
+_BODY_END, _HTML_END = re.compile(rb"</body\s*>", re.I), re.compile(rb"</html\s*>", re.I)
+_SCRIPT = re.compile(rb"<script\b.*?</script\s*>", re.I | re.S)
+
+
+def _outside_scripts(page: bytes, pattern: re.Pattern[bytes], last: bool = False) -> re.Match[bytes] | None:
+    """The first (or last) match of pattern that is markup, not text inside a <script> element."""
+    scripts = [m.span() for m in _SCRIPT.finditer(page)]
+    matches = [m for m in pattern.finditer(page) if not any(a < m.start() < b for a, b in scripts)]
+    return (matches[-1] if last else matches[0]) if matches else None
 
 
 def with_noise(page: bytes) -> bytes:
     """The page as a real site sends it on each request: a fresh script token and a data- attribute on <body>.
 
-    Nothing a reader sees changes; the bytes (and so the payload digest) differ on every request.
+    Nothing a reader sees changes; the bytes (and so the payload digest) differ on every request. The
+    attribute goes on the page's <body> tag and the script before its end, never into the text of a
+    script that happens to hold "<body" (a page's own JavaScript can), nor before the DOCTYPE of a
+    page without a <body> tag: a server adds its tokens to its markup.
     """
     token = os.urandom(8).hex().encode()
     script = b'<script>window.__csrf = "' + token + b'";</script>'
-    if _BODY_TAG.search(page):
-        return _BODY_TAG.sub(b'<body data-request-id="' + token + b'"', page, count=1).replace(
-            b"</body>", script + b"</body>", 1
-        )
-    return script + page
+    body, end = _noise_points(page)
+    if body is None:
+        return page[:end] + script + page[end:]
+    attribute = b' data-request-id="' + token + b'"'
+    return page[:body] + attribute + page[body:end] + script + page[end:]
+
+
+@functools.lru_cache(maxsize=None)
+def _noise_points(page: bytes) -> tuple[int | None, int]:
+    """Where with_noise inserts: just after "<body" (None without a body tag) and before the end of the body."""
+    end = _outside_scripts(page, _BODY_END, last=True) or _outside_scripts(page, _HTML_END, last=True)
+    body = _outside_scripts(page, _BODY_TAG)
+    end_at = end.start() if end else len(page)
+    return (body.end() if body and body.end() <= end_at else None), end_at
 
 
 def edit_one_word(page: bytes, version_text: str) -> bytes | None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from helpers import Project, LocalServer, free_port
+import os
+import subprocess
+from pathlib import Path
+
+from helpers import Project, LocalServer, crawler_env, free_port
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body, wechat_page
 
 EDITED_OLD = "修改最多的是标题和导语部分。"
@@ -128,3 +132,49 @@ def test_extraction_pool_and_unchanged_fast_path(page_server: LocalServer, proje
     # Same bytes as the response that made the version: no second extraction (no title read again).
     assert len(revisits) == 3
     assert all(r["payload_digest"] and r["title"] is None and r["version_id"] == r["current"] for r in revisits)
+
+
+def _listening_inodes(pid: int) -> set[str]:
+    """Socket inodes of process pid that listen for TCP connections (Linux /proc)."""
+    sockets = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            sockets.add(target[8:-1])
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # TCP_LISTEN
+                listening.add(fields[9])
+    return sockets & listening
+
+
+def test_a_crawl_opens_no_remote_control_door(page_server: LocalServer, project: Project, tmp_path: Path) -> None:
+    # Scrapy 2.19's RemoteControl extension listens on localhost for Python code to run and writes
+    # its token under the user's state folder; a crawl must do neither.
+    page_server.page("/held", article_page("A held page", EN_PARAGRAPHS), hold=True)
+    page_server.gate.clear()
+    project.seed("held", page_server.url("/held"), "A held page.")
+    state = tmp_path / "state"
+    crawl = subprocess.Popen(
+        project.command("crawl"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=crawler_env(XDG_STATE_HOME=str(state)),
+    )
+    try:
+        assert page_server.reached.wait(timeout=60), "the crawl never fetched"
+        listening = _listening_inodes(crawl.pid)
+        job_files = list(state.rglob("*.json"))
+    finally:
+        page_server.gate.set()
+        out, err = crawl.communicate(timeout=120)
+    assert crawl.returncode == 0, err
+    assert listening == set()
+    assert job_files == []
+    assert project.rows("SELECT outcome FROM captures") == [{"outcome": "new_version"}]

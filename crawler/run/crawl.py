@@ -17,7 +17,7 @@ from crawler.archive.store import Store
 from crawler.config import Settings
 from crawler.errors import CrawlerError
 from crawler.run.lifecycle import RunSummary, announce_run, finish_run, one_line, prepare_run
-from crawler.run.process import POOL_MIN_PAGES, Target, check_extraction_stack, extract_workers, run_scrapy
+from crawler.run.process import Target, check_extraction_stack, extract_workers, run_scrapy, warm_pool
 from crawler.run.scrapy_settings import render_plan, render_target
 
 log = logging.getLogger(__name__)
@@ -85,18 +85,17 @@ def _locked_crawl(
         captured = store.seeds_with_versions()
     finally:
         store.close()
-    never_captured = sum(1 for s in targets if s.id not in captured)
-    if never_captured and extract_workers(settings, len(targets)):
+    # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
+    # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
+    render = render_plan(settings)
+    targets = [Target(s.id, s.fetch_url, render_target(render, s.id, s.fetch_url), s.id in captured) for s in targets]
+    if not all(t.known for t in targets) and extract_workers(settings, len(targets)):
         from crawler.run.pipeline import start_extraction_server
 
         # Seeds never captured will all need extraction: start the pool's server now rather than at
         # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
         # seeds may need no extraction at all, and leaves the server to the first page that does.
-        start_extraction_server(warm=len(targets) >= POOL_MIN_PAGES)
-    # Seed bodies are in the archive now; holding thousands of parsed seeds through the crawl would
-    # make memory grow with the number of seeds: keep each target's id and URL, and nothing else.
-    render = render_plan(settings)
-    targets = [Target(s.id, s.fetch_url, render_target(render, s.id, s.fetch_url), s.id in captured) for s in targets]
+        start_extraction_server(warm=warm_pool(targets))
     gc.collect()
     if on_start:
         on_start(len(targets))

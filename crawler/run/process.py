@@ -52,6 +52,15 @@ def extract_workers(settings: Settings, pages: int) -> int:
     return int(wanted)
 
 
+def warm_pool(targets: Sequence[Target]) -> bool:
+    """True when the extraction pool should warm up (seconds of CPU) before its first page: a first crawl.
+
+    Only seeds never captured are sure to need extraction. A revisit extracts only the pages a reader
+    would see changed, often none or a handful: warming up for those would cost them seconds each.
+    """
+    return sum(1 for t in targets if not t.known) >= POOL_MIN_PAGES
+
+
 def run_scrapy(
     settings: Settings,
     db_path: Path,
@@ -72,7 +81,7 @@ def run_scrapy(
         run_id,
         verbose,
         extract_workers(settings, len(targets)),
-        warm_workers=len(targets) >= POOL_MIN_PAGES,
+        warm_workers=warm_pool(targets),
     )
     rendered_schemes = {urlsplit(t.fetch_url).scheme for t in targets if t.render}
     if rendered_schemes:
