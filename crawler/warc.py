@@ -15,7 +15,7 @@ import re
 import secrets
 import socket
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from io import BytesIO
 from pathlib import Path
@@ -180,6 +180,93 @@ def fsync_handle(handle: tuple[int, str]) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class PreparedExchange:
+    """An exchange's request and response (or revisit) records, gzipped, not yet in a file."""
+
+    data: bytes
+    request_length: int  # the request record comes first; the response or revisit after it
+    record: WrittenRecord  # filename and offset still empty
+
+
+def prepare_exchange(exchange: Exchange, previous: StoredPayload | None = None) -> PreparedExchange:
+    """The records of one exchange, gzipped member by member: a request record, then a response record,
+    or a revisit record when the payload equals previous (the URL's last stored payload) or the server
+    answered 304. No file here: CPU only (most of it in zlib and SHA-1, which release the GIL)."""
+    response_headers = [(k, v) for k, v in exchange.response_headers if k.lower() not in DROPPED_RESPONSE_HEADERS]
+    http_headers = StatusAndHeaders(_status_line(exchange), response_headers, protocol=exchange.protocol)
+    date = _warc_date()
+    warc_headers = {"WARC-Date": date}
+    if exchange.ip_address:
+        warc_headers["WARC-IP-Address"] = exchange.ip_address
+
+    buffer = BytesIO()
+    writer = GzipWARCWriter(buffer, warc_version=WARC_VERSION)
+    digest = payload_digest(exchange.body)
+    profile = refers_to = None
+    if exchange.status == 304:
+        profile = SERVER_NOT_MODIFIED
+        digest = previous.digest if previous else None
+        record = writer.create_warc_record(
+            exchange.url,
+            "revisit",
+            http_headers=http_headers,
+            warc_headers_dict=dict(warc_headers, **{"WARC-Profile": profile}, **_refers_to(previous)),
+        )
+    elif previous is not None and previous.digest == digest:
+        profile = IDENTICAL_PAYLOAD
+        record = writer.create_revisit_record(
+            exchange.url,
+            digest,
+            previous.uri,
+            previous.date,
+            http_headers=http_headers,
+            warc_headers_dict=dict(warc_headers, **{"WARC-Refers-To": previous.record_id}),
+        )
+    else:
+        record = writer.create_warc_record(
+            exchange.url,
+            "response",
+            payload=BytesIO(exchange.body),
+            length=len(exchange.body),
+            http_headers=http_headers,
+            warc_headers_dict=warc_headers,
+        )
+    if profile:
+        refers_to = previous.record_id if previous else None
+    record_id = record.rec_headers.get_header("WARC-Record-ID")
+
+    request = writer.create_warc_record(
+        exchange.url,
+        "request",
+        http_headers=StatusAndHeaders(
+            _request_line(exchange), _request_headers(exchange), protocol="", is_http_request=True
+        ),
+        warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": record_id},
+    )
+    writer.write_record(request)
+    request_length = buffer.tell()
+    writer.write_record(record)
+    data = buffer.getvalue()
+    content_type = _header(response_headers, "content-type")
+    written = WrittenRecord(
+        record_id=record_id,
+        record_type=record.rec_type,
+        profile=profile,
+        target_uri=exchange.url,
+        date=date,
+        status=exchange.status,
+        # As pywb's indexer reads it: the media type, up to the first ';' or space.
+        mime=re.split("[; ]", content_type, maxsplit=1)[0] if content_type else None,
+        payload_digest=digest,
+        refers_to=refers_to,
+        filename="",
+        offset=0,
+        length=len(data) - request_length,
+    )
+    return PreparedExchange(data, request_length, written)
+
+
 class WarcWriterFiles:
     """Writes exchanges into gzipped WARC files under one folder, rotating by size.
 
@@ -269,81 +356,15 @@ class WarcWriterFiles:
     def write(self, exchange: Exchange, previous: StoredPayload | None = None) -> WrittenRecord:
         """Archive one exchange: a request record, then a response record, or a revisit record when
         the payload equals the URL's last stored payload (or the server answered 304)."""
+        return self.append(prepare_exchange(exchange, previous))
+
+    def append(self, prepared: PreparedExchange) -> WrittenRecord:
+        """Write the records of a prepared exchange at the end of the current file; where they landed."""
         if self.file is None or self.file.tell() >= self.rotate_bytes or self._file_gone():
             self.close()
             self._open()
-        response_headers = [(k, v) for k, v in exchange.response_headers if k.lower() not in DROPPED_RESPONSE_HEADERS]
-        http_headers = StatusAndHeaders(_status_line(exchange), response_headers, protocol=exchange.protocol)
-        date = _warc_date()
-        warc_headers = {"WARC-Date": date}
-        if exchange.ip_address:
-            warc_headers["WARC-IP-Address"] = exchange.ip_address
-
-        buffer = BytesIO()
-        writer = GzipWARCWriter(buffer, warc_version=WARC_VERSION)
-        digest = payload_digest(exchange.body)
-        profile = refers_to = None
-        if exchange.status == 304:
-            profile = SERVER_NOT_MODIFIED
-            digest = previous.digest if previous else None
-            record = writer.create_warc_record(
-                exchange.url,
-                "revisit",
-                http_headers=http_headers,
-                warc_headers_dict=dict(warc_headers, **{"WARC-Profile": profile}, **_refers_to(previous)),
-            )
-        elif previous is not None and previous.digest == digest:
-            profile = IDENTICAL_PAYLOAD
-            record = writer.create_revisit_record(
-                exchange.url,
-                digest,
-                previous.uri,
-                previous.date,
-                http_headers=http_headers,
-                warc_headers_dict=dict(warc_headers, **{"WARC-Refers-To": previous.record_id}),
-            )
-        else:
-            record = writer.create_warc_record(
-                exchange.url,
-                "response",
-                payload=BytesIO(exchange.body),
-                length=len(exchange.body),
-                http_headers=http_headers,
-                warc_headers_dict=warc_headers,
-            )
-        if profile:
-            refers_to = previous.record_id if previous else None
-        record_id = record.rec_headers.get_header("WARC-Record-ID")
-
-        request = writer.create_warc_record(
-            exchange.url,
-            "request",
-            http_headers=StatusAndHeaders(
-                _request_line(exchange), _request_headers(exchange), protocol="", is_http_request=True
-            ),
-            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": record_id},
-        )
-        writer.write_record(request)
-        request_length = buffer.tell()
-        writer.write_record(record)
-        data = buffer.getvalue()
-        offset = self._append(data) + request_length
-        content_type = _header(response_headers, "content-type")
-        return WrittenRecord(
-            record_id=record_id,
-            record_type=record.rec_type,
-            profile=profile,
-            target_uri=exchange.url,
-            date=date,
-            status=exchange.status,
-            # As pywb's indexer reads it: the media type, up to the first ';' or space.
-            mime=re.split("[; ]", content_type, maxsplit=1)[0] if content_type else None,
-            payload_digest=digest,
-            refers_to=refers_to,
-            filename=self.filename,
-            offset=offset,
-            length=len(data) - request_length,
-        )
+        offset = self._append(prepared.data) + prepared.request_length
+        return replace(prepared.record, filename=self.filename, offset=offset)
 
     def write_resource(self, uri: str, mime: str, body: bytes, concurrent_to: str | None = None) -> WrittenRecord:
         """Archive a resource record (a screenshot, target urn:view:<page URL>): no HTTP, just the bytes."""

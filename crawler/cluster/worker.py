@@ -30,16 +30,11 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
-from crawler.changes.outcome import (
-    fingerprint_needed,
-    needs_extraction,
-    page_fingerprint,
-    rules_from_settings,
-    unreadable,
-)
+from crawler.changes.outcome import rules_from_settings
+from crawler.changes.pool_tasks import pre_extract, pre_extract_in_pool_process
 from crawler.config import Settings
 from crawler.changes.intervals import parse_duration
-from crawler.extract.article import SiteProfile, decode_html, extract
+from crawler.extract.article import SiteProfile
 from crawler.extract.fingerprint import rules_salt
 from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied, exit_with
 from crawler.fetch.spider import RevisitSpider
@@ -203,40 +198,6 @@ class ExchangeRecorderMiddleware:
         return response
 
 
-def pre_extract(
-    item: RawResponse,
-    profiles: list[SiteProfile],
-    known_payload: str | None,
-    known_fingerprint: str | None = None,
-    salt: str = "",
-) -> dict[str, Any] | None | bool:
-    """The extraction the writer's analyse() would do, done here: a dict (or None for no text).
-
-    False when there is nothing to extract (not a 2xx page, not HTML, the same bytes as the current
-    version, or the same reader fingerprint: the writer's fast paths). The gates are analyse()'s own
-    (crawler/changes/outcome.py); a task with neither digest nor fingerprint is a seed with no version yet.
-    """
-    latest = {} if known_payload or known_fingerprint else None
-    if item.succeeded and fingerprint_needed(item, known_payload, known_fingerprint):
-        item.reader_fingerprint = page_fingerprint(item, salt)
-    if not needs_extraction(item, latest, known_payload, known_fingerprint) or unreadable(item):
-        return False
-    html = decode_html(item.body or b"", item.header("content-type"))
-    extracted = extract(html, item.page_url, profiles) if html.strip() else None
-    return vars(extracted).copy() if extracted else None
-
-
-def _pre_extract_in_pool(
-    item: RawResponse,
-    profiles: list[SiteProfile],
-    known_payload: str | None,
-    known_fingerprint: str | None,
-    salt: str,
-) -> tuple[dict[str, Any] | None | bool, str | None]:
-    """pre_extract() in a pool process: its result, and the reader fingerprint it set on (this copy of) item."""
-    return pre_extract(item, profiles, known_payload, known_fingerprint, salt), item.reader_fingerprint
-
-
 def _extraction_context() -> Any:
     """The page pool's process context: a forkserver preloading (and warming up) the extraction stack.
 
@@ -245,7 +206,10 @@ def _extraction_context() -> Any:
     """
     context = multiprocessing.get_context("forkserver")
     # serverguard first: the server ends with this worker even during the warm-up.
-    context.set_forkserver_preload(["crawler.extract.serverguard", "crawler.extract.warmup"])
+    # The tasks' module last: a pool process would otherwise import it (and this module's Scrapy) itself.
+    context.set_forkserver_preload(
+        ["crawler.extract.serverguard", "crawler.extract.warmup", "crawler.changes.pool_tasks"]
+    )
     return context
 
 
@@ -298,7 +262,7 @@ class ResultPipeline:
             for _attempt in (1, 2):
                 try:
                     # From a thread, as in the local pipeline: the wait for an answer blocks.
-                    extracted, fingerprint = await asyncio.to_thread(self.pool.run, _pre_extract_in_pool, *args)
+                    extracted, fingerprint = await asyncio.to_thread(self.pool.run, pre_extract_in_pool_process, *args)
                 except PageTimeout:
                     item.error = (
                         f"extraction and change analysis stopped after {self.page_time_limit:g} s "

@@ -23,7 +23,15 @@ from scrapy import signals
 from scrapy.http import Request, Response
 from scrapy.utils.misc import load_object
 
-from crawler.warc import Exchange, StoredPayload, WarcWriterFiles, fsync_handle, payload_digest, payload_on_disk
+from crawler.warc import (
+    Exchange,
+    StoredPayload,
+    WarcWriterFiles,
+    fsync_handle,
+    payload_digest,
+    payload_on_disk,
+    prepare_exchange,
+)
 
 # Request meta key of a page requisite (crawler/run/requisite_fetcher.py): the seed whose article loads it.
 REQUISITE_META = "requisite_of"
@@ -224,12 +232,12 @@ class WarcArchiveMiddleware:
         if request.meta.get("render_exchanges") is not None:
             self._write_browser_traffic(request, response)
         else:
-            self._write_exchange(request, response)
+            await self._write_exchange(request, response)
         assert self.sync is not None
         await self.sync.durable()
         return response
 
-    def _write_exchange(self, request: Request, response: Response) -> None:
+    async def _write_exchange(self, request: Request, response: Response) -> None:
         """Write one fetched exchange (or a revisit record) and note the record in the request's meta."""
         exchange = Exchange(
             url=response.url,
@@ -246,7 +254,9 @@ class WarcArchiveMiddleware:
             # An image shared by articles (or moved to a new URL) is stored once: a revisit record
             # refers to the payload wherever it was first archived.
             previous = self._same_payload(response.body, previous)
-        written = self.writer.write(exchange, previous)
+        # Gzip and SHA-1 on a thread (both release the GIL: 1.5 ms a 130 KB page off the reactor), then
+        # appended here, where the file's order is decided.
+        written = self.writer.append(await asyncio.to_thread(prepare_exchange, exchange, previous))
         if written.record_type == "response":
             self.payloads[response.url] = StoredPayload(
                 written.target_uri, written.date, written.record_id, written.payload_digest

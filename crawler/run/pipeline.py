@@ -7,67 +7,20 @@ import multiprocessing
 import os
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from crawler.changes.outcome import analyse, fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings
+from crawler.changes.pool_tasks import analyse_in_pool_process, init_pool_process
 from crawler.changes.intervals import RevisitPolicy, account_key, next_state, publication_time
-from crawler.extract.article import BUILTIN_PROFILES, SiteProfile
+from crawler.extract.article import SiteProfile
 from crawler.extract.fingerprint import rules_salt
 from crawler.changes.noise import NoiseRules
-from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied, exit_with
+from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied
 from crawler.changes.removal import RemovalRules
 from crawler.changes.seed_state import DEFAULT_CONFIRM
 from crawler.archive.store import Store
 from crawler.model import RawResponse
 from crawler.run.evidence import evidence_collector
-
-
-_POOL_PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
-_POOL_REMOVAL = RemovalRules()
-_POOL_NOISE = NoiseRules()
-_POOL_SALT = ""
-
-
-def _init_pool_process(
-    profiles: Sequence[SiteProfile],
-    crawl_pid: int | None = None,
-    removal: RemovalRules | None = None,
-    noise: NoiseRules | None = None,
-) -> None:
-    """Give a pool process the site profiles once, not with every page; it ends with the crawl."""
-    global _POOL_PROFILES, _POOL_REMOVAL, _POOL_NOISE, _POOL_SALT
-    _POOL_PROFILES = profiles
-    _POOL_REMOVAL = removal or RemovalRules()
-    # Plain strings cross the process boundary; each site's patterns compile once here (noise.compiled).
-    _POOL_NOISE = noise or NoiseRules()
-    _POOL_SALT = rules_salt(tuple(profiles), _POOL_REMOVAL, _POOL_NOISE)
-    if crawl_pid is not None:
-        exit_with(crawl_pid)
-
-
-def _analyse_in_pool_process(
-    item: RawResponse,
-    run_id: int,
-    original: str | None,
-    latest: Mapping[str, Any] | None,
-    known_payload: str | None,
-    known_metadata: Mapping[str, Any] | None = None,
-    known_fingerprint: str | None = None,
-):
-    """analyse() in a pool process: extraction, normalisation and diffing off the reactor thread."""
-    return analyse(
-        item,
-        run_id,
-        original,
-        latest,
-        _POOL_PROFILES,
-        known_payload=known_payload,
-        removal_rules=_POOL_REMOVAL,
-        known_metadata=known_metadata,
-        noise=_POOL_NOISE,
-        known_fingerprint=known_fingerprint,
-        fingerprint_salt=_POOL_SALT,
-    )
 
 
 def extraction_context(warm: bool = True) -> multiprocessing.context.BaseContext:
@@ -78,9 +31,10 @@ def extraction_context(warm: bool = True) -> multiprocessing.context.BaseContext
     # a small run's one worker compiles what its few pages need.
     context = multiprocessing.get_context("forkserver")
     # serverguard first: a crawl killed during the warm-up's seconds must not leave the server behind.
-    # The analysis (crawler.changes.outcome) last: the warm-up is the extract stage's, and imports no later one.
+    # The tasks' module last (crawler.changes.pool_tasks, with the analysis): the warm-up is the extract
+    # stage's, and imports no later one.
     warmup = ["crawler.extract.warmup"] if warm else []
-    context.set_forkserver_preload(["crawler.extract.serverguard", *warmup, "crawler.changes.outcome"])
+    context.set_forkserver_preload(["crawler.extract.serverguard", *warmup, "crawler.changes.pool_tasks"])
     return context
 
 
@@ -149,7 +103,7 @@ class ArchivePipeline:
             self.pool = PagePool(
                 self.workers,
                 extraction_context(self.warm_workers),
-                initializer=_init_pool_process,
+                initializer=init_pool_process,
                 initargs=(tuple(self.profiles), os.getpid(), self.removal, self.noise),
                 limit=self.page_time_limit,
             )
@@ -179,7 +133,7 @@ class ArchivePipeline:
                     # From a thread: starting a worker waits for the forkserver's seconds of warm-up, and
                     # the wait for a page's answer is a blocking one; on the reactor they would time
                     # downloads out.
-                    return await asyncio.to_thread(self.pool.run, _analyse_in_pool_process, *args)
+                    return await asyncio.to_thread(self.pool.run, analyse_in_pool_process, *args)
                 except PageTimeout:
                     reason = (
                         f"extraction and change analysis stopped after {self.page_time_limit:g} s "
@@ -204,8 +158,9 @@ class ArchivePipeline:
             # The same HTML shell can build another article (text fetched by script): a rendered
             # page is always extracted, never judged unchanged by its bytes or its fingerprint.
             known = known_fingerprint = None
-        if fingerprint_needed(item, known, known_fingerprint):
-            # New bytes for a known page: a tenth of an extraction tells whether a reader sees anything new.
+        if self.pool is None and fingerprint_needed(item, known, known_fingerprint):
+            # New bytes for a known page: a tenth of an extraction tells whether a reader sees anything
+            # new. With a pool, its process computes this (analyse_in_pool_process).
             item.reader_fingerprint = page_fingerprint(item, self.salt)
         meta = self.store.current_metadata(latest)
         args = (item, self.run_id, self._original(seed_id), latest, known, meta, known_fingerprint)
