@@ -178,3 +178,44 @@ def test_a_crawl_opens_no_remote_control_door(page_server: LocalServer, project:
     assert listening == set()
     assert job_files == []
     assert project.rows("SELECT outcome FROM captures") == [{"outcome": "new_version"}]
+
+
+def _refresh_page(http_equiv: str, target: str) -> str:
+    """A bare page that sends its reader on to target at once, as takedown notices often do."""
+    return (
+        f'<html><head><meta http-equiv="{http_equiv}" content="0; url={target}"><title>Moved</title></head>'
+        "<body><p>This page has moved.</p></body></html>"
+    )
+
+
+def test_meta_refresh_is_followed_however_the_page_spells_it(page_server: LocalServer, project: Project) -> None:
+    # The crawler looks at the raw bytes before Scrapy's meta-refresh check (crawler/fetch/refresh.py);
+    # a refresh in any case, or in UTF-16, must still be followed.
+    page_server.page("/moved", article_page("Where it went", EN_PARAGRAPHS, lang="en"))
+    page_server.page("/plain", _refresh_page("refresh", "/moved"))
+    page_server.page("/upper", _refresh_page("REFRESH", "/moved"))
+    utf16 = _refresh_page("Refresh", "/moved").encode("utf-16")  # with its byte order mark
+    page_server.page("/wide", utf16, content_type="text/html")
+    for name in ("plain", "upper", "wide"):
+        project.seed(name, page_server.url(f"/{name}"), "Where it went.")
+    result = project.run("crawl")
+    assert result.returncode == 0, result.stderr
+    rows = project.rows("SELECT seed_id, final_url, outcome FROM captures ORDER BY seed_id")
+    assert [(r["seed_id"], r["final_url"].rsplit("/", 1)[1], r["outcome"]) for r in rows] == [
+        ("plain", "moved", "new_version"),
+        ("upper", "moved", "new_version"),
+        ("wide", "moved", "new_version"),
+    ]
+
+
+def test_the_raw_byte_look_skips_only_pages_without_a_refresh() -> None:
+    from crawler.fetch.refresh import may_refresh
+
+    assert not may_refresh(article_page("Plain", EN_PARAGRAPHS, lang="en").encode())
+    assert may_refresh(_refresh_page("REFRESH", "/x").encode())
+    assert may_refresh("<html>…".encode("utf-16"))  # a byte order mark: not ASCII-compatible
+    ebcdic = _refresh_page("refresh", "/x").encode("cp037")
+    assert may_refresh(ebcdic, b"text/html; charset=cp037")
+    # Past the first 4,096 characters Scrapy does not look either.
+    late = ("<html><head><title>t</title></head><body>" + "x" * 20000 + "refresh</body></html>").encode()
+    assert not may_refresh(late)

@@ -143,6 +143,9 @@ def scrapy_settings(
             # Scrapy's own lets concurrent requests skip the robots.txt check (see crawler/fetch/robots.py).
             "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
             "crawler.fetch.robots.RobotsTxtMiddleware": 100,
+            # Scrapy's, with a look at the raw bytes first (crawler/fetch/refresh.py).
+            "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+            "crawler.fetch.refresh.QuickMetaRefreshMiddleware": 580,
             WARC_WRITER: 950,
         },
         "NETWORK_BLOCK_PRIVATE": settings.network.block_private,
