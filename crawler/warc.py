@@ -230,7 +230,8 @@ def prepare_exchange(exchange: Exchange, previous: StoredPayload | None = None) 
             payload=BytesIO(exchange.body),
             length=len(exchange.body),
             http_headers=http_headers,
-            warc_headers_dict=warc_headers,
+            # The payload's digest is known (digest, above): warcio would hash the body once more for it.
+            warc_headers_dict=dict(warc_headers, **{"WARC-Payload-Digest": digest}),
         )
     if profile:
         refers_to = previous.record_id if previous else None

@@ -152,3 +152,21 @@ def test_crawls_skip_invisible_noise_and_catch_every_edit(page_server: LocalServ
     # The WARC keeps every response whole: the bytes changed, so no revisit record stands for them.
     records = project.rows("SELECT record_type FROM warc_records ORDER BY id")
     assert [r["record_type"] for r in records] == ["response"] * 4
+
+
+def test_the_year_check_matches_its_regular_expression() -> None:
+    # _has_year finds years without a lookbehind (for speed); it must agree with the plain expression
+    # on every string, letters and digits of other scripts included.
+    import random
+    import re
+
+    from crawler.extract.fingerprint import _has_year
+
+    reference = re.compile(r"(?<![0-9A-Za-z])(?:19|20)\d\d(?![0-9A-Za-z])")
+    rng = random.Random(7)
+    alphabet = "0129aZ_ -.\u4e2d\u00e9\u0669"
+    samples = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(50_000)]
+    samples += ["2019", "a2019", "2019a", "x12019 2020", "v1.2019", "token-2019-x", "a8f2019b", "\u4e2d2019\u4e2d"]
+    disagree = [s for s in samples if bool(reference.search(s)) != _has_year(s)]
+    assert disagree == []
+    assert sum(map(_has_year, samples)) > 100  # the samples hold years, not only non-years

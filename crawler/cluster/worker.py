@@ -14,6 +14,7 @@ recorded here, as received (before decompression), redirect hops included.
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import logging
 import multiprocessing
@@ -31,7 +32,7 @@ from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
 from crawler.changes.outcome import rules_from_settings
-from crawler.changes.pool_tasks import pre_extract, pre_extract_in_pool_process
+from crawler.changes.pool_tasks import PAGES_PER_WORKER, pre_extract, pre_extract_in_pool_process
 from crawler.config import Settings
 from crawler.changes.intervals import parse_duration
 from crawler.extract.article import SiteProfile
@@ -223,6 +224,7 @@ class ResultPipeline:
         self.page_time_limit: float | None = None
         self.pool: PagePool | None = None
         self._pool_gate: asyncio.Semaphore | None = None
+        self._pool_threads: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ResultPipeline":
@@ -249,6 +251,8 @@ class ResultPipeline:
     def close_spider(self, spider: Any = None) -> None:
         if self.pool is not None:
             self.pool.shutdown()
+        if self._pool_threads is not None:
+            self._pool_threads.shutdown(wait=False)
 
     async def _extract(self, item: RawResponse, task: dict[str, Any]) -> dict[str, Any] | None | bool:
         """pre_extract() under the page limit: a page past it, or one that kills two pool processes, gets an
@@ -257,12 +261,16 @@ class ResultPipeline:
         if self.pool is None:
             return pre_extract(*args)
         if self._pool_gate is None:
-            self._pool_gate = asyncio.Semaphore(self.pool.size)
+            # As the local pipeline: the page a worker analyses and the next one, waiting on a thread of its own.
+            self._pool_gate = asyncio.Semaphore(self.pool.size * PAGES_PER_WORKER)
+            self._pool_threads = ThreadPoolExecutor(self.pool.size * PAGES_PER_WORKER, thread_name_prefix="pool-call")
         async with self._pool_gate:
             for _attempt in (1, 2):
                 try:
                     # From a thread, as in the local pipeline: the wait for an answer blocks.
-                    extracted, fingerprint = await asyncio.to_thread(self.pool.run, pre_extract_in_pool_process, *args)
+                    extracted, fingerprint = await asyncio.get_running_loop().run_in_executor(
+                        self._pool_threads, self.pool.run, pre_extract_in_pool_process, *args
+                    )
                 except PageTimeout:
                     item.error = (
                         f"extraction and change analysis stopped after {self.page_time_limit:g} s "

@@ -32,13 +32,26 @@ from lxml import etree
 # data-* attributes that stay by name: dates (htmldate) and lazy images (page requisites).
 _KEPT_DATA = re.compile(r"date|time|src|original|lazy|poster|href", re.I)
 # A year standing on its own (not inside a token such as "a8f2019b"): text where htmldate may find a date.
-_YEAR = re.compile(r"(?<![0-9A-Za-z])(?:19|20)\d\d(?![0-9A-Za-z])")
+# Found as 19xx/20xx not followed by a letter or digit, the character before checked in Python: a
+# lookbehind first made the regex test it at every position of every script (0.34 against 0.13 ms a page).
+_YEAR_END = re.compile(r"(?:19|20)\d\d(?![0-9A-Za-z])")
+
+
+def _has_year(text: str) -> bool:
+    """True when text holds a year standing on its own (19xx or 20xx, no ASCII letter or digit either side)."""
+    for match in _YEAR_END.finditer(text):
+        # A candidate preceded by a letter or digit is inside a token; one overlapping it would be
+        # preceded by its own digits, so skipping past it misses nothing.
+        before = text[match.start() - 1] if match.start() else ""
+        if not (before.isascii() and before.isalnum()):
+            return True
+    return False
 
 
 def strip_volatile(tree: etree._Element) -> None:
     """Remove, in place, script code and the per-request attributes that no extractor reads."""
     for script in list(tree.iter("script")):
-        if "json" not in (script.get("type") or "").lower() and not _YEAR.search(script.text or ""):
+        if "json" not in (script.get("type") or "").lower() and not _has_year(script.text or ""):
             _remove_keeping_tail(script)
     # A walk over the attribute names in Python: half the time of an XPath selecting the same
     # attributes (0.46 against 0.93 ms a page on the corpus): libxml2 evaluates a predicate per attribute.
@@ -46,7 +59,7 @@ def strip_volatile(tree: etree._Element) -> None:
         for name in element.keys():
             if name == "nonce" or name == "integrity":
                 del element.attrib[name]
-            elif name.startswith("data-") and not _KEPT_DATA.search(name) and not _YEAR.search(element.get(name)):
+            elif name.startswith("data-") and not _KEPT_DATA.search(name) and not _has_year(element.get(name)):
                 del element.attrib[name]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import multiprocessing
 import os
 from dataclasses import replace
@@ -10,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from crawler.changes.outcome import analyse, fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings
-from crawler.changes.pool_tasks import analyse_in_pool_process, init_pool_process
+from crawler.changes.pool_tasks import PAGES_PER_WORKER, analyse_in_pool_process, init_pool_process
 from crawler.changes.intervals import RevisitPolicy, account_key, next_state, publication_time
 from crawler.extract.article import SiteProfile
 from crawler.extract.fingerprint import rules_salt
@@ -65,6 +66,7 @@ class ArchivePipeline:
         # Seconds one page's extraction and change analysis may take in a worker (None: no limit).
         self.page_time_limit: float | None = None
         self._pool_gate: asyncio.Semaphore | None = None
+        self._pool_threads: ThreadPoolExecutor | None = None
         self.removal = RemovalRules()
         self.state_confirm = DEFAULT_CONFIRM
         self.noise = NoiseRules()
@@ -112,6 +114,8 @@ class ArchivePipeline:
         """Close the archive and the pool."""
         if self.pool is not None:
             self.pool.shutdown()
+        if self._pool_threads is not None:
+            self._pool_threads.shutdown(wait=False)
         if self.store is not None:
             self.store.close()
 
@@ -122,10 +126,13 @@ class ArchivePipeline:
 
     async def _analyse_in_pool(self, args: tuple) -> Any:
         """analyse() in a pool worker, under the page limit; a page that trips it, or kills two workers, fails."""
-        # Only as many pages as workers leave the reactor at once: a page waiting for a worker would
-        # otherwise hold one of the few threads asyncio.to_thread shares with everything else.
+        # Two pages per worker leave the reactor at once, on threads of their own (not asyncio.to_thread's,
+        # which the WARC writer shares): one in the worker, one waiting for it. A worker that finishes
+        # starts its next page at once; with one page per worker it idled until the reactor, busy with
+        # everything else, sent the next (a noisy revisit's pool latency halved its throughput).
         if self._pool_gate is None:
-            self._pool_gate = asyncio.Semaphore(self.pool.size)
+            self._pool_gate = asyncio.Semaphore(self.pool.size * PAGES_PER_WORKER)
+            self._pool_threads = ThreadPoolExecutor(self.pool.size * PAGES_PER_WORKER, thread_name_prefix="pool-call")
         item = args[0]
         async with self._pool_gate:
             for _attempt in (1, 2):
@@ -133,7 +140,9 @@ class ArchivePipeline:
                     # From a thread: starting a worker waits for the forkserver's seconds of warm-up, and
                     # the wait for a page's answer is a blocking one; on the reactor they would time
                     # downloads out.
-                    return await asyncio.to_thread(self.pool.run, analyse_in_pool_process, *args)
+                    return await asyncio.get_running_loop().run_in_executor(
+                        self._pool_threads, self.pool.run, analyse_in_pool_process, *args
+                    )
                 except PageTimeout:
                     reason = (
                         f"extraction and change analysis stopped after {self.page_time_limit:g} s "
