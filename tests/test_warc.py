@@ -397,3 +397,17 @@ def test_a_deleted_warc_file_is_healed_by_the_next_capture(archive_server: Local
         # The healed payload is really there, in a file that exists.
         _, _, payload = record_at(project, records[2, seed]["filename"], records[2, seed]["offset"])
         assert payload and records[2, seed]["payload_digest"] == sha1_b32(payload)
+
+
+def test_two_seeds_with_one_url_store_its_bytes_once(archive_server: LocalServer, project: Project) -> None:
+    # Records are built on threads and appended in turn: the second response of one URL refers to the
+    # first's payload (for images shared by articles, arriving together: tests/test_evidence.py).
+    url = archive_server.page("/shared", article_page("One page, two seeds", EN_PARAGRAPHS, lang="en"))
+    project.seed("shared_a", url, "One page, two seeds.")
+    project.seed("shared_b", url, "One page, two seeds.")
+    result = project.run("crawl")
+    assert result.returncode == 0, result.stderr
+    records = project.rows("SELECT record_type, refers_to FROM warc_records ORDER BY id")
+    assert [r["record_type"] for r in records] == ["response", "revisit"]
+    response_id = project.rows("SELECT record_id FROM warc_records WHERE record_type = 'response'")[0]["record_id"]
+    assert records[1]["refers_to"] == response_id

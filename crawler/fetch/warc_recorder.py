@@ -195,6 +195,16 @@ class WarcArchiveMiddleware:
         # What the browser loaded, by URL: requisites found in the article are taken from here, not fetched again.
         request.meta["browser_records"] = loaded
 
+    def _stored_payload(self, request: Request, response: Response) -> StoredPayload | None:
+        """The stored payload a revisit of this response would refer to: its URL's last one, or for a
+        requisite any stored payload with the same bytes."""
+        previous = self.payloads.get(response.url)
+        if REQUISITE_META in request.meta:
+            # An image shared by articles (or moved to a new URL) is stored once: a revisit record
+            # refers to the payload wherever it was first archived.
+            previous = self._same_payload(response.body, previous)
+        return previous
+
     def _same_payload(self, body: bytes, previous: StoredPayload | None) -> StoredPayload | None:
         """previous when it holds this body, else the newest stored payload with the body's digest (any URL)."""
         digest = payload_digest(body)
@@ -249,14 +259,17 @@ class WarcArchiveMiddleware:
             body=response.body,
             ip_address=str(response.ip_address) if response.ip_address else None,
         )
-        previous = self.payloads.get(response.url)
-        if REQUISITE_META in request.meta:
-            # An image shared by articles (or moved to a new URL) is stored once: a revisit record
-            # refers to the payload wherever it was first archived.
-            previous = self._same_payload(response.body, previous)
+        previous = self._stored_payload(request, response)
         # Gzip and SHA-1 on a thread (both release the GIL: 1.5 ms a 130 KB page off the reactor), then
         # appended here, where the file's order is decided.
-        written = self.writer.append(await asyncio.to_thread(prepare_exchange, exchange, previous))
+        prepared = await asyncio.to_thread(prepare_exchange, exchange, previous)
+        if prepared.record.record_type == "response":
+            # Meanwhile another response may have stored the same bytes (two seeds with one URL, an
+            # image shared by articles): this one then refers to it, as if they had come in turn.
+            stored = self._stored_payload(request, response)
+            if stored is not None and stored is not previous and stored.digest == prepared.record.payload_digest:
+                prepared = prepare_exchange(exchange, stored)  # a revisit record: no body to compress
+        written = self.writer.append(prepared)
         if written.record_type == "response":
             self.payloads[response.url] = StoredPayload(
                 written.target_uri, written.date, written.record_id, written.payload_digest
