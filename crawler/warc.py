@@ -322,6 +322,12 @@ class WarcWriterFiles:
         writer.write_record(writer.create_warcinfo_record(self.filename, info))
         self._append(buffer.getvalue())
 
+    def _ensure_file(self) -> None:
+        """Open a new file when there is none, the current one is full, or it was deleted or moved away."""
+        if self.file is None or self.file.tell() >= self.rotate_bytes or self._file_gone():
+            self.close()
+            self._open()
+
     def _file_gone(self) -> bool:
         """True when the open file was deleted or moved away: records written to it would be lost with it."""
         # A long-running writer (the cluster's ingest) keeps one file open across runs.
@@ -361,17 +367,13 @@ class WarcWriterFiles:
 
     def append(self, prepared: PreparedExchange) -> WrittenRecord:
         """Write the records of a prepared exchange at the end of the current file; where they landed."""
-        if self.file is None or self.file.tell() >= self.rotate_bytes or self._file_gone():
-            self.close()
-            self._open()
+        self._ensure_file()
         offset = self._append(prepared.data) + prepared.request_length
         return replace(prepared.record, filename=self.filename, offset=offset)
 
     def write_resource(self, uri: str, mime: str, body: bytes, concurrent_to: str | None = None) -> WrittenRecord:
         """Archive a resource record (a screenshot, target urn:view:<page URL>): no HTTP, just the bytes."""
-        if self.file is None or self.file.tell() >= self.rotate_bytes or self._file_gone():
-            self.close()
-            self._open()
+        self._ensure_file()
         date = _warc_date()
         headers = {"WARC-Date": date}
         if concurrent_to:

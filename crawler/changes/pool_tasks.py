@@ -25,10 +25,6 @@ from crawler.extract.fingerprint import rules_salt
 from crawler.extract.pool import exit_with
 from crawler.model import RawResponse
 
-# Pages handed to each pool process at a time: the one it analyses and the next, waiting on a thread
-# of the crawl process, sent the moment the first is done (crawler/run/pipeline.py, crawler/cluster/worker.py).
-PAGES_PER_WORKER = 2
-
 # A local crawl's rules, given once per pool process by init_pool_process (not with every page).
 _PROFILES: Sequence[SiteProfile] = BUILTIN_PROFILES
 _REMOVAL = RemovalRules()

@@ -13,8 +13,6 @@ recorded here, as received (before decompression), redirect hops included.
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import json
 import logging
 import multiprocessing
@@ -32,7 +30,7 @@ from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
 from crawler.changes.outcome import rules_from_settings
-from crawler.changes.pool_tasks import PAGES_PER_WORKER, pre_extract, pre_extract_in_pool_process
+from crawler.changes.pool_tasks import pre_extract, pre_extract_in_pool_process
 from crawler.config import Settings
 from crawler.changes.intervals import parse_duration
 from crawler.extract.article import SiteProfile
@@ -223,8 +221,6 @@ class ResultPipeline:
         self.workers = 0
         self.page_time_limit: float | None = None
         self.pool: PagePool | None = None
-        self._pool_gate: asyncio.Semaphore | None = None
-        self._pool_threads: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> "ResultPipeline":
@@ -251,8 +247,6 @@ class ResultPipeline:
     def close_spider(self, spider: Any = None) -> None:
         if self.pool is not None:
             self.pool.shutdown()
-        if self._pool_threads is not None:
-            self._pool_threads.shutdown(wait=False)
 
     async def _extract(self, item: RawResponse, task: dict[str, Any]) -> dict[str, Any] | None | bool:
         """pre_extract() under the page limit: a page past it, or one that kills two pool processes, gets an
@@ -260,29 +254,22 @@ class ResultPipeline:
         args = (item, self.profiles, task.get("known_payload"), task.get("known_fingerprint"), self.salt)
         if self.pool is None:
             return pre_extract(*args)
-        if self._pool_gate is None:
-            # As the local pipeline: the page a worker analyses and the next one, waiting on a thread of its own.
-            self._pool_gate = asyncio.Semaphore(self.pool.size * PAGES_PER_WORKER)
-            self._pool_threads = ThreadPoolExecutor(self.pool.size * PAGES_PER_WORKER, thread_name_prefix="pool-call")
-        async with self._pool_gate:
-            for _attempt in (1, 2):
-                try:
-                    # From a thread, as in the local pipeline: the wait for an answer blocks.
-                    extracted, fingerprint = await asyncio.get_running_loop().run_in_executor(
-                        self._pool_threads, self.pool.run, pre_extract_in_pool_process, *args
-                    )
-                except PageTimeout:
-                    item.error = (
-                        f"extraction and change analysis stopped after {self.page_time_limit:g} s "
-                        "(crawl.page_time_limit); the page is kept in the WARC file"
-                    )
-                    return False
-                except PoolProcessDied as exc:
-                    reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
-                    continue
-                if fingerprint is not None:
-                    item.reader_fingerprint = fingerprint
-                return extracted
+        for _attempt in (1, 2):
+            try:
+                # On a thread, as in the local pipeline: the wait for an answer blocks.
+                extracted, fingerprint = await self.pool.run_async(pre_extract_in_pool_process, *args)
+            except PageTimeout:
+                item.error = (
+                    f"extraction and change analysis stopped after {self.page_time_limit:g} s "
+                    "(crawl.page_time_limit); the page is kept in the WARC file"
+                )
+                return False
+            except PoolProcessDied as exc:
+                reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
+                continue
+            if fingerprint is not None:
+                item.reader_fingerprint = fingerprint
+            return extracted
         item.error = reason
         return False
 

@@ -13,16 +13,21 @@ Its processes are called pool processes in names (PoolProcessDied), "workers" in
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import select
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Sequence
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+# Pages run_async hands each worker at a time: the one it analyses and the next, waiting on a thread.
+PAGES_PER_WORKER = 2
 
 # A worker gets this long to start (the forkserver's warm-up, on a busy machine) before it counts as dead.
 START_SECONDS = 120.0
@@ -183,6 +188,23 @@ class PagePool:
         self._slots = threading.BoundedSemaphore(self.size)
         self._closed = False
         self.replaced = 0  # workers killed for a limit or found dead, and so replaced
+        # run_async's: made on first use, in the event loop that calls it.
+        self._gate: asyncio.Semaphore | None = None
+        self._threads: ThreadPoolExecutor | None = None
+
+    async def run_async(self, function: Callable[..., Any], *args: Any) -> Any:
+        """run() from an event loop, on a thread: starting a worker and waiting for its answer both block.
+
+        PAGES_PER_WORKER pages per worker leave the loop at once, on threads of their own (not
+        asyncio.to_thread's, which others share): a worker that finishes starts the next page at once.
+        With one page per worker it idled until the loop, busy with everything else, sent the next
+        (a noisy revisit's pool latency halved its throughput).
+        """
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.size * PAGES_PER_WORKER)
+            self._threads = ThreadPoolExecutor(self.size * PAGES_PER_WORKER, thread_name_prefix="pool-call")
+        async with self._gate:
+            return await asyncio.get_running_loop().run_in_executor(self._threads, self.run, function, *args)
 
     def run(self, function: Callable[..., Any], *args: Any) -> Any:
         """function(*args) in a worker, under the limit (PageTimeout) and surviving its death (PoolProcessDied)."""
@@ -225,3 +247,5 @@ class PagePool:
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.stop()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import multiprocessing
 import os
 from dataclasses import replace
@@ -11,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from crawler.changes.outcome import analyse, fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings
-from crawler.changes.pool_tasks import PAGES_PER_WORKER, analyse_in_pool_process, init_pool_process
+from crawler.changes.pool_tasks import analyse_in_pool_process, init_pool_process
 from crawler.changes.intervals import RevisitPolicy, account_key, next_state, publication_time
 from crawler.extract.article import SiteProfile
 from crawler.extract.fingerprint import rules_salt
@@ -65,8 +63,6 @@ class ArchivePipeline:
         self.pool: PagePool | None = None
         # Seconds one page's extraction and change analysis may take in a worker (None: no limit).
         self.page_time_limit: float | None = None
-        self._pool_gate: asyncio.Semaphore | None = None
-        self._pool_threads: ThreadPoolExecutor | None = None
         self.removal = RemovalRules()
         self.state_confirm = DEFAULT_CONFIRM
         self.noise = NoiseRules()
@@ -114,8 +110,6 @@ class ArchivePipeline:
         """Close the archive and the pool."""
         if self.pool is not None:
             self.pool.shutdown()
-        if self._pool_threads is not None:
-            self._pool_threads.shutdown(wait=False)
         if self.store is not None:
             self.store.close()
 
@@ -126,35 +120,25 @@ class ArchivePipeline:
 
     async def _analyse_in_pool(self, args: tuple) -> Any:
         """analyse() in a pool worker, under the page limit; a page that trips it, or kills two workers, fails."""
-        # Two pages per worker leave the reactor at once, on threads of their own (not asyncio.to_thread's,
-        # which the WARC writer shares): one in the worker, one waiting for it. A worker that finishes
-        # starts its next page at once; with one page per worker it idled until the reactor, busy with
-        # everything else, sent the next (a noisy revisit's pool latency halved its throughput).
-        if self._pool_gate is None:
-            self._pool_gate = asyncio.Semaphore(self.pool.size * PAGES_PER_WORKER)
-            self._pool_threads = ThreadPoolExecutor(self.pool.size * PAGES_PER_WORKER, thread_name_prefix="pool-call")
         item = args[0]
-        async with self._pool_gate:
-            for _attempt in (1, 2):
-                try:
-                    # From a thread: starting a worker waits for the forkserver's seconds of warm-up, and
-                    # the wait for a page's answer is a blocking one; on the reactor they would time
-                    # downloads out.
-                    return await asyncio.get_running_loop().run_in_executor(
-                        self._pool_threads, self.pool.run, analyse_in_pool_process, *args
-                    )
-                except PageTimeout:
-                    reason = (
-                        f"extraction and change analysis stopped after {self.page_time_limit:g} s "
-                        "(crawl.page_time_limit); the page is kept in the WARC file"
-                    )
-                    self.crawler.stats.inc_value("archive/page_time_limit")
-                    break
-                except PoolProcessDied as exc:
-                    # Killed from outside (the OOM killer, a person) or by this page: one more try
-                    # on a new worker tells which; the run goes on either way.
-                    self.crawler.stats.inc_value("archive/worker_died")
-                    reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
+        for _attempt in (1, 2):
+            try:
+                # On a thread (PagePool.run_async): starting a worker waits for the forkserver's seconds
+                # of warm-up, and the wait for a page's answer blocks; on the reactor they would time
+                # downloads out.
+                return await self.pool.run_async(analyse_in_pool_process, *args)
+            except PageTimeout:
+                reason = (
+                    f"extraction and change analysis stopped after {self.page_time_limit:g} s "
+                    "(crawl.page_time_limit); the page is kept in the WARC file"
+                )
+                self.crawler.stats.inc_value("archive/page_time_limit")
+                break
+            except PoolProcessDied as exc:
+                # Killed from outside (the OOM killer, a person) or by this page: one more try
+                # on a new worker tells which; the run goes on either way.
+                self.crawler.stats.inc_value("archive/worker_died")
+                reason = f"{exc} twice while analysing this page; the page is kept in the WARC file"
         # Outside the pool: a failed capture with the reason, decided without parsing the page.
         return analyse(replace(item, error=reason), *args[1:4], self.profiles)
 
