@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
+from crawl_bench import crawler_command
 
 from crawler.extract.article import decode_html, extract
 from crawler.changes.normalise import comparison_form, is_cjk, split_sentences
@@ -574,18 +575,7 @@ def main() -> int:
 
     def cli(*command: str) -> str:
         done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "crawler",
-                "--seeds",
-                str(seeds),
-                "--archive",
-                str(archive),
-                "--config",
-                str(work / "crawler.yaml"),
-                *command,
-            ],
+            crawler_command(seeds, archive, work / "crawler.yaml", *command),
             capture_output=True,
             text=True,
             timeout=3600,

@@ -37,7 +37,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawl_bench import CONFIG, CORPUS, Servers, folder_bytes, load_pages, machine_cpu_seconds  # noqa: E402
+from crawl_bench import (  # noqa: E402
+    CONFIG,
+    CORPUS,
+    Servers,
+    folder_bytes,
+    load_pages,
+    machine_cpu_seconds,
+    project_command,
+)
 
 
 def free_port() -> int:
@@ -94,18 +102,7 @@ class Bench:
         return project
 
     def command(self, project: Path, *args: str) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "crawler",
-            "--seeds",
-            str(project / "seeds"),
-            "--archive",
-            str(project / "archive"),
-            "--config",
-            str(project / "crawler.yaml"),
-            *args,
-        ]
+        return project_command(project, *args)
 
     def start_workers(self, project: Path, count: int) -> list[subprocess.Popen]:
         procs = [

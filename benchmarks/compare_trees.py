@@ -38,18 +38,7 @@ def main() -> int:
         for round_ in range(args.rounds):
             for tree in args.trees if round_ % 2 == 0 else args.trees[::-1]:
                 project = crawl_bench.crawl_project(servers, len(pages), Path(tempfile.mkdtemp(prefix="compare-")))
-                command = [
-                    str(tree / ".venv" / "bin" / "python"),
-                    "-m",
-                    "crawler",
-                    "--seeds",
-                    str(project / "seeds"),
-                    "--archive",
-                    str(project / "archive"),
-                    "--config",
-                    str(project / "crawler.yaml"),
-                    "crawl",
-                ]
+                command = crawl_bench.project_command(project, "crawl", python=str(tree / ".venv" / "bin" / "python"))
                 for kind in KINDS:
                     servers.noise = kind == "noisy"
                     started = time.perf_counter()

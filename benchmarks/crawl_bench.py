@@ -272,6 +272,16 @@ def folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
 
 
+def crawler_command(seeds: Path, archive: Path, config: Path, *args: str, python: str = sys.executable) -> list[str]:
+    """The command line of `python -m crawler` with these folders and config, then args."""
+    return [python, "-m", "crawler", "--seeds", str(seeds), "--archive", str(archive), "--config", str(config), *args]
+
+
+def project_command(project: Path, *args: str, python: str = sys.executable) -> list[str]:
+    """crawler_command for a benchmark project folder (seeds/, archive/, crawler.yaml)."""
+    return crawler_command(project / "seeds", project / "archive", project / "crawler.yaml", *args, python=python)
+
+
 def crawl_project(servers: Servers, count: int, work: Path) -> Path:
     """Write a seeds folder and config for `count` URLs; return the project folder."""
     project = work / f"project-{count}"
@@ -287,19 +297,7 @@ def crawl(project: Path, name: str, pages: int) -> Measure:
     """One `crawler crawl` of a project, with its storage growth per capture."""
     archive = project / "archive"
     db_before, warc_before = folder_bytes(archive) - folder_bytes(archive / "warc"), folder_bytes(archive / "warc")
-    command = [
-        sys.executable,
-        "-m",
-        "crawler",
-        "--seeds",
-        str(project / "seeds"),
-        "--archive",
-        str(archive),
-        "--config",
-        str(project / "crawler.yaml"),
-        "crawl",
-    ]
-    measure = run_measured(name, pages, command)
+    measure = run_measured(name, pages, project_command(project, "crawl"))
     # The database is measured after its WAL is checkpointed, as it stays on disk.
     subprocess.run(
         [

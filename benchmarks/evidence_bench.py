@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import corpus_root  # noqa: E402
+from crawl_bench import project_command  # noqa: E402
 
 BASE_CONFIG = (
     "crawl:\n  download_delay: 0\n  autothrottle: false\n  timeout: 10\n  retries: 0\n"
@@ -132,18 +133,7 @@ def warc_bytes(archive: Path) -> int:
 
 def crawl(project: Path) -> float:
     """Seconds of one `crawler crawl` in its own process."""
-    command = [
-        sys.executable,
-        "-m",
-        "crawler",
-        "--seeds",
-        str(project / "seeds"),
-        "--archive",
-        str(project / "archive"),
-        "--config",
-        str(project / "crawler.yaml"),
-        "crawl",
-    ]
+    command = project_command(project, "crawl")
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=project)
     elapsed = time.perf_counter() - started

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from corpus import corpus_root  # benchmarks/corpus.py: $BENCH_CORPUS or benchmarks/corpus/
+from crawl_bench import crawler_command
 
 from crawler.extract.article import decode_html, extract
 from crawler.changes.normalise import split_sentences
@@ -110,19 +111,9 @@ def main() -> int:
     (seeds / "z_dead.md").write_text(f"---\nurl: http://127.0.0.1:{dead}/x\n---\nA server that is down.\n")
 
     def crawl() -> str:
-        cmd = [
-            sys.executable,
-            "-m",
-            "crawler",
-            "--seeds",
-            str(seeds),
-            "--archive",
-            str(archive),
-            "--config",
-            str(work / "crawler.yaml"),
-            "crawl",
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            crawler_command(seeds, archive, work / "crawler.yaml", "crawl"), capture_output=True, text=True, timeout=600
+        )
         if done.returncode != 0:
             raise SystemExit(f"crawl failed ({done.returncode}): {done.stderr[-2000:]}")
         return done.stdout.strip()

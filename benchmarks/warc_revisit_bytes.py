@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import LocalServer  # noqa: E402
+from crawl_bench import project_command  # noqa: E402  (benchmarks/, the script's own folder)
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body  # noqa: E402
 
 CONFIG = "crawl:\n  download_delay: 0\n  autothrottle: false\n  timeout: 5\n  retries: 0\n  concurrent_per_domain: 8\n"
@@ -47,19 +48,7 @@ CDN_HEADERS = {
 
 def run(project: Path, *args: str) -> None:
     """One `crawler` command in its own process."""
-    command = [
-        sys.executable,
-        "-m",
-        "crawler",
-        "--seeds",
-        str(project / "seeds"),
-        "--archive",
-        str(project / "archive"),
-        "--config",
-        str(project / "crawler.yaml"),
-        *args,
-    ]
-    subprocess.run(command, check=True, capture_output=True, cwd=project)
+    subprocess.run(project_command(project, *args), check=True, capture_output=True, cwd=project)
 
 
 def measure(pages: int, headers: dict[str, str]) -> dict[str, float]:
