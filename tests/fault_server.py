@@ -29,9 +29,14 @@ class Connection:
     path: str
     stopping: threading.Event
     headers: dict[str, str] = field(default_factory=dict)
+    # Called once, before the first byte of the answer goes out (the server's in-flight count).
+    answering: Callable[[], None] | None = None
 
     def send(self, data: bytes) -> bool:
         """Send bytes; False once the client has gone away."""
+        if self.answering is not None:
+            self.answering()
+            self.answering = None
         try:
             self.sock.sendall(data)
         except OSError:
@@ -209,7 +214,10 @@ class FaultServer:
         self.last_headers: dict[str, dict[str, str]] = {}  # path -> the request headers it was last sent
         self.stopping = threading.Event()
         self.in_flight = 0  # requests being answered now
-        self.peak_in_flight = 0  # the most answered at once (from a request's head read to its answer sent)
+        # The most requests waiting for an answer at once, from a request's head read to its answer's first
+        # byte: a client that has its whole answer may send its next request before the thread that sent
+        # it has counted it done, so counting to the last byte would see a second request that is none.
+        self.peak_in_flight = 0
         counting = threading.Lock()
         server = self
 
@@ -230,11 +238,18 @@ class FaultServer:
                 with counting:
                     server.in_flight += 1
                     server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
-                try:
-                    fault(Connection(sock, path, server.stopping, headers))
-                finally:
+                waiting = [True]
+
+                def answered() -> None:
                     with counting:
-                        server.in_flight -= 1
+                        if waiting[0]:
+                            waiting[0] = False
+                            server.in_flight -= 1
+
+                try:
+                    fault(Connection(sock, path, server.stopping, headers, answering=answered))
+                finally:
+                    answered()
 
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True
