@@ -41,6 +41,10 @@ def crawl(
     (With cluster.redis_url set, `crawler run` enqueues the due seeds instead: crawler/cluster/coordinator.py.)
     """
     started: list[int] = []
+    # Start-up (seeds, Scrapy's imports and objects) makes a million objects that live as long as the
+    # run; the collector walked them again and again, a tenth of a revisit's time. Paused until
+    # run_scrapy freezes them and turns it back on.
+    gc.disable()
     try:
         with archive_lock(archive_dir):
             return _locked_crawl(
@@ -57,6 +61,9 @@ def crawl(
                 started,
             )
     finally:
+        # Back as it was for a caller that goes on (the frozen objects become collectable again).
+        gc.unfreeze()
+        gc.enable()
         if started:
             # After the lock is released: a slow notification target must not make the next cron run
             # exit 75. The Atom feed and notifications are logged, never raised: they cannot fail the run.
@@ -96,6 +103,7 @@ def _locked_crawl(
         # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
         # seeds may need no extraction at all, and leaves the server to the first page that does.
         start_extraction_server(warm=warm_pool(targets))
+    # The parsed seeds' garbage goes now, while collection is paused: none of it may be frozen with the crawl.
     gc.collect()
     if on_start:
         on_start(len(targets))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -87,6 +88,9 @@ def run_scrapy(
     if rendered_schemes:
         options = with_rendering(options, settings, rendered_schemes)
     process = CrawlerProcess(options)
+    # Scrapy leaves its loggers at DEBUG and drops records in the handler: each response's "Crawled"
+    # and "Scraped from" records were built (and filtered) for nothing, 3% of a revisit's CPU.
+    logging.getLogger("scrapy").setLevel(process.settings.get("LOG_LEVEL"))
     if not verbose:
         # Fetch failures are recorded as captures with a reason; their tracebacks are noise here.
         for name in QUIET_LOGGERS:
@@ -121,6 +125,10 @@ def run_scrapy(
     # A crawler that cannot start (e.g. a `scrapy:` setting naming a missing class) must fail the run,
     # not end it quietly with every seed "stopped early".
     started.addErrback(lambda failure: start_errors.append(f"{type(failure.value).__name__}: {failure.value}"))
+    # All that start-up made (modules, Scrapy's objects, the targets) lives as long as the crawl: frozen,
+    # the collector never walks it again. crawl() paused collection for start-up and unfreezes at the end.
+    gc.freeze()
+    gc.enable()
     process.start()
     if crawler.stats.get_value("finish_reason") == "shutdown":
         # Ctrl-C or SIGTERM: Scrapy finished what was in flight; whatever was not fetched stays due.
