@@ -215,20 +215,20 @@ def run_measured(name: str, pages: int, command: list[str], **kwargs) -> Measure
     wait4's ru_maxrss: that counts the moment between fork and exec, when the child still maps
     this benchmark's memory (the pages it serves), and would report that instead.
     """
+    # The previous measure's writes go to the disk first, not during this one: a scheduled run starts
+    # minutes or hours after the last, when the kernel has long written its pages back. Without this,
+    # a revisit timed right after a first crawl paid for writing out that crawl's 20 MB (its fsyncs
+    # wait for the journal, which waits for them): half a second of a two-second revisit.
+    os.sync()
     before = machine_cpu_seconds()
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
-    own_peak_kb = tree_peak_kb = 0
-    while True:
-        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        own_peak_kb = max(own_peak_kb, _vm_hwm_kb(proc.pid))
-        tree_peak_kb = max([tree_peak_kb] + [_vm_hwm_kb(p) for p in _descendants(proc.pid)])
-        time.sleep(0.2)
+    peaks = PeakWatcher(proc.pid)
+    # Waits for the very end of the process (a loop sleeping between looks ended up to 0.2 s late).
+    out_bytes, err_bytes = proc.communicate()
     seconds = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    own_peak_kb, tree_peak_kb = peaks.stop()
+    out, err = out_bytes.decode(), err_bytes.decode()
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed ({proc.returncode}): {err[-2000:]}")
     cpu = machine_cpu_seconds() - before
@@ -236,6 +236,29 @@ def run_measured(name: str, pages: int, command: list[str], **kwargs) -> Measure
     return Measure(
         name, pages, seconds, cpu, peak_rss_mb=max(own_peak_kb, tree_peak_kb) / 1024, own_rss_mb=own_peak_kb / 1024
     )
+
+
+class PeakWatcher:
+    """Reads the peak RSS of a process and of every process under it, on a thread, until stopped."""
+
+    def __init__(self, pid: int, every: float = 0.1):
+        self.pid, self.every = pid, every
+        self.own_kb = self.tree_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            self.own_kb = max(self.own_kb, _vm_hwm_kb(self.pid))
+            self.tree_kb = max([self.tree_kb] + [_vm_hwm_kb(p) for p in _descendants(self.pid)])
+            self._stop.wait(self.every)
+
+    def stop(self) -> tuple[int, int]:
+        """Stop watching; the peaks seen (the process alone, the process and all under it), in KiB."""
+        self._stop.set()
+        self._thread.join()
+        return self.own_kb, self.tree_kb
 
 
 def _vm_hwm_kb(pid: int) -> int:
