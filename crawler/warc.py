@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import http.client
 import json
 import os
@@ -464,17 +465,76 @@ def cdxj_line(record: Mapping[str, Any]) -> str:
     return f"{key} {cdx_timestamp(record['date'])} {json.dumps(fields, ensure_ascii=False)}"
 
 
-def write_index(path: Path, records: Iterable[Mapping[str, Any]]) -> int:
-    """Write a sorted CDXJ index of the records, replacing the old one atomically; returns the line count."""
+def write_index(
+    path: Path,
+    records: Iterable[Mapping[str, Any]],
+    marks: Mapping[str, int] | None = None,
+    merge: bool = False,
+) -> int:
+    """Write a sorted CDXJ index of the records, replacing the old one atomically; returns the line count.
+
+    With merge, records are the ones written since the index was last written: their lines are merged
+    into its sorted lines, and no older record is read or keyed again. marks (the last record id of each
+    table the records come from) are kept beside the index for the next merge (index_marks).
+    """
     lines = sorted(cdxj_line(r) for r in records)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    count = 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        with temporary.open("w", encoding="utf-8") as out:
+            if merge:
+                with path.open(encoding="utf-8") as old:
+                    merged: Iterable[str] = heapq.merge((line.rstrip("\n") for line in old), lines)
+                    for line in merged:
+                        out.write(line + "\n")
+                        count += 1
+            else:
+                out.writelines(line + "\n" for line in lines)
+                count = len(lines)
         os.replace(temporary, path)
+        _write_marks(path, marks)
     except OSError as exc:
         raise WarcError(f"cannot write the CDXJ index {path}: {exc.strerror}; check the archive folder") from exc
-    return len(lines)
+    return count
+
+
+def index_marks(path: Path) -> dict[str, int] | None:
+    """The last record id of each table the CDXJ index at path covers; None when it must be written whole.
+
+    None when there is no index or no note of what it covers, or when the index is not the file that
+    note was written with (its size or modification time differ: edited, replaced, half-copied).
+    """
+    try:
+        state = json.loads(_marks_path(path).read_text(encoding="utf-8"))
+        stat = path.stat()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(state, dict) or state.get("index") != [stat.st_size, stat.st_mtime_ns]:
+        return None
+    marks = state.get("marks")
+    if not isinstance(marks, dict) or not all(isinstance(v, int) for v in marks.values()):
+        return None
+    return marks
+
+
+def _marks_path(path: Path) -> Path:
+    """Where the note of what the index at path covers is kept (beside it, hidden)."""
+    return path.with_name(f".{path.name}.covers.json")
+
+
+def _write_marks(path: Path, marks: Mapping[str, int] | None) -> None:
+    """Note what the index just written covers (or drop the note: the next update then writes it whole)."""
+    note = _marks_path(path)
+    if marks is None:
+        note.unlink(missing_ok=True)
+        return
+    stat = path.stat()
+    temporary = note.with_name(f"{note.name}.{os.getpid()}.tmp")
+    temporary.write_text(
+        json.dumps({"index": [stat.st_size, stat.st_mtime_ns], "marks": dict(marks)}), encoding="utf-8"
+    )
+    os.replace(temporary, note)
 
 
 # -- reading records back ------------------------------------------------------------

@@ -18,13 +18,16 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
 from helpers import TEST_CONFIG, LocalServer, Project, free_port
+from crawler.archive.store import Store
 from crawler.warc import (
     IDENTICAL_PAYLOAD,
     SERVER_NOT_MODIFIED,
     Exchange,
     StoredPayload,
     WarcWriterFiles,
+    index_marks,
     new_filename,
+    write_index,
 )
 from pages import EN_PARAGRAPHS, ZH_PARAGRAPHS, article_page, seed_body, wechat_page
 
@@ -231,6 +234,14 @@ def test_every_fetch_is_archived_deduplicated_and_readable(archive_server: Local
         assert re.fullmatch(r"\d{14}", timestamp) and key.startswith("1,0,0,127:")
         warc, _, _ = record_at(project, fields["filename"], int(fields["offset"]))
         assert warc.get_header("WARC-Target-URI") == fields["url"]
+    # Three runs each merged their records into it: the index is what writing it whole gives.
+    store = Store(project.db_path)
+    try:
+        whole = project.archive / "whole.cdxj"
+        write_index(whole, store.warc_records())
+    finally:
+        store.close()
+    assert lines == whole.read_text(encoding="utf-8").splitlines()
 
 
 def test_files_rotate_with_warcinfo_and_unique_names(archive_server: LocalServer, project: Project) -> None:
@@ -411,3 +422,40 @@ def test_two_seeds_with_one_url_store_its_bytes_once(archive_server: LocalServer
     records = {r["record_type"]: r for r in project.rows("SELECT record_type, record_id, refers_to FROM warc_records")}
     assert sorted(records) == ["response", "revisit"]
     assert records["revisit"]["refers_to"] == records["response"]["record_id"]
+
+
+def test_the_index_is_merged_run_by_run_and_written_whole_when_it_was_touched(
+    archive_server: LocalServer, project: Project
+) -> None:
+    """Each run merges its own records into the index; an index edited, replaced or missing its note is rebuilt."""
+    archive_server.page("/a", article_page(EN_TITLE, EN_PARAGRAPHS, lang="en"))
+    archive_server.page("/b", article_page(ZH_TITLE, ZH_PARAGRAPHS))
+    project.seed("a", archive_server.url("/a"), seed_body(EN_TITLE, EN_PARAGRAPHS))
+    project.seed("b", archive_server.url("/b"), seed_body(ZH_TITLE, ZH_PARAGRAPHS))
+    index = project.archive / "warc" / "index.cdxj"
+
+    def whole() -> list[str]:
+        store = Store(project.db_path)
+        try:
+            written = project.archive / "whole.cdxj"
+            write_index(written, store.warc_records())
+            return written.read_text(encoding="utf-8").splitlines()
+        finally:
+            store.close()
+
+    crawl(project, "a", "b")
+    assert index_marks(index) == {"warc_records": 2, "screenshots": 0}
+    crawl(project, "a", "b")
+    assert index_marks(index) == {"warc_records": 4, "screenshots": 0}
+    assert index.read_text(encoding="utf-8").splitlines() == whole() and len(whole()) == 4
+
+    # Someone cut the index short: it no longer matches its note, and the next run writes it whole.
+    index.write_text(index.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    assert index_marks(index) is None
+    crawl(project, "a")
+    assert index.read_text(encoding="utf-8").splitlines() == whole() and len(whole()) == 5
+    # And without its note (deleted, or an archive from before the note existed): written whole too.
+    (index.parent / ".index.cdxj.covers.json").unlink()
+    index.write_text("", encoding="utf-8")
+    crawl(project, "b")
+    assert index.read_text(encoding="utf-8").splitlines() == whole() and len(whole()) == 6

@@ -803,13 +803,32 @@ class Store:
             )
         return rows[0] if rows else None
 
-    def warc_records(self) -> Iterator[dict[str, Any]]:
-        """Every response and revisit record written, and every screenshot resource record, for the CDXJ index."""
-        yield from self.db.query("SELECT * FROM warc_records ORDER BY id")
-        yield from self.db.query(
-            "SELECT record_id, 'resource' AS record_type, NULL AS profile, target_uri, date, 200 AS status, mime, "
-            "payload_digest, NULL AS refers_to, filename, offset, length FROM screenshots ORDER BY id"
-        )
+    def warc_records(
+        self, after: Mapping[str, int] | None = None, upto: Mapping[str, int] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every response and revisit record written, and every screenshot resource record, for the CDXJ index.
+
+        With after and upto (record_marks() taken earlier and now), only the rows between the two.
+        """
+        after, upto = after or {}, upto or {}
+        bounds = "WHERE id > ? AND id <= ?"
+        for table, columns in (
+            ("warc_records", "*"),
+            (
+                "screenshots",
+                "record_id, 'resource' AS record_type, NULL AS profile, target_uri, date, 200 AS status, mime, "
+                "payload_digest, NULL AS refers_to, filename, offset, length",
+            ),
+        ):
+            limits = [after.get(table, 0), upto.get(table, 1 << 62)]
+            yield from self.db.query(f"SELECT {columns} FROM {table} {bounds} ORDER BY id", limits)
+
+    def record_marks(self) -> dict[str, int]:
+        """The last id of each table the CDXJ index is made from (0 for an empty table)."""
+        return {
+            table: self.db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+            for table in ("warc_records", "screenshots")
+        }
 
     # -- queries -------------------------------------------------------------
 

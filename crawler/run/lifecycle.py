@@ -18,7 +18,7 @@ from crawler.notify import announce
 from crawler.run.seeding import first_per_id, seed_accounts, seed_interval_of, seed_row, seed_warnings
 from crawler.run.selection import due_seed_ids, select_seeds
 from crawler.seeds import Seed, load_seeds
-from crawler.warc import INDEX_NAME, WARC_DIR_NAME, write_index
+from crawler.warc import INDEX_NAME, WARC_DIR_NAME, index_marks, write_index
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,20 @@ def prepare_run(
 def finish_run(
     store: Store, settings: Settings, run_id: int, status: str = "completed", error: str | None = None
 ) -> None:
-    """Close the run's row and rewrite the WARC files' CDXJ index: the end of every crawl, local or cluster."""
+    """Close the run's row and bring the WARC files' CDXJ index up to date: the end of every crawl, local or cluster."""
     store.finish_run(run_id, status=status, error=error)
     if settings.warc.enabled:
-        write_index(store.path.parent / WARC_DIR_NAME / INDEX_NAME, store.warc_records())
+        update_index(store)
+
+
+def update_index(store: Store) -> int:
+    """Add the records written since the CDXJ index was last written to it (or write it whole); its line count.
+
+    Whole, every run took time in proportion to the archive (a SURT key and a JSON line per record
+    ever written): merged, a run's end costs what its own records cost, plus reading the index once.
+    """
+    path = store.path.parent / WARC_DIR_NAME / INDEX_NAME
+    covered, upto = index_marks(path), store.record_marks()
+    if covered is not None and covered.keys() == upto.keys():
+        return write_index(path, store.warc_records(after=covered, upto=upto), upto, merge=True)
+    return write_index(path, store.warc_records(upto=upto), upto)
