@@ -219,3 +219,19 @@ def test_the_raw_byte_look_skips_only_pages_without_a_refresh() -> None:
     # Past the first 4,096 characters Scrapy does not look either.
     late = ("<html><head><title>t</title></head><body>" + "x" * 20000 + "refresh</body></html>").encode()
     assert not may_refresh(late)
+
+
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path) -> None:
+    """crawl() pauses and freezes the collector for Scrapy's start-up; a caller that goes on gets it back."""
+    import gc
+
+    from crawler.config import load_settings
+    from crawler.run.crawl import crawl
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "no-url.md").write_text("A saved article without a URL.\n", encoding="utf-8")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    summary = crawl(load_settings(environ={}), seeds, tmp_path / "archive")
+    assert summary.status == "completed"
+    assert gc.isenabled() and gc.get_freeze_count() == 0

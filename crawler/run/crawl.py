@@ -41,10 +41,6 @@ def crawl(
     (With cluster.redis_url set, `crawler run` enqueues the due seeds instead: crawler/cluster/coordinator.py.)
     """
     started: list[int] = []
-    # Start-up (seeds, Scrapy's imports and objects) makes a million objects that live as long as the
-    # run; the collector walked them again and again, a tenth of a revisit's time. Paused until
-    # run_scrapy freezes them and turns it back on.
-    gc.disable()
     try:
         with archive_lock(archive_dir):
             return _locked_crawl(
@@ -103,8 +99,11 @@ def _locked_crawl(
         # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
         # seeds may need no extraction at all, and leaves the server to the first page that does.
         start_extraction_server(warm=warm_pool(targets))
-    # The parsed seeds' garbage goes now, while collection is paused: none of it may be frozen with the crawl.
+    # The parsed seeds' garbage goes now. Then Scrapy's start-up makes a million objects that live as
+    # long as the run, which the collector walked again and again (a tenth of a revisit's time):
+    # collection pauses until run_scrapy freezes them and turns it back on; crawl() unfreezes at the end.
     gc.collect()
+    gc.disable()
     if on_start:
         on_start(len(targets))
     status, error = "completed", None
