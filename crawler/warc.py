@@ -7,6 +7,7 @@ store keeps where each record landed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import heapq
 import http.client
@@ -482,16 +483,11 @@ def write_index(
     count = 0
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with temporary.open("w", encoding="utf-8") as out:
-            if merge:
-                with path.open(encoding="utf-8") as old:
-                    merged: Iterable[str] = heapq.merge((line.rstrip("\n") for line in old), lines)
-                    for line in merged:
-                        out.write(line + "\n")
-                        count += 1
-            else:
-                out.writelines(line + "\n" for line in lines)
-                count = len(lines)
+        old = path.open(encoding="utf-8") if merge else contextlib.nullcontext(())
+        with old as existing, temporary.open("w", encoding="utf-8") as out:
+            for line in heapq.merge((line.rstrip("\n") for line in existing), lines):
+                out.write(line + "\n")
+                count += 1
         os.replace(temporary, path)
         _write_marks(path, marks)
     except OSError as exc:

@@ -57,9 +57,6 @@ def crawl(
                 started,
             )
     finally:
-        # Back as it was for a caller that goes on (the frozen objects become collectable again).
-        gc.unfreeze()
-        gc.enable()
         if started:
             # After the lock is released: a slow notification target must not make the next cron run
             # exit 75. The Atom feed and notifications are logged, never raised: they cannot fail the run.
@@ -99,14 +96,15 @@ def _locked_crawl(
         # the first response, so its seconds of warm-up overlap Scrapy's start-up. A revisit of known
         # seeds may need no extraction at all, and leaves the server to the first page that does.
         start_extraction_server(warm=warm_pool(targets))
-    # The parsed seeds' garbage goes now. Then Scrapy's start-up makes a million objects that live as
-    # long as the run, which the collector walked again and again (a tenth of a revisit's time):
-    # collection pauses until run_scrapy freezes them and turns it back on; crawl() unfreezes at the end.
+    # The parsed seeds' garbage goes now (none of it may outlive the run).
     gc.collect()
-    gc.disable()
     if on_start:
         on_start(len(targets))
     status, error = "completed", None
+    # Scrapy's start-up makes a million objects that live as long as the run, which the collector
+    # walked again and again (a tenth of a revisit's time): paused until run_scrapy freezes them and
+    # turns it back on, and as it was again once the run is over (nothing left frozen).
+    gc.disable()
     try:
         if targets:
             check_extraction_stack()
@@ -119,6 +117,8 @@ def _locked_crawl(
         status, error = "failed", one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         raise
     finally:
+        gc.unfreeze()
+        gc.enable()
         store = Store(store.path)
         try:
             # Seeds the run never reached get no capture: the failure was the run's, not theirs, and

@@ -126,7 +126,7 @@ def run_scrapy(
     # not end it quietly with every seed "stopped early".
     started.addErrback(lambda failure: start_errors.append(f"{type(failure.value).__name__}: {failure.value}"))
     # All that start-up made (modules, Scrapy's objects, the targets) lives as long as the crawl: frozen,
-    # the collector never walks it again. _locked_crawl paused collection for this start-up; crawl() unfreezes.
+    # the collector never walks it again (_locked_crawl paused it for this start-up and unfreezes after the run).
     gc.freeze()
     gc.enable()
     process.start()
