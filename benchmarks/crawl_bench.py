@@ -9,6 +9,9 @@ local HTTP servers on 16 loopback hosts (127.0.0.1-127.0.0.16), writes a seed pe
   response carries invisible noise: a fresh script token and a `data-` attribute on <body>, as real sites
   send; then one more noisy crawl where a few pages also had one word of their article edited, which
   must all become new versions while no other page does): pages per second,
+  Every page carries the token script and attribute, as a real site's pages do on every request; in the
+  first crawl and the unchanged revisit the token is the page's own fixed one (a cached page), in the
+  noisy revisits it is fresh on every request.
   CPU seconds per page (the crawl and its worker processes), peak RSS, database and WARC bytes per capture;
 - a bare single-process loop of trafilatura extraction, same options, same HTML read from memory;
 - the `trafilatura` command-line tool fetching the same URLs from the same servers.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gzip
+import hashlib
 import os
 import random
 import re
@@ -86,15 +90,16 @@ def _outside_scripts(page: bytes, pattern: re.Pattern[bytes], last: bool = False
     return (matches[-1] if last else matches[0]) if matches else None
 
 
-def with_noise(page: bytes) -> bytes:
-    """The page as a real site sends it on each request: a fresh script token and a data- attribute on <body>.
+def with_noise(page: bytes, token: bytes | None = None) -> bytes:
+    """The page as a real site sends it: a script with a token and a data- attribute on <body> holding it.
 
-    Nothing a reader sees changes; the bytes (and so the payload digest) differ on every request. The
+    token defaults to a fresh one, as on every request to a real site: nothing a reader sees changes,
+    the bytes (and so the payload digest) do. The
     attribute goes on the page's <body> tag and the script before its end, never into the text of a
     script that happens to hold "<body" (a page's own JavaScript can), nor before the DOCTYPE of a
     page without a <body> tag: a server adds its tokens to its markup.
     """
-    token = os.urandom(8).hex().encode()
+    token = token or os.urandom(8).hex().encode()
     script = b'<script>window.__csrf = "' + token + b'";</script>'
     body, end = _noise_points(page)
     if body is None:
@@ -110,6 +115,16 @@ def _noise_points(page: bytes) -> tuple[int | None, int]:
     body = _outside_scripts(page, _BODY_TAG)
     end_at = end.start() if end else len(page)
     return (body.end() if body and body.end() <= end_at else None), end_at
+
+
+def fixed_token(index: int) -> bytes:
+    """Page index's token when it does not change (the first crawl, the unchanged revisit): 16 hex digits."""
+    return hashlib.sha1(b"page %d" % index).hexdigest()[:16].encode()
+
+
+def served(pages: list[bytes]) -> list[bytes]:
+    """The pages as the servers send them in the first crawl: with their fixed tokens."""
+    return [with_noise(page, fixed_token(index)) for index, page in enumerate(pages)]
 
 
 def edit_one_word(page: bytes, version_text: str) -> bytes | None:
@@ -142,8 +157,8 @@ class Servers:
                 if self.path.startswith("/p/"):
                     index = int(self.path[3:])
                     body, status = outer.edited.get(index) or outer.pages[index % len(outer.pages)], 200
-                    if outer.noise:
-                        body = with_noise(body)
+                    # Every page carries its token; a fresh one on every request when noise is on.
+                    body = with_noise(body, None if outer.noise else fixed_token(index))
                 else:
                     body, status = b"not found", 404
                 self.send_response(status)
@@ -455,7 +470,7 @@ def one_round(servers: Servers, pages: list[bytes], work: Path, index: int) -> d
         servers.noise, servers.edited = False, {}
 
     def bare() -> None:
-        results["bare"] = bare_extraction(pages, urls)
+        results["bare"] = bare_extraction(served(pages), urls)
 
     def cli() -> None:
         results["cli"] = trafilatura_cli(urls, work)

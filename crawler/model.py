@@ -119,6 +119,10 @@ class CaptureRecord:
     last_modified: str | None = None
     # What a reader sees, hashed (crawler/extract/fingerprint.py): the next visit skips extraction on a match.
     reader_fingerprint: str | None = None
+    # The page's markup digest and span layout (crawler/extract/markup.py), kept where a version's text
+    # was read: a later page with the same markup needs no parse (None where not computed or refused).
+    markup_digest: str | None = None
+    markup_layout: str | None = None
     # Evidence (docs/evidence.md): 1 when rendered in the browser; what limited the page's requisites.
     rendered: int | None = None
     requisites_note: str | None = None

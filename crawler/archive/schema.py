@@ -321,6 +321,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX versions_compare ON versions(seed_id, compare_sha256);
     ALTER TABLE captures ADD COLUMN ignored_changes TEXT; -- JSON [{"old", "new"}]: counters or times written as prose
     """,
+    # Revisits decided from the markup alone (issue #21): where a version's page hides its volatile
+    # spans (crawler/extract/markup.py); NULL on captures that did not read a version's text.
+    """
+    ALTER TABLE captures ADD COLUMN markup_digest TEXT;
+    ALTER TABLE captures ADD COLUMN markup_layout TEXT;
+    """,
 )
 
 

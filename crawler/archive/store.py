@@ -733,6 +733,16 @@ class Store:
         ).fetchone()
         return (row[0], row[1]) if row else (None, None)
 
+    def current_markup(self, seed_id: str, version_id: int) -> tuple[str, str, str | None] | None:
+        """Markup digest, layout and reader fingerprint of the seed's newest capture of version_id that has them."""
+        row = self.db.execute(
+            "SELECT markup_digest, markup_layout, reader_fingerprint FROM captures WHERE seed_id = ? "
+            "AND version_id = ? AND markup_digest IS NOT NULL AND outcome IN ('new_version', 'unchanged') "
+            "ORDER BY id DESC LIMIT 1",
+            [seed_id, version_id],
+        ).fetchone()
+        return (row[0], row[1], row[2]) if row else None
+
     def due_state(self, seed_id: str, default_interval: float) -> DueState:
         """A seed's scheduling state (a seed not yet scheduled starts at default_interval)."""
         row = self.db.execute(

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from crawler.changes.metadata import MetadataChange, metadata_changes
 from crawler.extract.article import Extracted, SiteProfile, decode_html, extract, load_page
 from crawler.extract.fingerprint import reader_fingerprint, strip_volatile, tree_digest
+from crawler.extract.markup import Markup, page_markup, same_markup
 from crawler.model import CaptureRecord, DiffRecord, RawResponse, VersionRecord
 from crawler.changes.removal import Page, RemovalRules, assess
 from crawler.changes.noise import NoiseRules
@@ -136,6 +137,24 @@ def page_fingerprint(raw: RawResponse, salt: str = "") -> str | None:
     return reader_fingerprint(tree_digest(tree), raw.page_url, raw.media_type, salt)
 
 
+def markup_unchanged(raw: RawResponse, known: Markup, salt: str = "") -> bool:
+    """True when a 2xx HTML response is known's page with only its volatile spans changed (no parse: ~1 ms).
+
+    Then its reader fingerprint is that of known's capture (crawler/extract/markup.py says why).
+    """
+    if not raw.succeeded or not raw.body or unreadable(raw):
+        return False
+    html = decode_html(raw.body, raw.header("content-type"))
+    return same_markup(html, raw.page_url, raw.media_type, known, salt)
+
+
+def _keep_markup(capture: CaptureRecord, html: str, raw: RawResponse, salt: str) -> None:
+    """Note the page's markup on a capture that read its version's text, for the next visits' check."""
+    markup = page_markup(html, raw.page_url, raw.media_type, salt)
+    if markup is not None:
+        capture.markup_digest, capture.markup_layout = markup.digest, markup.layout
+
+
 def analyse(
     raw: RawResponse,
     run_id: int,
@@ -148,6 +167,7 @@ def analyse(
     noise: NoiseRules | None = None,
     known_fingerprint: str | None = None,
     fingerprint_salt: str = "",
+    markup_wanted: bool = False,
 ) -> Analysis:
     """Decide a capture's outcome and, for a changed text, its new version and diffs.
 
@@ -158,6 +178,8 @@ def analyse(
     unchanged too, whatever its script tokens and data- attributes say.
     known_metadata is the seed's current title, author and published (default: latest's), for drift.
     noise says what page noise (counters, timestamps) comparisons ignore (default: the built-in patterns).
+    markup_wanted: the seed's version has no markup noted yet; a page found unchanged by its fingerprint
+    notes its own (a new version always does).
     """
     content_type = raw.header("content-type")
     elapsed = raw.elapsed
@@ -211,6 +233,8 @@ def analyse(
         # What extraction would read is what it read for the latest version: the same text.
         capture.outcome = "unchanged"
         result.current_version_id = latest["id"]
+        if markup_wanted and raw.body:
+            _keep_markup(capture, decode_html(raw.body, content_type), raw, fingerprint_salt)
         return result
 
     body = raw.body or b""
@@ -279,6 +303,7 @@ def analyse(
             return result
 
     capture.outcome = "new_version"
+    _keep_markup(capture, html, raw, fingerprint_salt)
     result.new_version = VersionRecord(
         text=text,
         text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),

@@ -57,6 +57,7 @@ def analyse_in_pool_process(
     known_payload: str | None,
     known_metadata: Mapping[str, Any] | None = None,
     known_fingerprint: str | None = None,
+    markup_wanted: bool = False,
 ) -> Analysis:
     """analyse() in a pool process: fingerprint, extraction, normalisation and diffing off the reactor thread."""
     if fingerprint_needed(item, known_payload, known_fingerprint):
@@ -75,6 +76,7 @@ def analyse_in_pool_process(
         noise=_NOISE,
         known_fingerprint=known_fingerprint,
         fingerprint_salt=_SALT,
+        markup_wanted=markup_wanted,
     )
 
 

@@ -135,8 +135,22 @@ _DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 # it for libxml2, whose tree then holds the code as page text: it would be extracted and, changing
 # on every visit, make versions out of scripts.
 _SELF_CLOSED_RAW = re.compile(r"<((?:script|style)\b[^<>]*?)\s*/>", re.IGNORECASE)
-# A numeric character reference (decimal or hex, the ";" optional as in HTML).
-_CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
+# A numeric character reference to a character XML forbids (C0 controls but tab, line feed and
+# carriage return; U+FFFE, U+FFFF), read as HTML reads references: at most 8 hex or 10 decimal digits,
+# the ";" optional. One pass with a fixed replacement (no Python call per reference of a page).
+_INVALID_REF = re.compile(
+    "&#(?:[xX](?:"
+    + "|".join(
+        f"0{{0,{zeros}}}(?:{digits})(?![0-9a-fA-F])|0{{{zeros}}}(?:{digits})"
+        for zeros, digits in ((7, "[1-8bBcCeEfF]"), (6, "1[0-9a-fA-F]"), (4, "[fF]{3}[eEfF]"))
+    )
+    + ")|(?:"
+    + "|".join(
+        f"0{{0,{zeros}}}(?:{digits})(?![0-9])|0{{{zeros}}}(?:{digits})"
+        for zeros, digits in ((9, "[1-8]"), (8, "1[124-9]|2[0-9]|3[01]"), (5, "6553[45]"))
+    )
+    + "));?"
+)
 _BLOCK_TAGS = frozenset(
     "address article aside blockquote dd details div dl dt fieldset figcaption figure footer form"
     " h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody td tfoot th thead tr ul".split()
@@ -217,27 +231,21 @@ def load_page(html: str) -> lxml.html.HtmlElement | None:
     # trafilatura's own loader (lxml.html underneath): it repairs input libxml2 mishandles (with
     # a DOCTYPE first line some real pages extracted to nothing) and returns None for empty or
     # non-HTML input such as a decoded PDF, so bad input never raises here.
-    return load_html(drop_xml_invalid_refs(_SELF_CLOSED_RAW.sub(r"<\1>", html)))
+    return load_html(loader_input(html))
+
+
+def loader_input(html: str) -> str:
+    """html as load_page hands it to trafilatura's loader: scripts and styles not self-closed, no XML-invalid references."""
+    return drop_xml_invalid_refs(_SELF_CLOSED_RAW.sub(r"<\1>", html))
 
 
 def drop_xml_invalid_refs(html: str) -> str:
     """html without character references to characters XML forbids (&#7;, &#27;, &#xFFFE;, ...)."""
     # libxml2's HTML parser turns "&#7;" into U+0007 (raw control bytes it drops); trafilatura then
     # copies that text into new lxml elements, which refuse it with a ValueError that trafilatura
-    # swallows: one "&#7;" anywhere in the article made the whole page no_content.
-    if "&#" not in html:
-        return html
-    return _CHAR_REF.sub(_keep_xml_valid_ref, html)
-
-
-def _keep_xml_valid_ref(match: re.Match[str]) -> str:
-    """The reference unchanged when XML allows its character, else nothing."""
-    hex_digits, decimal = match.groups()
-    code = int(hex_digits, 16) if hex_digits else int(decimal)
-    if code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF:
-        return match.group(0)
-    # &#0; and surrogates are U+FFFD in HTML and lxml already does that; the rest (C0 controls, U+FFFE...) go.
-    return match.group(0) if code == 0 or 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else ""
+    # swallows: one "&#7;" anywhere in the article made the whole page no_content. &#0; and
+    # surrogates stay (U+FFFD in HTML, and in lxml already), as do code points past U+10FFFF.
+    return _INVALID_REF.sub("", html) if "&#" in html else html
 
 
 def extract(html: str, url: str, profiles: Sequence[SiteProfile] = BUILTIN_PROFILES) -> Extracted | None:

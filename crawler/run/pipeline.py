@@ -8,11 +8,19 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from crawler.changes.outcome import analyse, fingerprint_needed, needs_extraction, page_fingerprint, rules_from_settings
+from crawler.changes.outcome import (
+    analyse,
+    fingerprint_needed,
+    markup_unchanged,
+    needs_extraction,
+    page_fingerprint,
+    rules_from_settings,
+)
 from crawler.changes.pool_tasks import analyse_in_pool_process, init_pool_process
 from crawler.changes.intervals import RevisitPolicy, account_key, next_state, publication_time
 from crawler.extract.article import SiteProfile
 from crawler.extract.fingerprint import rules_salt
+from crawler.extract.markup import Markup
 from crawler.changes.noise import NoiseRules
 from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied
 from crawler.changes.removal import RemovalRules
@@ -151,12 +159,32 @@ class ArchivePipeline:
             # The same HTML shell can build another article (text fetched by script): a rendered
             # page is always extracted, never judged unchanged by its bytes or its fingerprint.
             known = known_fingerprint = None
+        markup_wanted = False
+        if fingerprint_needed(item, known, known_fingerprint):
+            # New bytes for a known page. When only its scripts' code, its comments and its volatile
+            # attribute values changed (crawler/extract/markup.py: ~1 ms, no parse), its reader
+            # fingerprint is that of the capture whose markup it matches: no pool, no extraction.
+            known_markup = self.store.current_markup(seed_id, latest["id"])
+            if known_markup is None:
+                markup_wanted = True  # the pool notes this page's markup if its fingerprint matches
+            elif markup_unchanged(item, Markup(*known_markup[:2]), self.salt):
+                item.reader_fingerprint = known_markup[2]
+                self.crawler.stats.inc_value("archive/unchanged_by_markup")
         if self.pool is None and fingerprint_needed(item, known, known_fingerprint):
             # New bytes for a known page: a tenth of an extraction tells whether a reader sees anything
             # new. With a pool, its process computes this (analyse_in_pool_process).
             item.reader_fingerprint = page_fingerprint(item, self.salt)
         meta = self.store.current_metadata(latest)
-        args = (item, self.run_id, self._original(seed_id), latest, known, meta, known_fingerprint)
+        args = (
+            item,
+            self.run_id,
+            self._original(seed_id),
+            latest,
+            known,
+            meta,
+            known_fingerprint,
+            markup_wanted,
+        )
         # Failures, 304s, unchanged bytes and unchanged fingerprints are decided without extracting:
         # no trip to the pool (an all-unchanged revisit never even starts it).
         if self.pool is not None and needs_extraction(item, latest, known, known_fingerprint):
@@ -171,6 +199,7 @@ class ArchivePipeline:
                 noise=self.noise,
                 known_fingerprint=known_fingerprint,
                 fingerprint_salt=self.salt,
+                markup_wanted=markup_wanted,
             )
         front_date, extracted_date, first_seen = self.store.seed_timing(seed_id)
         if extracted_date is None and result.new_version is not None:
