@@ -66,7 +66,14 @@ _TIME_COLUMNS = {
 }
 _SHARE_COLUMNS = {"similarity", "similarity_to_previous", "similarity_to_original", "retained"}
 _URL_COLUMNS = {"url", "fetch_url", "final_url", "canonical_url", "target_uri"}
-_HASH_COLUMNS = {"text_sha256", "compare_sha256", "original_sha256", "payload_digest", "reader_fingerprint"}
+_HASH_COLUMNS = {
+    "text_sha256",
+    "compare_sha256",
+    "original_sha256",
+    "payload_digest",
+    "reader_fingerprint",
+    "markup_digest",
+}
 
 
 @functools.lru_cache(maxsize=1)
