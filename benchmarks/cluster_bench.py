@@ -12,7 +12,9 @@ of workers, on a fresh archive:
 - ingest: `crawler ingest --exit-when-idle` alone draining that stream into the archive: the
   writer's pages per second (WARC records, database rows, diffs);
 - end to end: workers and writer together on another fresh archive (first crawl, then an
-  unchanged revisit with every seed made due again), with database and WARC bytes per capture.
+  unchanged revisit with every seed made due again, then a revisit with a fresh script token and
+  `data-` value on every page, as crawl_bench's noisy revisit), with database and WARC bytes per
+  capture.
 
 Everything runs on this machine: workers, writer, page servers and Redis share its cores, so
 "machine CPU s/page" (all processes) is the cost to compare, and pages/s per worker core is what a
@@ -54,10 +56,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def process_cpu(pids: list[int]) -> float:
-    """CPU seconds (user + system) the processes have used so far, from /proc (0 where absent)."""
+def descendants(pid: int) -> list[int]:
+    """pid and every living process under it (a worker's extraction pool runs under its forkserver)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo.extend(int(child) for child in children.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def process_cpu(pids: list[int], tree: bool = True) -> float:
+    """CPU seconds (user + system) the processes (and, with tree, those under them) have used so far, from /proc.
+
+    A process under them that ended during the measure is not counted: the pools live as long as their worker.
+    """
     total = 0.0
-    for pid in pids:
+    for pid in {p for top in pids for p in (descendants(top) if tree else [top])}:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -166,15 +185,17 @@ class Bench:
         }
 
     def end_to_end(self, workers: int) -> dict:
-        """Workers and writer together: a first crawl, then an unchanged revisit."""
+        """Workers and writer together: a first crawl, an unchanged revisit, a revisit with invisible noise."""
         project = self.project(f"e2e-{workers}")
         procs = self.start_workers(project, workers)
         writer = subprocess.Popen(self.command(project, "ingest"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         out = {}
         archive = project / "archive"
         try:
-            for run_id, name, args in ((1, "first", ("run",)), (2, "revisit", ("run",))):
-                if run_id == 2:
+            for run_id, name in ((1, "first"), (2, "revisit"), (3, "noisy")):
+                # A fresh token in every response of the third run (crawl_bench.with_noise).
+                self.servers.noise = name == "noisy"
+                if run_id > 1:
                     # Every seed due again at once (as a day later), for `crawler run` to enqueue.
                     conn = sqlite3.connect(archive / "archive.db")
                     conn.execute("UPDATE seeds SET next_due_at = '2000-01-01T00:00:00+00:00' WHERE status = 'ok'")
@@ -184,15 +205,15 @@ class Bench:
                 warc_before = folder_bytes(archive / "warc")
                 pids = [p.pid for p in procs]
                 own0, writer0 = process_cpu(pids), process_cpu([writer.pid])
-                others0 = process_cpu([os.getpid(), self.redis_pid])
+                others0 = process_cpu([os.getpid(), self.redis_pid], tree=False)
                 cpu0, t0 = machine_cpu_seconds(), time.perf_counter()
-                self.enqueue(project, *args)
+                self.enqueue(project, "run")
                 wait_for(lambda: self.run_done(project, run_id) or _died(writer), 1800, f"run {run_id}")  # noqa: B023 (called here)
                 if writer.poll() is not None:
                     raise SystemExit(f"ingest exited: {writer.stderr.read().decode()[-2000:]}")
                 seconds, cpu = time.perf_counter() - t0, machine_cpu_seconds() - cpu0
                 worker_cpu, writer_cpu = process_cpu(pids) - own0, process_cpu([writer.pid]) - writer0
-                others = process_cpu([os.getpid(), self.redis_pid]) - others0
+                others = process_cpu([os.getpid(), self.redis_pid], tree=False) - others0
                 conn = sqlite3.connect(archive / "archive.db")
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 outcomes = dict(
@@ -212,6 +233,7 @@ class Bench:
                     "warc_bytes": (folder_bytes(archive / "warc") - warc_before) / self.pages,
                 }
         finally:
+            self.servers.noise = False
             self.stop([*procs, writer])
         conn = sqlite3.connect(archive / "archive.db")
         out["version_bytes"] = conn.execute("SELECT avg(length(CAST(text AS BLOB))) FROM versions").fetchone()[0]
@@ -222,7 +244,7 @@ class Bench:
         return out
 
     def task_bytes(self, count: int = 100_000) -> float:
-        """Redis memory per queued task (seed id, URL, validators, payload digest), in flight marks included."""
+        """Redis memory per queued task (seed, URL, validators, payload, fingerprint, markup), in-flight marks included."""
         from crawler.cluster.queue import Queue
 
         queue = Queue(self.client, "taskbench", 60)
@@ -235,6 +257,9 @@ class Bench:
                 "etag": '"5f3c-61a7b2c0"',
                 "last_modified": "Tue, 01 Dec 2026 20:00:00 GMT",
                 "known_payload": "sha1:2N6XJZ3W7ZKQ3E7TQ6N4DOXBG2RQSF5M",
+                "known_fingerprint": "b" * 32,
+                # The median corpus page's markup (of 300): a 40-digit digest and a 276-character layout.
+                "known_markup": ["a" * 40, "1234s56a" * 34 + "1234"],
             }
             for i in range(count)
         ]
@@ -308,6 +333,14 @@ def main() -> int:
             + "; writer CPU s/page "
             + ", ".join(f"{w}: {e2e['revisit']['writer_cpu']:.4f}" for w, (_, e2e) in rows.items())
         )
+        print(
+            "revisit with invisible noise: pages/s "
+            + ", ".join(f"{w}: {e2e['noisy']['pps']:.1f}" for w, (_, e2e) in rows.items())
+            + "; worker CPU s/page "
+            + ", ".join(f"{w}: {e2e['noisy']['worker_cpu']:.4f}" for w, (_, e2e) in rows.items())
+            + "; writer CPU s/page "
+            + ", ".join(f"{w}: {e2e['noisy']['writer_cpu']:.4f}" for w, (_, e2e) in rows.items())
+        )
         print("ingest peak RSS MB: " + ", ".join(f"{split['ingest_rss']:.0f}" for split, _ in rows.values()))
         _, e2e = rows[min(rows)]
         print(
@@ -317,7 +350,10 @@ def main() -> int:
         )
         print(f"per version: text {e2e['version_bytes']:.0f} B, per diff {e2e['diff_bytes']:.0f} B (diff + ops)")
         print(f"Redis per queued task: {task:.0f} B")
-        print(f"outcomes: first {e2e['first']['outcomes']}, revisit {e2e['revisit']['outcomes']}")
+        print(
+            f"outcomes: first {e2e['first']['outcomes']}, revisit {e2e['revisit']['outcomes']}, "
+            f"noisy revisit {e2e['noisy']['outcomes']}"
+        )
     finally:
         servers.close()
         redis_proc.terminate()

@@ -557,8 +557,10 @@ def worker(obj: Context) -> None:
     settings = _cluster_settings(obj)
     from crawler.cluster.worker import run_worker
 
-    worker_id, delivered = run_worker(settings, obj.verbose)
-    echo(f"worker {worker_id}: {delivered} results delivered", err=True)
+    worker_id, delivered, by_markup = run_worker(settings, obj.verbose)
+    # Pages whose scripts, comments or volatile attributes alone changed: decided unchanged without a parse.
+    quick = f" ({by_markup} of them unchanged, told by their markup alone)" if by_markup else ""
+    echo(f"worker {worker_id}: {delivered} results delivered{quick}", err=True)
 
 
 @cli.command()

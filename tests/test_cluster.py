@@ -422,3 +422,62 @@ def test_the_writer_heals_a_deleted_warc_file(redis_server, counting, project: P
         assert second[seed]["record_type"] == "response", "the lost payload is written whole again"
         assert read_record(project.archive / "warc" / second[seed]["filename"], second[seed]["offset"]).body
         assert (third[seed]["record_type"], third[seed]["refers_to"]) == ("revisit", second[seed]["record_id"])
+
+
+def noisy_article(n: int, token: str, edit: str = "") -> str:
+    """article(n) as a site sends it: a fresh token in a script and a data- attribute on every request."""
+    return (
+        article(n)
+        .replace("</head>", f'<script>window.csrf = "{token}";</script></head>')
+        .replace("<body>", f'<body data-request-id="{token}">')
+        .replace("says something", edit or "says something")
+    )
+
+
+def test_a_worker_decides_noisy_revisits_from_the_markup(redis_server, counting, project: Project) -> None:
+    """A page whose token alone changed is unchanged without the worker's pool; an edit is still a version."""
+    cluster_project(project, redis_server.url)
+    seeds = ["m0", "m1"]
+    for n, seed in enumerate(seeds):
+        counting.page(f"/m/{n}", noisy_article(n, "first"))
+        project.seed(seed, counting.url(f"/m/{n}"), f"Article {n}")
+    worker = start(project, "worker")
+    writer = start(project, "ingest")
+
+    def run(run_id: int) -> None:
+        assert project.run("run").returncode == 0
+        wait_for(run_finished(project, run_id), 120, f"run {run_id} to be written", (worker, writer))
+        conn = project.db()
+        conn.execute("UPDATE seeds SET next_due_at = '2000-01-01T00:00:00+00:00'")  # due again at once
+        conn.commit()
+        conn.close()
+
+    try:
+        wait_for(workers_alive(redis_server, 1), 60, "the worker to register", (worker,))
+        run(1)
+        for n in range(2):
+            counting.page(f"/m/{n}", noisy_article(n, "second"))
+        run(2)
+        counting.page("/m/0", noisy_article(0, "third"))
+        counting.page("/m/1", noisy_article(1, "third", edit="says something else"))
+        run(3)
+    finally:
+        logs = stop([worker, writer])
+    assert worker.returncode == 0 and writer.returncode == 0, logs
+    captures = project.rows(
+        "SELECT run_id, seed_id, outcome, reader_fingerprint FROM captures ORDER BY run_id, seed_id"
+    )
+    assert [(c["run_id"], c["seed_id"], c["outcome"]) for c in captures] == [
+        (1, "m0", "new_version"),
+        (1, "m1", "new_version"),
+        (2, "m0", "unchanged"),
+        (2, "m1", "unchanged"),
+        (3, "m0", "unchanged"),
+        (3, "m1", "new_version"),
+    ]
+    assert captures[0]["reader_fingerprint"] == captures[2]["reader_fingerprint"] == captures[4]["reader_fingerprint"]
+    # Three of the four unchanged-looking revisits (new bytes each time) were told by their markup.
+    assert "6 results delivered (3 of them unchanged, told by their markup alone)" in logs[0], logs
+    assert (
+        "says something else" in project.rows("SELECT text FROM versions WHERE seed_id = 'm1' ORDER BY id")[-1]["text"]
+    )

@@ -42,11 +42,17 @@ def queue_for(settings: Settings) -> Queue:
 
 
 def task_context(store: Store, seed_id: str, url: str) -> dict[str, Any]:
-    """What a worker needs to fetch a seed politely and cheaply: validators and the current payload."""
+    """What a worker needs to fetch a seed politely and cheaply: validators, the current payload and markup."""
     context: dict[str, Any] = {}
     latest = store.latest_version_id(seed_id)
     if latest is not None:
         context["known_payload"], context["known_fingerprint"] = store.current_response(seed_id, latest)
+        # The markup of the version's page (crawler/extract/markup.py): a worker that finds only fresh
+        # tokens in it decides "unchanged" without parsing the page or using its pool. Only when it
+        # stands for known_fingerprint, the one fingerprint the writer compares with.
+        markup = store.current_markup(seed_id, latest)
+        if markup is not None and context["known_fingerprint"] and markup[2] == context["known_fingerprint"]:
+            context["known_markup"] = list(markup[:2])
     row = store.seed_validators(seed_id, url)
     if row and (row["etag"] or row["last_modified"]) and not _payload_lost(store, url):
         context["etag"], context["last_modified"] = row["etag"], row["last_modified"]

@@ -29,12 +29,13 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy_redis.spiders import RedisMixin
 from twisted.internet import task as twisted_task
 
-from crawler.changes.outcome import rules_from_settings
+from crawler.changes.outcome import fingerprint_needed, markup_unchanged, rules_from_settings
 from crawler.changes.pool_tasks import pre_extract, pre_extract_in_pool_process
 from crawler.config import Settings
 from crawler.changes.intervals import parse_duration
 from crawler.extract.article import SiteProfile
 from crawler.extract.fingerprint import rules_salt
+from crawler.extract.markup import Markup
 from crawler.extract.pool import PagePool, PageTimeout, PoolProcessDied, exit_with
 from crawler.fetch.spider import RevisitSpider
 from crawler.warc import payload_digest
@@ -273,12 +274,30 @@ class ResultPipeline:
         item.error = reason
         return False
 
+    def _unchanged_by_markup(self, item: RawResponse, task: dict[str, Any]) -> bool:
+        """True when new bytes differ from the current version's page only in volatile spans (~1 ms, no parse).
+
+        Then the page's reader fingerprint is the task's (the coordinator sends a markup only with the
+        fingerprint it stands for): it is set on item, and nothing is extracted.
+        """
+        known, fingerprint = task.get("known_markup"), task.get("known_fingerprint")
+        if not known or item.rendered or not fingerprint_needed(item, task.get("known_payload"), fingerprint):
+            return False
+        if not markup_unchanged(item, Markup(*known), self.salt):
+            return False
+        item.reader_fingerprint = fingerprint
+        self.crawler.stats.inc_value("cluster/unchanged_by_markup")
+        return True
+
     async def process_item(self, item: RawResponse, spider: Any = None) -> dict[str, Any]:
         spider = spider or self.crawler.spider
         task, item.task = item.task, None
         exchanges, item.warc_records = item.warc_records, []
         final = item.warc is not None
-        extracted = await self._extract(item, task)
+        if self._unchanged_by_markup(item, task):
+            extracted = False  # the writer's fast path: no pool, no parse (crawler/run/pipeline.py does the same)
+        else:
+            extracted = await self._extract(item, task)
         if extracted is not False:
             item.extracted, item.extracted_by_worker = extracted, True
         elif task.get("known_fingerprint") and item.reader_fingerprint == task["known_fingerprint"]:
@@ -344,8 +363,8 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int]:
-    """Run a worker until SIGTERM or SIGINT; returns its id and how many results it delivered."""
+def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int, int]:
+    """Run a worker until SIGTERM or SIGINT: its id, the results it delivered, and how many its markup decided."""
     from scrapy.crawler import CrawlerProcess
 
     from crawler.run.scrapy_settings import QUIET_LOGGERS, ItemErrorLines
@@ -367,4 +386,5 @@ def run_worker(settings: Settings, verbose: int = 0) -> tuple[str, int]:
         from crawler.errors import CrawlerError
 
         raise CrawlerError(f"the worker could not start: {errors[0]}")
-    return worker_id, crawler.spider.delivered if crawler.spider else 0
+    by_markup = crawler.stats.get_value("cluster/unchanged_by_markup", 0) if crawler.stats else 0
+    return worker_id, crawler.spider.delivered if crawler.spider else 0, by_markup
