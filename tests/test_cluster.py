@@ -148,6 +148,17 @@ def run_finished(project: Project, run_id: int) -> Callable[[], bool]:
     return check
 
 
+def run_written(project: Project, run_id: int, procs: tuple[subprocess.Popen, ...]) -> None:
+    """Enqueue run run_id, wait until it is written, then make every seed due again (the next run revisits)."""
+    enqueued = project.run("-v", "run")
+    assert enqueued.returncode == 0, enqueued.stderr
+    wait_for(run_finished(project, run_id), 120, f"run {run_id} to be written", procs)
+    conn = project.db()
+    conn.execute("UPDATE seeds SET next_due_at = '2000-01-01T00:00:00+00:00'")
+    conn.commit()
+    conn.close()
+
+
 def assert_each_seed_captured_once(project: Project, run_id: int, seeds: list[str]) -> list[dict]:
     captures = project.rows("SELECT * FROM captures WHERE run_id = ? ORDER BY seed_id", run_id)
     assert sorted(c["seed_id"] for c in captures) == sorted(seeds), "every due seed exactly once"
@@ -391,14 +402,7 @@ def test_the_writer_heals_a_deleted_warc_file(redis_server, counting, project: P
     writer = start(project, "ingest")
 
     def run(run_id: int) -> dict[str, dict]:
-        enqueued = project.run("-v", "run")
-        assert enqueued.returncode == 0, enqueued.stderr
-        wait_for(run_finished(project, run_id), 120, f"run {run_id} to be written", (worker, writer))
-        # Due again at once: the next run revisits both pages.
-        conn = project.db()
-        conn.execute("UPDATE seeds SET next_due_at = '2000-01-01T00:00:00+00:00'")
-        conn.commit()
-        conn.close()
+        run_written(project, run_id, (worker, writer))
         return {
             r["seed_id"]: r
             for r in project.rows(
@@ -444,23 +448,15 @@ def test_a_worker_decides_noisy_revisits_from_the_markup(redis_server, counting,
     worker = start(project, "worker")
     writer = start(project, "ingest")
 
-    def run(run_id: int) -> None:
-        assert project.run("run").returncode == 0
-        wait_for(run_finished(project, run_id), 120, f"run {run_id} to be written", (worker, writer))
-        conn = project.db()
-        conn.execute("UPDATE seeds SET next_due_at = '2000-01-01T00:00:00+00:00'")  # due again at once
-        conn.commit()
-        conn.close()
-
     try:
         wait_for(workers_alive(redis_server, 1), 60, "the worker to register", (worker,))
-        run(1)
+        run_written(project, 1, (worker, writer))
         for n in range(2):
             counting.page(f"/m/{n}", noisy_article(n, "second"))
-        run(2)
+        run_written(project, 2, (worker, writer))
         counting.page("/m/0", noisy_article(0, "third"))
         counting.page("/m/1", noisy_article(1, "third", edit="says something else"))
-        run(3)
+        run_written(project, 3, (worker, writer))
     finally:
         logs = stop([worker, writer])
     assert worker.returncode == 0 and writer.returncode == 0, logs
